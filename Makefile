@@ -36,6 +36,7 @@ bench:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	@if command -v kubectl >/dev/null 2>&1; then kubectl kustomize manifests/example >/dev/null && echo "manifests render"; fi
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
