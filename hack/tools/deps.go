@@ -4,8 +4,8 @@ package tools
 
 import (
 	_ "github.com/gogo/protobuf/jsonpb"
-	_ "github.com/p4lang/p4runtime/go/p4/v1"
 	_ "github.com/p4lang/p4runtime/go/p4/config/v1"
+	_ "github.com/p4lang/p4runtime/go/p4/v1"
 	_ "github.com/projectcalico/calico/cni-plugin/pkg/dataplane/grpc/proto"
 	_ "github.com/projectcalico/calico/felix/deltatracker"
 	_ "github.com/projectcalico/calico/felix/proto"
