@@ -1,0 +1,66 @@
+// Package tables is the embedded target's forwarding state: the P4Runtime object model of any P4Info
+// (tables, action profiles and selectors, counters, registers, digest configs) in indexed structures
+// that the packet pipeline reads lock-free while the P4Runtime server writes.
+//
+// It owns: compiling a P4Info into a Schema (fixed key and parameter layouts), validating and applying
+// P4Runtime updates with the spec's status codes, answering P4Runtime reads, snapshots for the data
+// plane, data-plane learning (PNA add_on_miss), expiry and idle-timeout scans, and per-worker counters.
+// It must not know any particular P4 program (k8s.p4 semantics live in the pipeline), do I/O, or log.
+//
+// # Snapshots
+//
+// A Store holds immutable *State snapshots. The pipeline calls Store.Load once per packet or burst and
+// does every lookup on that snapshot without locks. Writers (control-plane batches, Learn, Sweep)
+// serialise on one mutex and build the next State by path copying: tables are persistent hash tries, so
+// inserting one entry into a 100k-entry table copies a handful of small nodes, and nodes created by the
+// current batch are changed in place. A batch is published with one atomic pointer store, so
+// DATAPLANE_ATOMIC and ROLLBACK_ON_ERROR come for free (a failed batch is simply not published).
+// CONTINUE_ON_ERROR batches are published to the data plane every Options.ChunkSize updates so that
+// learning is never blocked for long; Read sees a batch only once it is complete.
+//
+// # Lookup structures
+//
+// Every table is a tuple-space search: entries are grouped by mask (exact fields all ones, lpm prefix
+// masks, ternary masks, optional all-or-nothing, range fields all ones when low == high, else zero and
+// checked per entry). Each group is a persistent hash of key&mask; groups are ordered by the highest rank
+// they hold (priority, or prefix length for lpm tables without priorities), so a lookup stops at the
+// first group that cannot beat the best hit. An exact table is one group: one hash probe. An lpm table
+// is one group per prefix length present, longest first: the first hit wins. A ternary/range table
+// probes each distinct mask until the remaining groups rank below the hit.
+//
+// # Fast-path API (zero allocation)
+//
+// Keys are a fixed-width concatenation of the match fields in P4Info order; field i occupies
+// Key[f.Offset : f.Offset+f.Width] with f = TableInfo.Fields[i], big-endian, Width = (Bitwidth+7)/8,
+// unused high bits zero. The pipeline builds keys in its own pre-allocated buffers:
+//
+//	st := store.Load()                    // once per packet / burst
+//	t := st.Table(idx)                    // idx bound by name once per Schema (st.Schema pointer changes on a new config)
+//	e := t.Lookup(key[:t.Info.KeyLen])    // nil on miss
+//	if e == nil { e = t.Default() }
+//	act := st.Resolve(e, flowHash)        // direct action, member, or selector pick (nil: empty group)
+//	port := tables.U64(act.Param(0))      // params at ActionInfo.Params[i].Offset, fixed width
+//	st.AddDirect(worker, t, e.Handle, n)  // direct counter, in the worker's shard
+//	st.Touch(t, e.Handle, now)            // idle timeout / PNA restart_expire_timer (now = store.Now())
+//
+// Indexed counters: st.AddCounter(worker, c, index, bytes) with c = CounterInfo.Index. Registers up to 64
+// bits: st.RegisterRead / RegisterWrite. Selector groups choose a member by weight from the hash and skip
+// members whose watch port is down (Store.SetPortDown). Learner tables (Options.Learners or
+// Store.SetLearner by table name) take data-plane inserts with Store.Learn / TryLearn and lose learned
+// entries whose expire-time profile elapsed since the last Touch when Store.Sweep runs.
+//
+// Counters are sharded per worker (Options.Workers): worker w writes only shard w with atomic loads and
+// stores, so a worker id must be used by one goroutine at a time; reads sum the shards, and a control-plane
+// write records an offset instead of touching the shards.
+//
+// # Validation
+//
+// Writes are validated as P4Runtime 1.4 specifies (§9.1 table entries, §9.2 action profiles, §9.3
+// counters, §9.9 registers, §9.10 digests, §8.4 bytestrings). Bytestrings may carry leading zero bytes
+// (the spec requires servers to accept them; Options.RequireCanonical rejects them); a value wider than
+// its field, or an empty bytestring, is OUT_OF_RANGE; every other malformed entity is INVALID_ARGUMENT,
+// and the resource-specific codes are ALREADY_EXISTS, NOT_FOUND, RESOURCE_EXHAUSTED (table, profile or
+// group full), FAILED_PRECONDITION (member or group still referenced), PERMISSION_DENIED (action scope,
+// const tables and const default actions) and UNIMPLEMENTED (meters, PRE, value sets, externs). Reads
+// return canonical bytestrings.
+package tables

@@ -1,0 +1,307 @@
+package tables
+
+import (
+	"bytes"
+	"sort"
+)
+
+// Handle identifies an installed entry's data-plane slot within its table (direct counters, hit time,
+// expiry profile). Handles are reused only after the entry has been deleted for a grace period.
+type Handle uint32
+
+// ActionKind says how an entry names its action.
+type ActionKind uint8
+
+// Action kinds.
+const (
+	ActDirect  ActionKind = iota // Entry.Action
+	ActMember                    // an action profile member (Entry.MemberID)
+	ActGroup                     // an action selector group (Entry.GroupID)
+	ActOneShot                   // a one-shot action set (Entry.OneShot)
+)
+
+// Action is an action call. Params holds every parameter at its ParamInfo offset (fixed width,
+// big-endian), so the fast path reads a parameter as Params[p.Offset : p.Offset+p.Width].
+// ID 0 with Info nil is the "no action" default of a table that declares none.
+type Action struct {
+	ID     uint32
+	Info   *ActionInfo
+	Params []byte
+}
+
+// Param returns the bytes of parameter i (ActionInfo.Params order).
+func (a *Action) Param(i int) []byte {
+	p := &a.Info.Params[i]
+	return a.Params[p.Offset : p.Offset+p.Width]
+}
+
+// RangeCheck is a range field of an entry that is not a single value: the lookup checks
+// Low <= key[Off:Off+Width] <= High.
+type RangeCheck struct {
+	Off, Width int
+	Low, High  []byte
+}
+
+// Entry is one installed table entry. Entries are immutable once published; the data-plane state
+// that changes per packet (counters, hit time) lives in the table's slots under Handle.
+type Entry struct {
+	Table    *TableInfo
+	Key      []byte // key & Mask, KeyLen bytes
+	Mask     []byte // the entry's mask (shared with its tuple)
+	Priority int32  // P4Runtime priority (0 for tables without ternary/range/optional fields)
+	Ranges   []RangeCheck
+
+	Kind     ActionKind
+	Action   Action
+	MemberID uint32
+	GroupID  uint32
+	OneShot  *OneShot
+
+	Handle             Handle
+	Metadata           []byte
+	ControllerMetadata uint64
+	IdleTimeoutNs      int64
+	IsConst            bool
+	IsDefault          bool
+	Learned            bool // inserted by the data plane (Learn)
+
+	rank int32 // lookup order: priority, or prefix length for lpm tables
+}
+
+func (e *Entry) rangesMatch(key []byte) bool {
+	for i := range e.Ranges {
+		r := &e.Ranges[i]
+		k := key[r.Off : r.Off+r.Width]
+		if compareBE(k, r.Low) < 0 || compareBE(k, r.High) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *Entry) sameIdentity(o *Entry) bool {
+	if e.Priority != o.Priority || !bytes.Equal(e.Key, o.Key) || len(e.Ranges) != len(o.Ranges) {
+		return false
+	}
+	for i := range e.Ranges {
+		a, b := &e.Ranges[i], &o.Ranges[i]
+		if a.Off != b.Off || !bytes.Equal(a.Low, b.Low) || !bytes.Equal(a.High, b.High) {
+			return false
+		}
+	}
+	return true
+}
+
+// tuple holds the entries that share one mask (tuple-space search): a persistent hash of key&mask.
+type tuple struct {
+	mask    []byte
+	maxRank int32 // upper bound of the ranks inside (exact after recompute)
+	n       int
+	dels    int
+	gen     uint64
+	m       hamt[*Entry]
+}
+
+// Table is one table in a State snapshot. Lookup is safe from any goroutine at any time.
+type Table struct {
+	Info   *TableInfo
+	gen    uint64
+	seed   uint64
+	tuples []*tuple // by maxRank, highest first
+	count  int
+	def    *Entry
+	rt     *tableRuntime
+}
+
+// Len returns the number of (non-default) entries.
+func (t *Table) Len() int { return t.count }
+
+// Default returns the table's default entry (never nil).
+func (t *Table) Default() *Entry { return t.def }
+
+// Lookup returns the highest-ranked entry matching key, or nil on a miss. key must be exactly
+// Info.KeyLen bytes laid out as described on TableInfo. It does not allocate.
+func (t *Table) Lookup(key []byte) *Entry {
+	key = key[:t.Info.KeyLen]
+	var best *Entry
+	var bestRank int32
+	for _, tp := range t.tuples {
+		if best != nil && tp.maxRank <= bestRank {
+			break
+		}
+		vals := tp.m.get(hashMasked(t.seed, key, tp.mask))
+		for _, e := range vals {
+			if best != nil && e.rank <= bestRank {
+				break
+			}
+			if equalMasked(key, tp.mask, e.Key) && (e.Ranges == nil || e.rangesMatch(key)) {
+				best, bestRank = e, e.rank
+				break
+			}
+		}
+	}
+	return best
+}
+
+// Each calls f for every entry (not the default) until f returns false.
+func (t *Table) Each(f func(*Entry) bool) {
+	for _, tp := range t.tuples {
+		if !tp.m.each(f) {
+			return
+		}
+	}
+}
+
+// find returns the installed entry with e's identity (mask, key, ranges, priority), or nil.
+func (t *Table) find(e *Entry) *Entry {
+	tp := t.tupleFor(e.Mask)
+	if tp == nil {
+		return nil
+	}
+	for _, o := range tp.m.get(hashBytes(t.seed, e.Key)) {
+		if o.sameIdentity(e) {
+			return o
+		}
+	}
+	return nil
+}
+
+func (t *Table) tupleFor(mask []byte) *tuple {
+	for _, tp := range t.tuples {
+		if bytes.Equal(tp.mask, mask) {
+			return tp
+		}
+	}
+	return nil
+}
+
+// The methods below run inside a write transaction on a Table owned by gen.
+
+func (t *Table) clone(gen uint64) *Table {
+	c := *t
+	c.gen = gen
+	c.tuples = append(make([]*tuple, 0, len(t.tuples)+1), t.tuples...)
+	return &c
+}
+
+func (t *Table) ownTuple(i int, gen uint64) *tuple {
+	tp := t.tuples[i]
+	if tp.gen != gen {
+		c := *tp
+		c.gen = gen
+		tp = &c
+		t.tuples[i] = tp
+	}
+	return tp
+}
+
+func (t *Table) sortTuples() {
+	sort.SliceStable(t.tuples, func(i, j int) bool { return t.tuples[i].maxRank > t.tuples[j].maxRank })
+}
+
+// put inserts e, or replaces the entry with the same identity when replace is set.
+func (t *Table) put(gen uint64, e *Entry, replace bool) {
+	idx := -1
+	for i, tp := range t.tuples {
+		if bytes.Equal(tp.mask, e.Mask) {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		t.tuples = append(t.tuples, &tuple{mask: e.Mask, maxRank: e.rank, gen: gen})
+		idx = len(t.tuples) - 1
+	}
+	tp := t.ownTuple(idx, gen)
+	e.Mask = tp.mask
+	delta := 1
+	if replace {
+		delta = 0
+	}
+	tp.m.update(gen, hashBytes(t.seed, e.Key), delta, func(old []*Entry, owned bool) []*Entry {
+		if replace {
+			out := old
+			if !owned {
+				out = append([]*Entry(nil), old...)
+			}
+			for i, o := range out {
+				if o.sameIdentity(e) {
+					out[i] = e
+					return out
+				}
+			}
+			panic("tables: replace of a missing entry")
+		}
+		var out []*Entry
+		if owned {
+			out = old
+		} else {
+			out = make([]*Entry, len(old), len(old)+1)
+			copy(out, old)
+		}
+		pos := len(out)
+		for i, o := range out {
+			if e.rank > o.rank {
+				pos = i
+				break
+			}
+		}
+		out = append(out, nil)
+		copy(out[pos+1:], out[pos:])
+		out[pos] = e
+		return out
+	})
+	if !replace {
+		tp.n++
+		t.count++
+		if e.rank > tp.maxRank || tp.n == 1 {
+			tp.maxRank = e.rank
+			t.sortTuples()
+		}
+	}
+}
+
+// remove deletes the entry with e's identity (which must be installed).
+func (t *Table) remove(gen uint64, e *Entry) {
+	idx := -1
+	for i, tp := range t.tuples {
+		if bytes.Equal(tp.mask, e.Mask) {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		panic("tables: remove from a missing tuple")
+	}
+	tp := t.ownTuple(idx, gen)
+	tp.m.update(gen, hashBytes(t.seed, e.Key), -1, func(old []*Entry, owned bool) []*Entry {
+		out := make([]*Entry, 0, len(old))
+		for _, o := range old {
+			if !o.sameIdentity(e) {
+				out = append(out, o)
+			}
+		}
+		return out
+	})
+	tp.n--
+	t.count--
+	if tp.n == 0 {
+		copy(t.tuples[idx:], t.tuples[idx+1:])
+		t.tuples[len(t.tuples)-1] = nil
+		t.tuples = t.tuples[:len(t.tuples)-1]
+		return
+	}
+	tp.dels++
+	if e.rank == tp.maxRank && tp.dels > tp.n/2+8 {
+		var mr int32
+		first := true
+		tp.m.each(func(o *Entry) bool {
+			if first || o.rank > mr {
+				mr, first = o.rank, false
+			}
+			return true
+		})
+		tp.maxRank, tp.dels = mr, 0
+		t.sortTuples()
+	}
+}
