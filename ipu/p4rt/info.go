@@ -18,14 +18,14 @@ import (
 type Info struct {
 	p4info *p4configv1.P4Info
 
-	tables        map[string]*TableInfo
-	tablesByID    map[uint32]*TableInfo
-	actions       map[string]*ActionInfo
-	actionsByID   map[uint32]*ActionInfo
-	profiles      map[string]*ProfileInfo
-	profilesByID  map[uint32]*ProfileInfo
-	tableNames    []string
-	profileNames  []string
+	tables       map[string]*TableInfo
+	tablesByID   map[uint32]*TableInfo
+	actions      map[string]*ActionInfo
+	actionsByID  map[uint32]*ActionInfo
+	profiles     map[string]*ProfileInfo
+	profilesByID map[uint32]*ProfileInfo
+	tableNames   []string
+	profileNames []string
 }
 
 // TableInfo describes one table.
