@@ -69,19 +69,24 @@ type PipelineFiles struct {
 }
 
 // LoadPipeline reads a pipeline for profile from files and checks that it
-// has what the profile needs.
-func LoadPipeline(profile TargetProfile, files PipelineFiles) (Pipeline, error) {
+// has what the profile needs. A non-nil p4info is used instead of reading
+// files.P4Info.
+func LoadPipeline(profile TargetProfile, files PipelineFiles, p4info *p4configv1.P4Info) (Pipeline, error) {
 	p := Pipeline{Profile: profile}
 	switch profile {
 	case ProfileEmbedded, ProfileP4DPDK, ProfileIPUES2K:
 	default:
 		return p, fmt.Errorf("p4rt: unknown target profile %q (known: %v)", profile, Profiles)
 	}
-	info, err := LoadP4Info(files.P4Info)
-	if err != nil {
-		return p, err
+	p.P4Info = p4info
+	if p4info == nil {
+		info, err := LoadP4Info(files.P4Info)
+		if err != nil {
+			return p, err
+		}
+		p.P4Info = info
 	}
-	p.P4Info = info
+	var err error
 	switch {
 	case profile.needsDeviceConfig() && files.DeviceConfig == "":
 		return p, fmt.Errorf("p4rt: target profile %s needs a device config (the .pb.bin built by the "+

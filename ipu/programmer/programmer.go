@@ -1,0 +1,386 @@
+package programmer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+
+	"github.com/calico-p4/calico-p4/ipu/p4rt"
+	"github.com/calico-p4/calico-p4/p4src/entry"
+)
+
+// Target is what the programmer needs from a P4Runtime session
+// (*p4rt.Client implements it).
+type Target interface {
+	Status() p4rt.Status
+	Changed() <-chan struct{}
+	Write(ctx context.Context, updates []*p4v1.Update) error
+	Read(ctx context.Context, entities []*p4v1.Entity, fn func(*p4v1.Entity) error) error
+	EnsurePipeline(ctx context.Context, p p4rt.Pipeline) (p4rt.PipelineResult, error)
+}
+
+// Config configures a Programmer.
+type Config struct {
+	// Pipeline is pushed to the target when it runs another one (or none).
+	Pipeline p4rt.Pipeline
+	// BatchSize is the number of updates per Write RPC (default 1000).
+	BatchSize int
+	// UnmanagedTables are tables the programmer never reads, writes or
+	// deletes (for example learner tables the dataplane fills itself).
+	UnmanagedTables []string
+	// RetryMin and RetryMax bound the backoff between retries of failed
+	// updates (defaults 50ms and 30s).
+	RetryMin, RetryMax time.Duration
+	// MaxAttempts bounds the attempts of an update that fails transiently
+	// within one pass (default 4); it is tried again on the next pass.
+	MaxAttempts int
+	// Logger (nil: no logging).
+	Logger *zap.Logger
+	// Registerer receives the programmer's metrics (nil: not registered).
+	Registerer prometheus.Registerer
+}
+
+// ErrNotPrimary is returned by Sync while the client is not primary: the
+// desired state is kept and applied when it becomes primary again (Run).
+var ErrNotPrimary = p4rt.ErrNotPrimary
+
+// Result summarises one Sync (or retry pass).
+type Result struct {
+	Inserted, Modified, Deleted int
+	// Writes is the number of Write RPCs sent.
+	Writes int
+	// Pending counts entries that still differ from desired and will be
+	// retried (table full, transient errors, dependencies not installed).
+	Pending int
+	// Rejected counts desired entries refused as invalid (by the P4Info or
+	// the target); they are retried only when their desired value changes or
+	// at the next reconcile.
+	Rejected int
+	// Reconciled is true when the pass started with a read-back reconcile.
+	Reconciled bool
+}
+
+// Programmer keeps a target equal to the desired entries. It is safe for
+// concurrent use; Sync calls are serialised.
+type Programmer struct {
+	target    Target
+	info      *p4rt.Info
+	cfg       Config
+	log       *zap.Logger
+	m         *metrics
+	unmanaged map[string]bool
+
+	mu         sync.Mutex
+	want       map[entry.Key]entry.Entry
+	have       map[entry.Key]entry.Entry
+	dirty      map[entry.Key]struct{}
+	rejected   map[entry.Key]error
+	blocked    map[entry.Key]string
+	rawDeletes [numPhases][]*p4v1.Entity
+	ids        *ids
+	reconciled bool
+	epoch      uint64
+	lastSet    *entry.Set
+	lastGen    uint64
+	haveCount  map[string]int
+	lastErr    error
+	closer     func() error
+}
+
+// New returns a programmer for target, which runs the pipeline described by
+// info and cfg.Pipeline.
+func New(target Target, info *p4rt.Info, cfg Config) (*Programmer, error) {
+	if target == nil || info == nil {
+		return nil, errors.New("programmer: needs a target and a P4Info")
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 1000
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 50 * time.Millisecond
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = max(30*time.Second, cfg.RetryMin)
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 4
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	p := &Programmer{
+		target: target, info: info, cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer),
+		unmanaged: map[string]bool{},
+		want:      map[entry.Key]entry.Entry{}, have: map[entry.Key]entry.Entry{},
+		dirty: map[entry.Key]struct{}{}, rejected: map[entry.Key]error{}, blocked: map[entry.Key]string{},
+		ids: newIDs(), haveCount: map[string]int{},
+	}
+	for _, t := range cfg.UnmanagedTables {
+		if _, ok := info.Table(t); !ok {
+			return nil, fmt.Errorf("programmer: unmanaged table %q is not in the P4Info", t)
+		}
+		p.unmanaged[t] = true
+	}
+	return p, nil
+}
+
+// Sync makes the target equal to desired: it records desired (a later
+// retry or reconcile works from it), reconciles first if the session is new,
+// then writes the differences. desired is read only during the call; when
+// the same Set is passed again after in-place changes, only the changed
+// keys are compared.
+//
+// It returns ErrNotPrimary when not primary (nothing is written), and a
+// *SyncError when some entries could not be installed (the rest are; Run
+// retries the failed ones).
+func (p *Programmer) Sync(ctx context.Context, desired *entry.Set) (Result, error) {
+	start := time.Now()
+	defer func() { p.m.syncSeconds.Observe(time.Since(start).Seconds()) }()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.absorb(desired)
+	return p.pass(ctx)
+}
+
+// absorb copies desired into want, marking what changed dirty.
+func (p *Programmer) absorb(desired *entry.Set) {
+	set := func(k entry.Key, e entry.Entry, present bool) {
+		old, had := p.want[k]
+		switch {
+		case present && (!had || !old.Equal(e)):
+			p.want[k] = e
+		case !present && had:
+			delete(p.want, k)
+		default:
+			return
+		}
+		p.dirty[k] = struct{}{}
+		delete(p.rejected, k)
+	}
+	if desired == p.lastSet {
+		if keys, ok := desired.ChangedSince(p.lastGen); ok {
+			for _, k := range keys {
+				e, present := desired.Get(k)
+				set(k, e, present)
+			}
+			p.lastGen = desired.Generation()
+			return
+		}
+	}
+	for k, e := range desired.All() {
+		set(k, e, true)
+	}
+	for k := range p.want {
+		if !desired.Has(k) {
+			set(k, entry.Entry{}, false)
+		}
+	}
+	p.lastSet, p.lastGen = desired, desired.Generation()
+}
+
+// pass reconciles if needed and processes dirty keys. Called with mu held.
+func (p *Programmer) pass(ctx context.Context) (Result, error) {
+	var res Result
+	st := p.target.Status()
+	if !st.Primary {
+		p.setReady(false)
+		return res, fmt.Errorf("programmer: %w (%d entries waiting)", ErrNotPrimary, len(p.dirty))
+	}
+	if !p.reconciled || st.Epoch != p.epoch {
+		p.setReady(false)
+		if err := p.reconcile(ctx, st.Epoch); err != nil {
+			return res, err
+		}
+		res.Reconciled = true
+	}
+	p.setReady(true)
+	err := p.process(ctx, &res)
+	res.Pending = len(p.dirty)
+	res.Rejected = len(p.rejected)
+	p.m.pending.Set(float64(len(p.dirty)))
+	for t, n := range p.haveCount {
+		p.m.installed.WithLabelValues(t).Set(float64(n))
+	}
+	p.lastErr = err
+	if errors.Is(err, ErrNotPrimary) {
+		p.setReady(false)
+	}
+	return res, err
+}
+
+func (p *Programmer) setReady(r bool) {
+	if r {
+		p.m.ready.Set(1)
+	} else {
+		p.m.ready.Set(0)
+	}
+}
+
+// Ready reports whether the programmer is primary and has reconciled the
+// target in the current session.
+func (p *Programmer) Ready() bool {
+	st := p.target.Status()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return st.Primary && p.reconciled && st.Epoch == p.epoch
+}
+
+// InSync reports whether everything desired is installed (nothing pending
+// or rejected) as of the last pass.
+func (p *Programmer) InSync() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.dirty) == 0 && len(p.rejected) == 0
+}
+
+// Installed returns a copy of what the programmer believes is installed.
+func (p *Programmer) Installed() *entry.Set {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, _ := entry.NewSet()
+	for _, e := range p.have {
+		if _, err := s.Put(e); err != nil {
+			p.log.Error("Installed entry does not validate", zap.Stringer("entry", e), zap.Error(err))
+		}
+	}
+	return s
+}
+
+// Rejected returns the desired entries refused as invalid, with the reason.
+func (p *Programmer) Rejected() map[entry.Key]error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[entry.Key]error, len(p.rejected))
+	for k, err := range p.rejected {
+		out[k] = err
+	}
+	return out
+}
+
+// Run keeps the target in sync in the background until ctx is done:
+// after the client (re)gains primary it reconciles and applies the last
+// desired state, and it retries pending entries with backoff.
+func (p *Programmer) Run(ctx context.Context) error {
+	bo := p.cfg.RetryMin
+	for {
+		changed := p.target.Changed()
+		st := p.target.Status()
+		p.mu.Lock()
+		work := st.Primary && (!p.reconciled || st.Epoch != p.epoch || len(p.dirty) > 0 || p.rawPending())
+		p.mu.Unlock()
+		var retry <-chan time.Time
+		if work {
+			p.mu.Lock()
+			res, err := p.pass(ctx)
+			p.mu.Unlock()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			switch {
+			case err == nil && res.Pending == 0:
+				bo = p.cfg.RetryMin
+			default:
+				if err != nil && !errors.Is(err, ErrNotPrimary) {
+					p.log.Warn("Background sync incomplete; retrying", zap.Error(err), zap.Int("pending", res.Pending),
+						zap.Duration("after", bo))
+				}
+				retry = time.After(bo)
+				bo = min(bo*2, p.cfg.RetryMax)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		case <-retry:
+		}
+	}
+}
+
+func (p *Programmer) rawPending() bool {
+	for _, l := range p.rawDeletes {
+		if len(l) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// SyncError reports entries a pass could not install, by table and code.
+type SyncError struct {
+	// Failures counts failed entries by table (or action profile) and gRPC
+	// code.
+	Failures map[string]map[codes.Code]int
+	// TableFull lists the tables and profiles that refused inserts as full.
+	TableFull []string
+	// Examples holds one message per table and code.
+	Examples []string
+	// Fatal is set when the pass stopped early (not primary, target gone).
+	Fatal error
+}
+
+func (e *SyncError) Error() string {
+	var parts []string
+	tables := make([]string, 0, len(e.Failures))
+	for t := range e.Failures {
+		tables = append(tables, t)
+	}
+	sort.Strings(tables)
+	for _, t := range tables {
+		var cs []string
+		for c, n := range e.Failures[t] {
+			cs = append(cs, fmt.Sprintf("%d %s", n, c))
+		}
+		sort.Strings(cs)
+		parts = append(parts, fmt.Sprintf("%s: %s", t, strings.Join(cs, ", ")))
+	}
+	msg := "programmer: entries not installed: " + strings.Join(parts, "; ")
+	if len(e.TableFull) > 0 {
+		msg += fmt.Sprintf(" (full: %s)", strings.Join(e.TableFull, ", "))
+	}
+	if len(e.Examples) > 0 {
+		msg += fmt.Sprintf(" (e.g. %s)", e.Examples[0])
+	}
+	if e.Fatal != nil {
+		msg += fmt.Sprintf("; stopped: %v", e.Fatal)
+	}
+	return msg
+}
+
+func (e *SyncError) Unwrap() error { return e.Fatal }
+
+func (e *SyncError) add(table string, c codes.Code, example string) {
+	if e.Failures == nil {
+		e.Failures = map[string]map[codes.Code]int{}
+	}
+	if e.Failures[table] == nil {
+		e.Failures[table] = map[codes.Code]int{}
+	}
+	if e.Failures[table][c] == 0 {
+		e.Examples = append(e.Examples, example)
+	}
+	e.Failures[table][c]++
+	if c == codes.ResourceExhausted && !contains(e.TableFull, table) {
+		e.TableFull = append(e.TableFull, table)
+	}
+}
+
+func (e *SyncError) empty() bool { return len(e.Failures) == 0 && e.Fatal == nil }
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
