@@ -165,7 +165,7 @@ func (in *Info) encodeMatch(e entry.Entry, t *TableInfo) ([]*p4v1.FieldMatch, er
 			if m.PrefixLen <= 0 || (f.Bitwidth > 0 && m.PrefixLen > f.Bitwidth) {
 				return nil, invalid(e, "field %s: prefix length %d outside 1..%d (omit the field for /0)", f.Name, m.PrefixLen, f.Bitwidth)
 			}
-			if f.Bitwidth > 0 && trailingZeros(m.Value) < int(f.Bitwidth-m.PrefixLen) {
+			if f.Bitwidth > 0 && entry.BitLen(m.Value) > 0 && trailingZeros(m.Value) < int(f.Bitwidth-m.PrefixLen) {
 				return nil, invalid(e, "field %s: value 0x%x has bits set beyond the /%d prefix", f.Name, m.Value, m.PrefixLen)
 			}
 			fm.FieldMatchType = &p4v1.FieldMatch_Lpm{Lpm: &p4v1.FieldMatch_LPM{Value: m.Value, PrefixLen: m.PrefixLen}}

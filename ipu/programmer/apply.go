@@ -140,6 +140,7 @@ func (p *Programmer) reject(k entry.Key, e entry.Entry, err error) {
 
 // process writes the dirty keys, phase by phase. Called with mu held.
 func (p *Programmer) process(ctx context.Context, res *Result) error {
+	deletedBefore := res.Deleted
 	var phases [numPhases][]*op
 	for k := range p.dirty {
 		o := p.plan(k)
@@ -154,6 +155,33 @@ func (p *Programmer) process(ctx context.Context, res *Result) error {
 		phases[ph] = append(phases[ph], o)
 	}
 	se := &SyncError{}
+	full := p.runPhases(ctx, &phases, res, se)
+	if full && se.Fatal == nil && res.Deleted > deletedBefore {
+		// Inserts met a full table while deletes were pending behind them
+		// (make-before-break order): the deletes made room, so plan again.
+		clear(se.Failures)
+		se.TableFull, se.Examples = nil, nil
+		var again [numPhases][]*op
+		for k := range p.dirty {
+			if o := p.plan(k); o != nil {
+				again[phaseOf(o)] = append(again[phaseOf(o)], o)
+			}
+		}
+		p.runPhases(ctx, &again, res, se)
+	}
+	if len(p.blocked) > 0 {
+		for k, why := range p.blocked {
+			se.add(k.Container(), codes.FailedPrecondition, fmt.Sprintf("%s: %s", k, why))
+		}
+	}
+	if se.empty() {
+		return nil
+	}
+	return se
+}
+
+// runPhases runs the phases in order and reports whether a table was full.
+func (p *Programmer) runPhases(ctx context.Context, phases *[numPhases][]*op, res *Result, se *SyncError) bool {
 	for ph := 0; ph < numPhases; ph++ {
 		if len(phases[ph]) == 0 && len(p.rawDeletes[ph]) == 0 {
 			continue
@@ -169,15 +197,7 @@ func (p *Programmer) process(ctx context.Context, res *Result) error {
 			break
 		}
 	}
-	if len(p.blocked) > 0 {
-		for k, why := range p.blocked {
-			se.add(k.Container(), codes.FailedPrecondition, fmt.Sprintf("%s: %s", k, why))
-		}
-	}
-	if se.empty() {
-		return nil
-	}
-	return se
+	return len(se.TableFull) > 0
 }
 
 // runPhase sends ops (and the phase's raw deletes) in batches, retrying
@@ -234,7 +254,7 @@ func (p *Programmer) runPhase(ctx context.Context, ph int, ops []*op, res *Resul
 						}
 						continue
 					}
-					switch p.outcome(o, u, se) {
+					switch p.outcome(o, u, res, se) {
 					case retryNow:
 						retry = append(retry, o)
 					case retryLater:
@@ -450,9 +470,9 @@ const (
 )
 
 // outcome handles one update's status from the target.
-func (p *Programmer) outcome(o *op, u p4rt.UpdateStatus, se *SyncError) verdict {
+func (p *Programmer) outcome(o *op, u p4rt.UpdateStatus, res *Result, se *SyncError) verdict {
 	if u.Code == codes.OK {
-		p.applied(o, nil)
+		p.applied(o, res)
 		return done
 	}
 	table := o.e.Container()
@@ -470,7 +490,7 @@ func (p *Programmer) outcome(o *op, u p4rt.UpdateStatus, se *SyncError) verdict 
 		o.typ, o.converted = opInsert, true
 		return retryNow
 	case u.Code == codes.NotFound && o.typ == opDelete:
-		p.applied(o, nil) // already gone
+		p.applied(o, res) // already gone
 		return done
 	case u.Code == codes.ResourceExhausted:
 		p.m.tableFull.WithLabelValues(table).Inc()
@@ -559,7 +579,7 @@ func (p *Programmer) compareExisting(ctx context.Context, ops []*op, res *Result
 			return nil
 		}
 		if o, ok := byKey[e.Key()]; ok && o.e.Equal(e) {
-			p.applied(o, nil)
+			p.applied(o, res)
 			delete(byKey, o.key)
 		}
 		return nil
@@ -574,7 +594,6 @@ func (p *Programmer) compareExisting(ctx context.Context, ops []*op, res *Result
 			retry = append(retry, o)
 		}
 	}
-	_ = res
 	return retry
 }
 
