@@ -94,6 +94,10 @@ type Programmer struct {
 	haveCount  map[string]int
 	lastErr    error
 	closer     func() error
+	// hasDesired is set by the first Sync: until then the programmer
+	// reads the target but never writes (a restarted manager must not
+	// delete what it has not yet been told to keep).
+	hasDesired bool
 }
 
 // New returns a programmer for target, which runs the pipeline described by
@@ -148,6 +152,12 @@ func (p *Programmer) Sync(ctx context.Context, desired *entry.Set) (Result, erro
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.absorb(desired)
+	if !p.hasDesired {
+		// A reconcile before the first desired state could not match the
+		// target's member and group ids to names: match them again now.
+		p.reconciled = false
+		p.hasDesired = true
+	}
 	return p.pass(ctx)
 }
 
@@ -203,6 +213,9 @@ func (p *Programmer) pass(ctx context.Context) (Result, error) {
 		res.Reconciled = true
 	}
 	p.setReady(true)
+	if !p.hasDesired {
+		return res, nil
+	}
 	err := p.process(ctx, &res)
 	res.Pending = len(p.dirty)
 	res.Rejected = len(p.rejected)
@@ -383,4 +396,32 @@ func contains(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// WaitReady blocks until the client is primary and the target has been
+// reconciled (it reconciles itself if Run is not doing it), or ctx is done.
+func (p *Programmer) WaitReady(ctx context.Context) error {
+	for {
+		changed := p.target.Changed()
+		if st := p.target.Status(); st.Primary {
+			p.mu.Lock()
+			var err error
+			if !p.reconciled || st.Epoch != p.epoch {
+				_, err = p.pass(ctx)
+			}
+			ready := p.reconciled && st.Epoch == p.epoch
+			p.mu.Unlock()
+			if ready {
+				return nil
+			}
+			if err != nil && ctx.Err() == nil && !errors.Is(err, ErrNotPrimary) {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("programmer: waiting until ready: %w", ctx.Err())
+		case <-changed:
+		}
+	}
 }

@@ -534,3 +534,29 @@ func TestRandomSequencesOfDesiredSetsConverge(t *testing.T) {
 		}
 	}
 }
+
+func TestNothingIsWrittenBeforeTheFirstSync(t *testing.T) {
+	info := testInfo(t)
+	f := newFakeTarget(info)
+	ctx := context.Background()
+	first := newTestProgrammer(t, f, info, Config{})
+	if _, err := first.Sync(ctx, baseSet(t)); err != nil {
+		t.Fatal(err)
+	}
+	f.takeUpdates()
+	// A restarted manager that is ready (reconciled) but has no desired
+	// state yet must leave the target alone, even with Run going.
+	second := newTestProgrammer(t, f, info, Config{})
+	if err := second.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- second.Run(rctx) }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	<-done
+	if ups := f.takeUpdates(); len(ups) != 0 {
+		t.Fatalf("a programmer without desired state wrote %d updates", len(ups))
+	}
+}
