@@ -77,7 +77,12 @@ func (in *Info) encodeTable(e entry.Entry, ids IDs) (*p4v1.Entity, error) {
 	if t.IsConst {
 		return nil, invalid(e, "table %s is const", t.Name)
 	}
-	te := &p4v1.TableEntry{TableId: t.ID, Priority: e.Priority}
+	// One allocation for the nested messages of the entity.
+	sh := &tableShell{}
+	te := &sh.te
+	te.TableId, te.Priority = t.ID, e.Priority
+	sh.wrap.TableEntry = te
+	sh.ent.Entity = &sh.wrap
 	if t.NeedsPriority {
 		if e.Priority <= 0 {
 			return nil, invalid(e, "table %s has ternary, range or optional fields and needs a priority > 0", t.Name)
@@ -101,13 +106,17 @@ func (in *Info) encodeTable(e entry.Entry, ids IDs) (*p4v1.Entity, error) {
 			if !ok {
 				return nil, invalid(e, "group %q of %s has no id (not installed)", e.Group, t.Profile.Name)
 			}
-			te.Action = &p4v1.TableAction{Type: &p4v1.TableAction_ActionProfileGroupId{ActionProfileGroupId: id}}
+			sh.group.ActionProfileGroupId = id
+			sh.ta.Type = &sh.group
+			te.Action = &sh.ta
 		} else {
 			id, ok := ids.MemberID(t.Profile.Name, e.Member)
 			if !ok {
 				return nil, invalid(e, "member %q of %s has no id (not installed)", e.Member, t.Profile.Name)
 			}
-			te.Action = &p4v1.TableAction{Type: &p4v1.TableAction_ActionProfileMemberId{ActionProfileMemberId: id}}
+			sh.member.ActionProfileMemberId = id
+			sh.ta.Type = &sh.member
+			te.Action = &sh.ta
 		}
 	default:
 		if t.Profile != nil {
@@ -120,13 +129,54 @@ func (in *Info) encodeTable(e entry.Entry, ids IDs) (*p4v1.Entity, error) {
 		if scope == p4configv1.ActionRef_DEFAULT_ONLY {
 			return nil, invalid(e, "action %s is default-only in table %s", e.Action.Name, t.Name)
 		}
-		a, err := in.encodeAction(e, e.Action)
-		if err != nil {
+		if err := in.encodeActionInto(e, e.Action, &sh.act); err != nil {
 			return nil, err
 		}
-		te.Action = &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: a}}
+		sh.direct.Action = &sh.act
+		sh.ta.Type = &sh.direct
+		te.Action = &sh.ta
 	}
-	return &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: te}}, nil
+	return &sh.ent, nil
+}
+
+// tableShell holds the nested messages of a table entry's entity, so that
+// encoding one costs one allocation for all of them.
+type tableShell struct {
+	ent    p4v1.Entity
+	wrap   p4v1.Entity_TableEntry
+	te     p4v1.TableEntry
+	ta     p4v1.TableAction
+	direct p4v1.TableAction_Action
+	member p4v1.TableAction_ActionProfileMemberId
+	group  p4v1.TableAction_ActionProfileGroupId
+	act    p4v1.Action
+}
+
+// Per-kind match shells: one allocation per match field.
+type exactShell struct {
+	fm p4v1.FieldMatch
+	w  p4v1.FieldMatch_Exact_
+	v  p4v1.FieldMatch_Exact
+}
+type lpmShell struct {
+	fm p4v1.FieldMatch
+	w  p4v1.FieldMatch_Lpm
+	v  p4v1.FieldMatch_LPM
+}
+type ternaryShell struct {
+	fm p4v1.FieldMatch
+	w  p4v1.FieldMatch_Ternary_
+	v  p4v1.FieldMatch_Ternary
+}
+type rangeShell struct {
+	fm p4v1.FieldMatch
+	w  p4v1.FieldMatch_Range_
+	v  p4v1.FieldMatch_Range
+}
+type optionalShell struct {
+	fm p4v1.FieldMatch
+	w  p4v1.FieldMatch_Optional_
+	v  p4v1.FieldMatch_Optional
 }
 
 func (in *Info) encodeMatch(e entry.Entry, t *TableInfo) ([]*p4v1.FieldMatch, error) {
@@ -153,14 +203,18 @@ func (in *Info) encodeMatch(e entry.Entry, t *TableInfo) ([]*p4v1.FieldMatch, er
 		if f.Kind != m.Kind {
 			return nil, invalid(e, "field %s is %s in the P4Info, not %s", f.Name, f.Kind, m.Kind)
 		}
-		if err := checkBytes(e, f.Name, m.Value, f.Bitwidth); err != nil {
+		if err := checkBytes(e, f.Name, "", m.Value, f.Bitwidth); err != nil {
 			return nil, err
 		}
-		fm := &p4v1.FieldMatch{FieldId: f.ID}
+		var fm *p4v1.FieldMatch
 		switch m.Kind {
 		case entry.MatchExact:
 			exact++
-			fm.FieldMatchType = &p4v1.FieldMatch_Exact_{Exact: &p4v1.FieldMatch_Exact{Value: m.Value}}
+			x := &exactShell{}
+			x.v.Value = m.Value
+			x.w.Exact = &x.v
+			x.fm.FieldMatchType = &x.w
+			fm = &x.fm
 		case entry.MatchLPM:
 			if m.PrefixLen <= 0 || (f.Bitwidth > 0 && m.PrefixLen > f.Bitwidth) {
 				return nil, invalid(e, "field %s: prefix length %d outside 1..%d (omit the field for /0)", f.Name, m.PrefixLen, f.Bitwidth)
@@ -168,28 +222,45 @@ func (in *Info) encodeMatch(e entry.Entry, t *TableInfo) ([]*p4v1.FieldMatch, er
 			if f.Bitwidth > 0 && entry.BitLen(m.Value) > 0 && trailingZeros(m.Value) < int(f.Bitwidth-m.PrefixLen) {
 				return nil, invalid(e, "field %s: value 0x%x has bits set beyond the /%d prefix", f.Name, m.Value, m.PrefixLen)
 			}
-			fm.FieldMatchType = &p4v1.FieldMatch_Lpm{Lpm: &p4v1.FieldMatch_LPM{Value: m.Value, PrefixLen: m.PrefixLen}}
+			x := &lpmShell{}
+			x.v.Value, x.v.PrefixLen = m.Value, m.PrefixLen
+			x.w.Lpm = &x.v
+			x.fm.FieldMatchType = &x.w
+			fm = &x.fm
 		case entry.MatchTernary:
-			if err := checkBytes(e, f.Name+" mask", m.Mask, f.Bitwidth); err != nil {
+			if err := checkBytes(e, f.Name, " mask", m.Mask, f.Bitwidth); err != nil {
 				return nil, err
 			}
 			if entry.BitLen(m.Mask) == 0 {
 				return nil, invalid(e, "field %s: ternary mask is zero (omit the field)", f.Name)
 			}
-			fm.FieldMatchType = &p4v1.FieldMatch_Ternary_{Ternary: &p4v1.FieldMatch_Ternary{Value: m.Value, Mask: m.Mask}}
+			x := &ternaryShell{}
+			x.v.Value, x.v.Mask = m.Value, m.Mask
+			x.w.Ternary = &x.v
+			x.fm.FieldMatchType = &x.w
+			fm = &x.fm
 		case entry.MatchRange:
-			if err := checkBytes(e, f.Name+" high", m.High, f.Bitwidth); err != nil {
+			if err := checkBytes(e, f.Name, " high", m.High, f.Bitwidth); err != nil {
 				return nil, err
 			}
 			if entry.BitLen(m.Value) == 0 && f.Bitwidth > 0 && isAllOnes(m.High, f.Bitwidth) {
 				return nil, invalid(e, "field %s: range covers every value (omit the field)", f.Name)
 			}
-			fm.FieldMatchType = &p4v1.FieldMatch_Range_{Range: &p4v1.FieldMatch_Range{Low: m.Value, High: m.High}}
+			x := &rangeShell{}
+			x.v.Low, x.v.High = m.Value, m.High
+			x.w.Range = &x.v
+			x.fm.FieldMatchType = &x.w
+			fm = &x.fm
 		case entry.MatchOptional:
-			fm.FieldMatchType = &p4v1.FieldMatch_Optional_{Optional: &p4v1.FieldMatch_Optional{Value: m.Value}}
+			x := &optionalShell{}
+			x.v.Value = m.Value
+			x.w.Optional = &x.v
+			x.fm.FieldMatchType = &x.w
+			fm = &x.fm
 		default:
 			return nil, invalid(e, "field %s: unknown match kind", f.Name)
 		}
+		fm.FieldId = f.ID
 		out = append(out, fm)
 	}
 	if need := countExact(t); exact != need {
@@ -229,7 +300,11 @@ func fieldNames(t *TableInfo) []string {
 	return out
 }
 
-func checkBytes(e entry.Entry, what string, b []byte, width int32) error {
+func checkBytes(e entry.Entry, what, what2 string, b []byte, width int32) error {
+	if entry.IsCanonical(b) && (width <= 0 || entry.BitLen(b) <= int(width)) {
+		return nil
+	}
+	what += what2
 	if !entry.IsCanonical(b) {
 		if len(b) == 0 {
 			return invalid(e, "%s: empty byte string", what)
@@ -269,33 +344,47 @@ func complement(b []byte) []byte {
 }
 
 func (in *Info) encodeAction(e entry.Entry, act entry.Action) (*p4v1.Action, error) {
+	out := &p4v1.Action{}
+	if err := in.encodeActionInto(e, act, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (in *Info) encodeActionInto(e entry.Entry, act entry.Action, out *p4v1.Action) error {
 	a, ok := in.actions[act.Name]
 	if !ok {
-		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidEntry, e, unknownName("action", act.Name, nil))
+		return fmt.Errorf("%w: %s: %w", ErrInvalidEntry, e, unknownName("action", act.Name, nil))
 	}
 	if len(act.Params) != len(a.Params) {
 		for _, p := range a.Params {
 			if !hasParam(act, p.Name) {
-				return nil, invalid(e, "action %s: param %s is missing", a.Name, p.Name)
+				return invalid(e, "action %s: param %s is missing", a.Name, p.Name)
 			}
 		}
 	}
-	out := &p4v1.Action{ActionId: a.ID, Params: make([]*p4v1.Action_Param, 0, len(act.Params))}
+	out.ActionId = a.ID
+	if len(act.Params) == 0 {
+		return nil
+	}
+	params := make([]p4v1.Action_Param, len(act.Params))
+	out.Params = make([]*p4v1.Action_Param, len(act.Params))
 	for i := range act.Params {
 		p := &act.Params[i]
 		pi, ok := a.paramsByName[p.Name]
 		if !ok {
-			return nil, invalid(e, "action %s has no param %q", a.Name, p.Name)
+			return invalid(e, "action %s has no param %q", a.Name, p.Name)
 		}
 		if i > 0 && act.Params[i-1].Name == p.Name {
-			return nil, invalid(e, "action %s: param %s given twice", a.Name, p.Name)
+			return invalid(e, "action %s: param %s given twice", a.Name, p.Name)
 		}
-		if err := checkBytes(e, "param "+p.Name, p.Value, pi.Bitwidth); err != nil {
-			return nil, err
+		if !entry.IsCanonical(p.Value) || (pi.Bitwidth > 0 && entry.BitLen(p.Value) > int(pi.Bitwidth)) {
+			return checkBytes(e, "param ", p.Name, p.Value, pi.Bitwidth)
 		}
-		out.Params = append(out.Params, &p4v1.Action_Param{ParamId: pi.ID, Value: p.Value})
+		params[i].ParamId, params[i].Value = pi.ID, p.Value
+		out.Params[i] = &params[i]
 	}
-	return out, nil
+	return nil
 }
 
 func hasParam(a entry.Action, name string) bool {

@@ -60,16 +60,20 @@ func (t opType) proto() p4v1.Update_Type {
 
 // op is one planned update.
 type op struct {
+	s   *slot
 	key entry.Key
 	typ opType
-	// e is the entry written (insert, modify) or deleted.
-	e entry.Entry
+	// e is the entry written (insert, modify) or deleted (shared with the
+	// slot's want or have).
+	e *entry.Entry
 	// reset: MODIFY of a default entry back to the program's default.
 	reset bool
 	// converted is set once an insert became a modify or the reverse.
 	converted bool
 	// allocated: a member or group id was allocated for this insert.
 	allocated bool
+	// done: applied, or rejected; anything else stays dirty.
+	done bool
 }
 
 func phaseOf(o *op) int {
@@ -92,48 +96,86 @@ func phaseOf(o *op) int {
 	return phTables
 }
 
-// plan returns the update that converges key k, or nil when want and have
-// agree (or k cannot be written).
-func (p *Programmer) plan(k entry.Key) *op {
-	w, inW := p.want[k]
-	h, inH := p.have[k]
-	if inW && k.Kind() != entry.KindMember && k.Kind() != entry.KindGroup && p.unmanaged[k.Container()] {
-		p.reject(k, w, fmt.Errorf("table %s is not managed by the programmer", k.Container()))
-		return nil
+// plan returns the update that converges slot s; ok is false when want and
+// have agree (or s cannot be written).
+func (p *Programmer) plan(s *slot) (o op, ok bool) {
+	k, w, h := s.key, s.want, s.have
+	o = op{s: s, key: k}
+	if w != nil && k.Kind() != entry.KindMember && k.Kind() != entry.KindGroup && p.unmanaged[k.Container()] {
+		p.reject(&o, w, fmt.Errorf("table %s is not managed by the programmer", k.Container()))
+		return o, false
 	}
 	if k.Kind() == entry.KindDefault {
 		init, hasInit := p.info.InitialDefault(k.Container())
 		cur, tgt := h, w
-		curSet, tgtSet := inH, inW
-		if !curSet && hasInit {
-			cur, curSet = init, true
+		if cur == nil && hasInit {
+			cur = &init
 		}
-		if !tgtSet && hasInit {
-			tgt, tgtSet = init, true
+		if tgt == nil && hasInit {
+			tgt = &init
 		}
-		if curSet == tgtSet && (!curSet || cur.Equal(tgt)) {
-			return nil
+		if (cur == nil) == (tgt == nil) && (cur == nil || cur.Equal(*tgt)) {
+			return o, false
 		}
-		if inW {
-			return &op{key: k, typ: opModify, e: w}
+		if w != nil {
+			o.typ, o.e = opModify, w
+			return o, true
 		}
-		return &op{key: k, typ: opModify, e: h, reset: true}
+		o.typ, o.e, o.reset = opModify, h, true
+		return o, true
 	}
 	switch {
-	case inW && !inH:
-		return &op{key: k, typ: opInsert, e: w}
-	case inW && inH && !w.Equal(h):
-		return &op{key: k, typ: opModify, e: w}
-	case !inW && inH:
-		return &op{key: k, typ: opDelete, e: h}
+	case w != nil && h == nil:
+		o.typ, o.e = opInsert, w
+	case w != nil && h != nil && w != h && !w.Equal(*h):
+		o.typ, o.e = opModify, w
+	case w == nil && h != nil:
+		o.typ, o.e = opDelete, h
+	default:
+		return o, false
 	}
-	return nil
+	return o, true
 }
 
-func (p *Programmer) reject(k entry.Key, e entry.Entry, err error) {
-	p.rejected[k] = err
-	delete(p.dirty, k)
-	delete(p.blocked, k)
+// planAll turns the dirty list into ops by phase (in one slab).
+func (p *Programmer) planAll() ([numPhases][]*op, []op) {
+	var phases [numPhases][]*op
+	list := p.dirty
+	p.dirty = nil
+	slab := make([]op, 0, len(list))
+	for _, s := range list {
+		s.dirty = false
+		o, ok := p.plan(s)
+		if !ok {
+			s.blocked = ""
+			p.forget(s)
+			continue
+		}
+		slab = append(slab, o)
+		op := &slab[len(slab)-1]
+		ph := phaseOf(op)
+		phases[ph] = append(phases[ph], op)
+	}
+	return phases, slab
+}
+
+// finish puts every op of slab that was neither applied nor rejected back
+// on the dirty list.
+func (p *Programmer) finish(slab []op) {
+	for i := range slab {
+		if o := &slab[i]; !o.done {
+			p.markDirty(o.s)
+		}
+	}
+}
+
+func (p *Programmer) reject(o *op, e *entry.Entry, err error) {
+	o.done = true
+	if o.s.rejected == nil {
+		p.nRejected++
+	}
+	o.s.rejected = err
+	o.s.blocked = ""
 	p.log.Error("Entry rejected; it stays out of the target until its desired value changes",
 		zap.String("table", e.Container()), zap.Stringer("entry", e), zap.Error(err))
 }
@@ -141,37 +183,22 @@ func (p *Programmer) reject(k entry.Key, e entry.Entry, err error) {
 // process writes the dirty keys, phase by phase. Called with mu held.
 func (p *Programmer) process(ctx context.Context, res *Result) error {
 	deletedBefore := res.Deleted
-	var phases [numPhases][]*op
-	for k := range p.dirty {
-		o := p.plan(k)
-		if o == nil {
-			if _, rej := p.rejected[k]; !rej {
-				delete(p.dirty, k)
-				delete(p.blocked, k)
-			}
-			continue
-		}
-		ph := phaseOf(o)
-		phases[ph] = append(phases[ph], o)
-	}
+	phases, slab := p.planAll()
 	se := &SyncError{}
 	full := p.runPhases(ctx, &phases, res, se)
+	p.finish(slab)
 	if full && se.Fatal == nil && res.Deleted > deletedBefore {
 		// Inserts met a full table while deletes were pending behind them
 		// (make-before-break order): the deletes made room, so plan again.
 		clear(se.Failures)
 		se.TableFull, se.Examples = nil, nil
-		var again [numPhases][]*op
-		for k := range p.dirty {
-			if o := p.plan(k); o != nil {
-				again[phaseOf(o)] = append(again[phaseOf(o)], o)
-			}
-		}
+		again, slab2 := p.planAll()
 		p.runPhases(ctx, &again, res, se)
+		p.finish(slab2)
 	}
-	if len(p.blocked) > 0 {
-		for k, why := range p.blocked {
-			se.add(k.Container(), codes.FailedPrecondition, fmt.Sprintf("%s: %s", k, why))
+	for _, s := range p.dirty {
+		if s.blocked != "" {
+			se.add(s.key.Container(), codes.FailedPrecondition, fmt.Sprintf("%s: %s", s.key, s.blocked))
 		}
 	}
 	if se.empty() {
@@ -187,13 +214,9 @@ func (p *Programmer) runPhases(ctx context.Context, phases *[numPhases][]*op, re
 			continue
 		}
 		if err := p.runPhase(ctx, ph, phases[ph], res, se); err != nil {
+			// Later phases depend on this one; their ops stay undone, so
+			// their keys stay dirty.
 			se.Fatal = err
-			// Later phases depend on this one; their keys stay dirty.
-			for _, later := range phases[ph+1:] {
-				for _, o := range later {
-					p.dirty[o.key] = struct{}{}
-				}
-			}
 			break
 		}
 	}
@@ -201,96 +224,23 @@ func (p *Programmer) runPhases(ctx context.Context, phases *[numPhases][]*op, re
 }
 
 // runPhase sends ops (and the phase's raw deletes) in batches, retrying
-// what failed transiently or needs converting.
+// what failed transiently or needs converting. Batches of one phase are
+// independent, so up to maxInFlight of them are on the wire at once while
+// the next one is encoded.
 func (p *Programmer) runPhase(ctx context.Context, ph int, ops []*op, res *Result, se *SyncError) error {
 	bo := p.cfg.RetryMin
 	todo := ops
 	raw := p.rawDeletes[ph]
 	for attempt := 1; ; attempt++ {
-		updates := make([]*p4v1.Update, 0, len(todo)+len(raw))
-		sent := make([]*op, 0, len(todo)+len(raw))
-		for _, o := range todo {
-			ent := p.encode(o)
-			if ent == nil {
-				continue
-			}
-			updates = append(updates, &p4v1.Update{Type: o.sendType(), Entity: ent})
-			sent = append(sent, o)
-		}
-		for _, ent := range raw {
-			updates = append(updates, &p4v1.Update{Type: p4v1.Update_DELETE, Entity: ent})
-			sent = append(sent, nil)
-		}
-		var retry, exists []*op
-		var rawLeft []*p4v1.Entity
-		transient := false
-		for i := 0; i < len(updates); i += p.cfg.BatchSize {
-			j := min(i+p.cfg.BatchSize, len(updates))
-			start := time.Now()
-			err := p.target.Write(ctx, updates[i:j])
-			p.m.batchDuration.Observe(time.Since(start).Seconds())
-			if !errors.Is(err, ErrNotPrimary) {
-				res.Writes++
-				p.m.writes.Inc()
-			}
-			var we *p4rt.WriteError
-			switch {
-			case err == nil:
-				for _, o := range sent[i:j] {
-					if o != nil {
-						p.applied(o, res)
-					}
-				}
-			case errors.Is(err, ErrNotPrimary):
-				p.abandon(sent[i:])
-				return err
-			case errors.As(err, &we) && len(we.Updates) == j-i:
-				for n, u := range we.Updates {
-					o := sent[i+n]
-					if o == nil {
-						if u.Code != codes.OK && u.Code != codes.NotFound {
-							rawLeft = append(rawLeft, updates[i+n].GetEntity())
-							se.add("(unreadable entries)", u.Code, u.Message)
-						}
-						continue
-					}
-					switch p.outcome(o, u, res, se) {
-					case retryNow:
-						retry = append(retry, o)
-					case retryLater:
-						retry = append(retry, o)
-						transient = true
-					case compare:
-						exists = append(exists, o)
-					}
-				}
-			default:
-				if ctx.Err() != nil {
-					p.abandon(sent[i:])
-					return ctx.Err()
-				}
-				// The whole RPC failed: the target may or may not have
-				// applied it; retrying is safe (an insert that landed comes
-				// back ALREADY_EXISTS, a delete NOT_FOUND).
-				p.log.Warn("Write failed as a whole; will retry", zap.Error(err), zap.Int("updates", j-i))
-				for _, o := range sent[i:j] {
-					if o != nil {
-						p.m.updateErrors.WithLabelValues(o.sendTypeName(), o.e.Container(), status.Code(err).String()).Inc()
-						retry = append(retry, o)
-					}
-				}
-				for n := i; n < j; n++ {
-					if sent[n] == nil {
-						rawLeft = append(rawLeft, updates[n].GetEntity())
-					}
-				}
-				transient = true
-			}
-		}
+		r := p.sendAll(ctx, todo, raw, res, se)
 		raw = nil
-		p.rawDeletes[ph] = rawLeft
-		if len(exists) > 0 {
-			retry = append(retry, p.compareExisting(ctx, exists, res)...)
+		p.rawDeletes[ph] = r.rawLeft
+		if r.fatal != nil {
+			return r.fatal
+		}
+		retry := r.retry
+		if len(r.exists) > 0 {
+			retry = append(retry, p.compareExisting(ctx, r.exists, res)...)
 		}
 		if len(retry) == 0 {
 			return nil
@@ -302,13 +252,10 @@ func (p *Programmer) runPhase(ctx context.Context, ph int, ops []*op, res *Resul
 			}
 			return nil
 		}
-		if transient {
+		if r.transient {
 			select {
 			case <-ctx.Done():
-				p.abandon(nil)
-				for _, o := range retry {
-					p.release(o)
-				}
+				p.abandon(retry)
 				return ctx.Err()
 			case <-time.After(bo):
 			}
@@ -316,6 +263,168 @@ func (p *Programmer) runPhase(ctx context.Context, ph int, ops []*op, res *Resul
 		}
 		todo = retry
 	}
+}
+
+// maxInFlight bounds the concurrent Write RPCs of one phase.
+const maxInFlight = 2
+
+type sendResult struct {
+	retry, exists []*op
+	rawLeft       []*p4v1.Entity
+	transient     bool
+	fatal         error
+}
+
+type inflight struct {
+	lo, hi int
+	done   chan error
+}
+
+// sendAll encodes and sends ops and raw deletes once, handling each
+// update's outcome.
+func (p *Programmer) sendAll(ctx context.Context, todo []*op, raw []*p4v1.Entity, res *Result, se *SyncError) sendResult {
+	var r sendResult
+	n := len(todo) + len(raw)
+	updates := make([]*p4v1.Update, 0, n)
+	sent := make([]*op, 0, n)
+	upd := make([]p4v1.Update, n) // one allocation for every Update message
+	add := func(typ p4v1.Update_Type, ent *p4v1.Entity, o *op) {
+		u := &upd[len(updates)]
+		u.Type, u.Entity = typ, ent
+		updates = append(updates, u)
+		sent = append(sent, o)
+	}
+	for _, ent := range raw {
+		add(p4v1.Update_DELETE, ent, nil)
+	}
+	stats := newUpdateStats()
+	defer stats.flush(p.m)
+	var queue []inflight
+	launched, next := 0, 0
+	for {
+		for r.fatal == nil && len(updates)-launched < p.cfg.BatchSize && next < len(todo) {
+			o := todo[next]
+			next++
+			if ent := p.encode(o); ent != nil {
+				add(o.sendType(), ent, o)
+			}
+		}
+		ready := len(updates) - launched
+		if r.fatal == nil && ready > 0 && (ready >= p.cfg.BatchSize || next >= len(todo)) && len(queue) < maxInFlight {
+			lo, hi := launched, launched+min(ready, p.cfg.BatchSize)
+			batch := updates[lo:hi]
+			done := make(chan error, 1)
+			go func() {
+				start := time.Now()
+				err := p.target.Write(ctx, batch)
+				p.m.batchDuration.Observe(time.Since(start).Seconds())
+				done <- err
+			}()
+			queue = append(queue, inflight{lo: lo, hi: hi, done: done})
+			launched = hi
+			continue
+		}
+		if len(queue) == 0 {
+			break
+		}
+		f := queue[0]
+		queue = queue[1:]
+		err := <-f.done
+		p.handleBatch(ctx, err, updates[f.lo:f.hi], sent[f.lo:f.hi], &r, res, se, stats)
+	}
+	if r.fatal != nil {
+		// Encoded but never sent: release their ids (their keys stay dirty,
+		// as do those of ops never encoded).
+		p.abandon(sent[launched:])
+		for i := launched; i < len(sent); i++ {
+			if sent[i] == nil {
+				r.rawLeft = append(r.rawLeft, updates[i].GetEntity())
+			}
+		}
+		p.abandon(r.retry)
+		p.abandon(r.exists)
+		r.retry, r.exists = nil, nil
+	}
+	return r
+}
+
+// handleBatch records the outcome of one Write.
+func (p *Programmer) handleBatch(ctx context.Context, err error, updates []*p4v1.Update, sent []*op, r *sendResult, res *Result, se *SyncError, stats *updateStats) {
+	if !errors.Is(err, ErrNotPrimary) {
+		res.Writes++
+		p.m.writes.Inc()
+	}
+	var we *p4rt.WriteError
+	switch {
+	case err == nil:
+		for _, o := range sent {
+			if o != nil {
+				p.applied(o, res, stats)
+			}
+		}
+	case errors.Is(err, ErrNotPrimary) || ctx.Err() != nil:
+		if r.fatal == nil {
+			r.fatal = err
+			if ctx.Err() != nil {
+				r.fatal = ctx.Err()
+			}
+		}
+		p.abandon(sent)
+		for n, o := range sent {
+			if o == nil {
+				r.rawLeft = append(r.rawLeft, updates[n].GetEntity())
+			}
+		}
+	case errors.As(err, &we) && len(we.Updates) == len(updates):
+		for n, u := range we.Updates {
+			o := sent[n]
+			if o == nil {
+				if u.Code != codes.OK && u.Code != codes.NotFound {
+					r.rawLeft = append(r.rawLeft, updates[n].GetEntity())
+					se.add("(unreadable entries)", u.Code, u.Message)
+				}
+				continue
+			}
+			switch p.outcome(o, u, res, se, stats) {
+			case retryNow:
+				r.retry = append(r.retry, o)
+			case retryLater:
+				r.retry = append(r.retry, o)
+				r.transient = true
+			case compare:
+				r.exists = append(r.exists, o)
+			}
+		}
+	default:
+		// The whole RPC failed: the target may or may not have applied it;
+		// retrying is safe (an insert that landed comes back ALREADY_EXISTS,
+		// a delete NOT_FOUND).
+		p.log.Warn("Write failed as a whole; will retry", zap.Error(err), zap.Int("updates", len(updates)))
+		for n, o := range sent {
+			if o == nil {
+				r.rawLeft = append(r.rawLeft, updates[n].GetEntity())
+				continue
+			}
+			p.m.updateErrors.WithLabelValues(o.sendTypeName(), o.e.Container(), status.Code(err).String()).Inc()
+			r.retry = append(r.retry, o)
+		}
+		r.transient = true
+	}
+}
+
+// updateStats aggregates the per-update success counter so that a batch
+// costs one metric update per (type, table) rather than per update.
+type updateStats struct{ n map[[2]string]int }
+
+func newUpdateStats() *updateStats { return &updateStats{n: map[[2]string]int{}} }
+
+func (s *updateStats) add(typ, table string) { s.n[[2]string{typ, table}]++ }
+
+func (s *updateStats) flush(m *metrics) {
+	for k, n := range s.n {
+		m.updates.WithLabelValues(k[0], k[1]).Add(float64(n))
+	}
+	clear(s.n)
 }
 
 func (o *op) sendType() p4v1.Update_Type {
@@ -347,7 +456,7 @@ func (p *Programmer) release(o *op) {
 		return
 	}
 	o.allocated = false
-	if _, installed := p.have[o.key]; installed {
+	if o.s.have != nil {
 		return
 	}
 	switch o.e.Kind {
@@ -365,27 +474,28 @@ func (p *Programmer) encode(o *op) *p4v1.Entity {
 	if o.reset {
 		ent, err := p.info.DefaultReset(o.e.Table)
 		if err != nil {
-			p.reject(o.key, o.e, err)
+			p.reject(o, o.e, err)
 			return nil
 		}
 		return ent
 	}
 	if o.typ == opDelete {
-		if !p.ownIDKnown(o.e) {
+		if !p.ownIDKnown(*o.e) {
 			// Cannot happen for entries the programmer installed or read
 			// back; never guess an id for a delete.
 			p.log.Error("No id for an installed member or group; forgetting it", zap.String("table", o.e.Container()),
 				zap.Stringer("entry", o.e))
-			delete(p.have, o.key)
-			delete(p.dirty, o.key)
+			o.done = true
+			o.s.have = nil
+			*o.s.count--
+			p.forget(o.s)
 			return nil
 		}
-		ent, err := p.info.Encode(o.e, deleteIDs{p.ids})
+		ent, err := p.info.Encode(*o.e, deleteIDs{p.ids})
 		if err != nil {
 			p.log.Error("Cannot encode an installed entry for deletion", zap.String("table", o.e.Container()),
 				zap.Stringer("entry", o.e), zap.Error(err))
-			p.rejected[o.key] = err
-			delete(p.dirty, o.key)
+			p.reject(o, o.e, err)
 			return nil
 		}
 		if te := ent.GetTableEntry(); te != nil {
@@ -393,11 +503,11 @@ func (p *Programmer) encode(o *op) *p4v1.Entity {
 		}
 		return ent
 	}
-	if why := p.missingDependency(o.e); why != "" {
-		p.blocked[o.key] = why
+	if why := p.missingDependency(*o.e); why != "" {
+		o.s.blocked = why
 		return nil
 	}
-	delete(p.blocked, o.key)
+	o.s.blocked = ""
 	if o.typ == opInsert {
 		switch o.e.Kind {
 		case entry.KindMember:
@@ -408,11 +518,11 @@ func (p *Programmer) encode(o *op) *p4v1.Entity {
 			o.allocated = true
 		}
 	}
-	ent, err := p.info.Encode(o.e, p.ids)
+	ent, err := p.info.Encode(*o.e, p.ids)
 	if err != nil {
 		p.release(o)
 		p.m.updateErrors.WithLabelValues(o.typ.String(), o.e.Container(), "P4INFO").Inc()
-		p.reject(o.key, o.e, err)
+		p.reject(o, o.e, err)
 		return nil
 	}
 	return ent
@@ -456,8 +566,8 @@ func (p *Programmer) missingDependency(e entry.Entry) string {
 }
 
 func (p *Programmer) installedRef(kind entry.Kind, profile, name string) bool {
-	_, ok := p.have[entry.Entry{Kind: kind, Profile: profile, Name: name}.Key()]
-	return ok
+	s, ok := p.slots[entry.Entry{Kind: kind, Profile: profile, Name: name}.Key()]
+	return ok && s.have != nil
 }
 
 type verdict uint8
@@ -470,9 +580,9 @@ const (
 )
 
 // outcome handles one update's status from the target.
-func (p *Programmer) outcome(o *op, u p4rt.UpdateStatus, res *Result, se *SyncError) verdict {
+func (p *Programmer) outcome(o *op, u p4rt.UpdateStatus, res *Result, se *SyncError, stats *updateStats) verdict {
 	if u.Code == codes.OK {
-		p.applied(o, res)
+		p.applied(o, res, stats)
 		return done
 	}
 	table := o.e.Container()
@@ -490,7 +600,7 @@ func (p *Programmer) outcome(o *op, u p4rt.UpdateStatus, res *Result, se *SyncEr
 		o.typ, o.converted = opInsert, true
 		return retryNow
 	case u.Code == codes.NotFound && o.typ == opDelete:
-		p.applied(o, res) // already gone
+		p.applied(o, res, stats) // already gone
 		return done
 	case u.Code == codes.ResourceExhausted:
 		p.m.tableFull.WithLabelValues(table).Inc()
@@ -510,17 +620,21 @@ func (p *Programmer) outcome(o *op, u p4rt.UpdateStatus, res *Result, se *SyncEr
 	}
 	se.add(table, u.Code, fmt.Sprintf("%s %s: %s", o.typ, o.e, u.Message))
 	p.release(o)
-	p.reject(o.key, o.e, fmt.Errorf("target refused %s: %s: %s", o.typ, u.Code, u.Message))
+	p.reject(o, o.e, fmt.Errorf("target refused %s: %s: %s", o.typ, u.Code, u.Message))
 	return done
 }
 
 // applied records a successful update.
-func (p *Programmer) applied(o *op, res *Result) {
-	k := o.key
-	delete(p.dirty, k)
-	delete(p.blocked, k)
+func (p *Programmer) applied(o *op, res *Result, stats *updateStats) {
+	o.done = true
 	o.allocated = false
-	p.m.updates.WithLabelValues(o.sendTypeName(), o.e.Container()).Inc()
+	s := o.s
+	s.blocked = ""
+	if stats != nil {
+		stats.add(o.sendTypeName(), o.e.Container())
+	} else {
+		p.m.updates.WithLabelValues(o.sendTypeName(), o.e.Container()).Inc()
+	}
 	if res != nil {
 		switch {
 		case o.typ == opDelete:
@@ -532,31 +646,32 @@ func (p *Programmer) applied(o *op, res *Result) {
 		}
 	}
 	if o.e.Kind == entry.KindDefault {
-		if init, ok := p.info.InitialDefault(o.e.Table); o.reset || (ok && init.Equal(o.e)) {
-			delete(p.have, k)
+		if init, ok := p.info.InitialDefault(o.e.Table); o.reset || (ok && init.Equal(*o.e)) {
+			s.have = nil
 		} else {
-			p.have[k] = o.e
+			s.have = o.e
 		}
+		p.forget(s)
 		return
 	}
-	_, had := p.have[k]
 	if o.typ == opDelete {
-		delete(p.have, k)
-		if had {
-			p.haveCount[o.e.Container()]--
+		if s.have != nil {
+			*s.count--
 		}
+		s.have = nil
 		switch o.e.Kind {
 		case entry.KindMember:
 			space(p.ids.members, o.e.Profile).free(o.e.Name)
 		case entry.KindGroup:
 			space(p.ids.groups, o.e.Profile).free(o.e.Name)
 		}
+		p.forget(s)
 		return
 	}
-	p.have[k] = o.e
-	if !had {
-		p.haveCount[o.e.Container()]++
+	if s.have == nil {
+		*s.count++
 	}
+	s.have = o.e
 }
 
 // compareExisting reads back table entries whose insert met ALREADY_EXISTS:
@@ -565,7 +680,7 @@ func (p *Programmer) compareExisting(ctx context.Context, ops []*op, res *Result
 	byKey := make(map[entry.Key]*op, len(ops))
 	ents := make([]*p4v1.Entity, 0, len(ops))
 	for _, o := range ops {
-		ent, err := p.info.Encode(o.e, deleteIDs{p.ids})
+		ent, err := p.info.Encode(*o.e, deleteIDs{p.ids})
 		if err != nil {
 			continue
 		}
@@ -579,7 +694,8 @@ func (p *Programmer) compareExisting(ctx context.Context, ops []*op, res *Result
 			return nil
 		}
 		if o, ok := byKey[e.Key()]; ok && o.e.Equal(e) {
-			p.applied(o, res)
+			o.e = o.s.want
+			p.applied(o, res, nil)
 			delete(byKey, o.key)
 		}
 		return nil

@@ -79,25 +79,71 @@ type Programmer struct {
 	m         *metrics
 	unmanaged map[string]bool
 
-	mu         sync.Mutex
-	want       map[entry.Key]entry.Entry
-	have       map[entry.Key]entry.Entry
-	dirty      map[entry.Key]struct{}
-	rejected   map[entry.Key]error
-	blocked    map[entry.Key]string
+	mu sync.Mutex
+	// slots holds, per key, what is desired and what is installed.
+	slots map[entry.Key]*slot
+	// dirty lists the slots whose desired and installed values may differ:
+	// the work of the next pass.
+	dirty      []*slot
+	nRejected  int
+	counts     map[string]*int // installed entries per table / profile
 	rawDeletes [numPhases][]*p4v1.Entity
 	ids        *ids
 	reconciled bool
 	epoch      uint64
 	lastSet    *entry.Set
 	lastGen    uint64
-	haveCount  map[string]int
 	lastErr    error
 	closer     func() error
 	// hasDesired is set by the first Sync: until then the programmer
 	// reads the target but never writes (a restarted manager must not
 	// delete what it has not yet been told to keep).
 	hasDesired bool
+}
+
+// slot is one key's state. want and have are shared, immutable entries
+// (have == want once installed).
+type slot struct {
+	key  entry.Key
+	want *entry.Entry // nil: not desired
+	have *entry.Entry // nil: not installed (for defaults: the program's default)
+	// count is the installed-entries counter of the slot's table.
+	count    *int
+	dirty    bool
+	blocked  string
+	rejected error
+}
+
+func (p *Programmer) slot(k entry.Key) *slot {
+	s, ok := p.slots[k]
+	if !ok {
+		s = &slot{key: k, count: p.counter(k.Container())}
+		p.slots[k] = s
+	}
+	return s
+}
+
+func (p *Programmer) counter(container string) *int {
+	c, ok := p.counts[container]
+	if !ok {
+		c = new(int)
+		p.counts[container] = c
+	}
+	return c
+}
+
+func (p *Programmer) markDirty(s *slot) {
+	if !s.dirty {
+		s.dirty = true
+		p.dirty = append(p.dirty, s)
+	}
+}
+
+// forget drops a slot that is neither desired nor installed.
+func (p *Programmer) forget(s *slot) {
+	if s.want == nil && s.have == nil && !s.dirty && s.rejected == nil {
+		delete(p.slots, s.key)
+	}
 }
 
 // New returns a programmer for target, which runs the pipeline described by
@@ -123,10 +169,7 @@ func New(target Target, info *p4rt.Info, cfg Config) (*Programmer, error) {
 	}
 	p := &Programmer{
 		target: target, info: info, cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer),
-		unmanaged: map[string]bool{},
-		want:      map[entry.Key]entry.Entry{}, have: map[entry.Key]entry.Entry{},
-		dirty: map[entry.Key]struct{}{}, rejected: map[entry.Key]error{}, blocked: map[entry.Key]string{},
-		ids: newIDs(), haveCount: map[string]int{},
+		unmanaged: map[string]bool{}, slots: map[entry.Key]*slot{}, counts: map[string]*int{}, ids: newIDs(),
 	}
 	for _, t := range cfg.UnmanagedTables {
 		if _, ok := info.Table(t); !ok {
@@ -161,20 +204,29 @@ func (p *Programmer) Sync(ctx context.Context, desired *entry.Set) (Result, erro
 	return p.pass(ctx)
 }
 
-// absorb copies desired into want, marking what changed dirty.
+// absorb records desired as what is wanted, marking what changed dirty.
 func (p *Programmer) absorb(desired *entry.Set) {
 	set := func(k entry.Key, e entry.Entry, present bool) {
-		old, had := p.want[k]
+		s, ok := p.slots[k]
 		switch {
-		case present && (!had || !old.Equal(e)):
-			p.want[k] = e
-		case !present && had:
-			delete(p.want, k)
-		default:
+		case present && ok && s.want != nil && s.want.Equal(e):
 			return
+		case present:
+			if !ok {
+				s = p.slot(k)
+			}
+			v := e
+			s.want = &v
+		case !ok || s.want == nil:
+			return
+		default:
+			s.want = nil
 		}
-		p.dirty[k] = struct{}{}
-		delete(p.rejected, k)
+		if s.rejected != nil {
+			s.rejected = nil
+			p.nRejected--
+		}
+		p.markDirty(s)
 	}
 	if desired == p.lastSet {
 		if keys, ok := desired.ChangedSince(p.lastGen); ok {
@@ -189,8 +241,8 @@ func (p *Programmer) absorb(desired *entry.Set) {
 	for k, e := range desired.All() {
 		set(k, e, true)
 	}
-	for k := range p.want {
-		if !desired.Has(k) {
+	for k, s := range p.slots {
+		if s.want != nil && !desired.Has(k) {
 			set(k, entry.Entry{}, false)
 		}
 	}
@@ -218,10 +270,10 @@ func (p *Programmer) pass(ctx context.Context) (Result, error) {
 	}
 	err := p.process(ctx, &res)
 	res.Pending = len(p.dirty)
-	res.Rejected = len(p.rejected)
+	res.Rejected = p.nRejected
 	p.m.pending.Set(float64(len(p.dirty)))
-	for t, n := range p.haveCount {
-		p.m.installed.WithLabelValues(t).Set(float64(n))
+	for t, n := range p.counts {
+		p.m.installed.WithLabelValues(t).Set(float64(*n))
 	}
 	p.lastErr = err
 	if errors.Is(err, ErrNotPrimary) {
@@ -252,17 +304,21 @@ func (p *Programmer) Ready() bool {
 func (p *Programmer) InSync() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.dirty) == 0 && len(p.rejected) == 0
+	return len(p.dirty) == 0 && p.nRejected == 0
 }
 
-// Installed returns a copy of what the programmer believes is installed.
+// Installed returns a copy of what the programmer believes is installed
+// (default actions only where they differ from the program's).
 func (p *Programmer) Installed() *entry.Set {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s, _ := entry.NewSet()
-	for _, e := range p.have {
-		if _, err := s.Put(e); err != nil {
-			p.log.Error("Installed entry does not validate", zap.Stringer("entry", e), zap.Error(err))
+	for _, sl := range p.slots {
+		if sl.have == nil {
+			continue
+		}
+		if _, err := s.Put(*sl.have); err != nil {
+			p.log.Error("Installed entry does not validate", zap.Stringer("entry", *sl.have), zap.Error(err))
 		}
 	}
 	return s
@@ -272,9 +328,11 @@ func (p *Programmer) Installed() *entry.Set {
 func (p *Programmer) Rejected() map[entry.Key]error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[entry.Key]error, len(p.rejected))
-	for k, err := range p.rejected {
-		out[k] = err
+	out := make(map[entry.Key]error, p.nRejected)
+	for k, s := range p.slots {
+		if s.rejected != nil {
+			out[k] = s.rejected
+		}
 	}
 	return out
 }

@@ -39,21 +39,33 @@ func (p *Programmer) reconcile(ctx context.Context, epoch uint64) (err error) {
 		return fmt.Errorf("programmer: read back: %w", err)
 	}
 	have, fresh, raw := p.match(rb)
-	p.have, p.ids, p.rawDeletes = have, fresh, raw
-	clear(p.haveCount)
-	for _, e := range have {
+	p.ids, p.rawDeletes = fresh, raw
+	for _, c := range p.counts {
+		*c = 0
+	}
+	p.dirty = p.dirty[:0]
+	p.nRejected = 0
+	for _, s := range p.slots {
+		s.have, s.dirty, s.blocked, s.rejected = nil, false, "", nil
+	}
+	for k, e := range have {
+		s := p.slot(k)
+		v := e
+		if s.want != nil && s.want.Equal(e) {
+			s.have = s.want // share the value
+		} else {
+			s.have = &v
+		}
 		if e.Kind != entry.KindDefault {
-			p.haveCount[e.Container()]++
+			*s.count++
 		}
 	}
-	clear(p.dirty)
-	clear(p.rejected)
-	clear(p.blocked)
-	for k := range p.want {
-		p.dirty[k] = struct{}{}
-	}
-	for k := range p.have {
-		p.dirty[k] = struct{}{}
+	for k, s := range p.slots {
+		if s.want == nil && s.have == nil {
+			delete(p.slots, k)
+			continue
+		}
+		p.markDirty(s)
 	}
 	p.epoch, p.reconciled = epoch, true
 	nraw := 0
@@ -61,7 +73,7 @@ func (p *Programmer) reconcile(ctx context.Context, epoch uint64) (err error) {
 		nraw += len(l)
 	}
 	p.log.Info("Reconciled with the target", zap.String("pipeline", string(pres)), zap.Int("installed", len(have)),
-		zap.Int("desired", len(p.want)), zap.Int("unreadable", nraw), zap.Uint64("epoch", epoch),
+		zap.Int("desired", p.desiredCount()), zap.Int("unreadable", nraw), zap.Uint64("epoch", epoch),
 		zap.Duration("took", time.Since(start)))
 	return nil
 }
@@ -165,7 +177,11 @@ func (p *Programmer) match(rb *readBack) (map[entry.Key]entry.Entry, *ids, [numP
 	// Desired members and groups by profile.
 	wantMembers := map[string]map[string]entry.Entry{}
 	wantGroups := map[string]map[string]entry.Entry{}
-	for _, e := range p.want {
+	for _, s := range p.slots {
+		if s.want == nil {
+			continue
+		}
+		e := *s.want
 		switch e.Kind {
 		case entry.KindMember:
 			if wantMembers[e.Profile] == nil {
@@ -205,10 +221,13 @@ func (p *Programmer) match(rb *readBack) (map[entry.Key]entry.Entry, *ids, [numP
 	// Installed table entries, with the ids they point at.
 	type tref struct {
 		e       entry.Entry
+		key     entry.Key
 		profile string
 		member  uint32
 		group   uint32
 	}
+	// Entries of indirect tables (they name members and groups) wait for
+	// the pairing; the others are final.
 	var trefs []tref
 	for _, te := range rb.tables {
 		e, err := p.info.Decode(&p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: te}}, prov)
@@ -219,15 +238,15 @@ func (p *Programmer) match(rb *readBack) (map[entry.Key]entry.Entry, *ids, [numP
 				TableId: te.GetTableId(), Match: te.GetMatch(), Priority: te.GetPriority()}}})
 			continue
 		}
-		r := tref{e: e}
-		if t, _ := p.info.Table(e.Table); t.Profile != nil {
-			r.profile = t.Profile.Name
-			r.member = te.GetAction().GetActionProfileMemberId()
-			r.group = te.GetAction().GetActionProfileGroupId()
+		t, _ := p.info.Table(e.Table)
+		if t.Profile == nil {
+			have[e.Key()] = e
+			continue
 		}
-		trefs = append(trefs, r)
+		trefs = append(trefs, tref{e: e, key: e.Key(), profile: t.Profile.Name,
+			member: te.GetAction().GetActionProfileMemberId(), group: te.GetAction().GetActionProfileGroupId()})
 	}
-	slices.SortFunc(trefs, func(a, b tref) int { return strings.Compare(string(a.e.Key()), string(b.e.Key())) })
+	slices.SortFunc(trefs, func(a, b tref) int { return strings.Compare(string(a.key), string(b.key)) })
 
 	mp := map[string]*pairing{} // member pairings by profile
 	gp := map[string]*pairing{}
@@ -242,10 +261,11 @@ func (p *Programmer) match(rb *readBack) (map[entry.Key]entry.Entry, *ids, [numP
 	// 2. Their members, by content.
 	// 3. Members pointed at by the same table entry key.
 	for _, r := range trefs {
-		w, ok := p.want[r.e.Key()]
-		if !ok || r.profile == "" {
+		ws, ok := p.slots[r.key]
+		if !ok || ws.want == nil || r.profile == "" {
 			continue
 		}
+		w := ws.want
 		switch {
 		case r.group != 0 && w.Group != "":
 			g, ok := instGroups[r.profile][r.group]
@@ -313,7 +333,7 @@ func (p *Programmer) match(rb *readBack) (map[entry.Key]entry.Entry, *ids, [numP
 		if r.group != 0 {
 			e.Group, _ = names{fresh}.GroupName(r.profile, r.group)
 		}
-		have[e.Key()] = e
+		have[r.key] = e
 	}
 	// 7. Default actions that differ from the program's.
 	for _, te := range rb.defaults {
@@ -403,4 +423,14 @@ func content(e entry.Entry) string {
 		}
 	}
 	return string(b)
+}
+
+func (p *Programmer) desiredCount() int {
+	n := 0
+	for _, s := range p.slots {
+		if s.want != nil {
+			n++
+		}
+	}
+	return n
 }

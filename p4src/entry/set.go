@@ -111,10 +111,11 @@ func (s *Set) Clear() {
 func (s *Set) note(k Key) {
 	s.gen++
 	if len(s.journal) >= max(minJournal, len(s.m)) {
-		// Too far behind to be worth replaying: consumers before now compare
-		// everything.
-		s.journal = s.journal[:0]
-		s.jbase = s.gen - 1
+		// Forget the older half: a consumer that far behind compares
+		// everything, one that kept up still gets just the changes.
+		drop := len(s.journal) / 2
+		s.journal = append(make([]Key, 0, len(s.journal)), s.journal[drop:]...)
+		s.jbase += uint64(drop)
 	}
 	s.journal = append(s.journal, k)
 }
