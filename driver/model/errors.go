@@ -12,6 +12,8 @@ type InvalidError struct {
 	Kind Kind
 	// Key identifies the object (its key's String form), "" if the key itself was unreadable.
 	Key string
+	// ID is the typed key (string, PolicyKey, WorkloadEndpointKey, …) when known, else nil.
+	ID  any
 	Err error
 	// Rejected is true when the whole object was rejected (and removed from the state).
 	Rejected bool

@@ -376,7 +376,7 @@ func removeByString[V any](t *Table[string, V], key string) error {
 // reject removes any earlier version of the object (fail closed) and describes why.
 func reject[K comparable, V any](t *Table[K, V], k K, keyStr string, err error) error {
 	t.remove(k)
-	return &InvalidError{Kind: t.kind, Key: keyStr, Err: err, Rejected: true}
+	return &InvalidError{Kind: t.kind, Key: keyStr, ID: k, Err: err, Rejected: true}
 }
 
 func (s *State) applyIPSetUpdate(u *proto.IPSetUpdate) error {

@@ -1,0 +1,260 @@
+// Command calico-p4-manager is the long-lived calico-p4 daemon: it serves the infrastructure API to
+// calico-p4-driver (one Felix session at a time), keeps the desired state, hands it to the apply stage,
+// reports status back to Felix, and serves metrics and health.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/calico-p4/calico-p4/driver/infraapi"
+	"github.com/calico-p4/calico-p4/driver/session"
+)
+
+var version = "dev"
+
+type options struct {
+	listen        string
+	tls           infraapi.TLSFiles
+	logLevel      string
+	logFormat     string
+	metricsListen string
+	addrFile      string
+	dataplane     string
+}
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		fmt.Fprintf(os.Stderr, "calico-p4-manager: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	o := &options{}
+	cmd := &cobra.Command{
+		Use:           "calico-p4-manager",
+		Short:         "The calico-p4 manager: Felix sessions, desired state, apply stage, status, metrics",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return run(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", infraapi.DefaultAddress,
+		"infrastructure API address: unix:///path (socket mode 0600) or host:port (requires the --tls-* flags)")
+	f.StringVar(&o.tls.Cert, "tls-cert", "", "server certificate (PEM) for a TCP --listen")
+	f.StringVar(&o.tls.Key, "tls-key", "", "server key (PEM)")
+	f.StringVar(&o.tls.CA, "tls-ca", "", "CA bundle (PEM) that signs driver client certificates")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.logFormat, "log-format", "json", "json or console")
+	f.StringVar(&o.metricsListen, "metrics-listen", "127.0.0.1:9091",
+		"address for /metrics, /livez and /readyz (port 0 picks a free one; see --addr-file)")
+	f.StringVar(&o.addrFile, "addr-file", "",
+		"after binding, write the bound addresses as JSON {\"listen\":…,\"metrics\":…} to this file")
+	f.StringVar(&o.dataplane, "dataplane", "none",
+		"apply stage: none (no target wired yet: every apply fails, endpoints report error, never ready)")
+	// Test mode: a recording applier that accepts every apply without programming anything. Hidden: it
+	// makes the manager claim success for a dataplane that does not exist.
+	f.Lookup("dataplane").Usage += "; record (TESTS ONLY: accepts and records every apply, programs nothing)"
+	return cmd
+}
+
+func newLogger(level, format string) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.Set(level); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	switch format {
+	case "json":
+		enc = zapcore.NewJSONEncoder(encCfg)
+	case "console":
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	default:
+		return nil, fmt.Errorf("--log-format %q: want json or console", format)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(os.Stderr), lvl)), nil
+}
+
+func run(ctx context.Context, o *options) error {
+	log, err := newLogger(o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var applier session.Applier
+	var recorder *session.Recorder
+	switch o.dataplane {
+	case "none":
+		applier = session.NoDataplane{}
+		log.Warn("No dataplane configured: Felix's desired state is kept and validated, nothing is programmed; " +
+			"endpoints are reported as error and /readyz stays unready")
+	case "record":
+		recorder = &session.Recorder{}
+		applier = recorder
+		log.Warn("TEST MODE (--dataplane=record): every apply is recorded and reported as successful, NOTHING IS PROGRAMMED")
+	default:
+		return fmt.Errorf("--dataplane %q: want none or record", o.dataplane)
+	}
+
+	mgr, err := session.NewManager(reg, session.WithApplier(applier), session.WithLogger(log.Named("session")),
+		session.WithVersion(version))
+	if err != nil {
+		return err
+	}
+	defer mgr.Close()
+
+	lis, err := listen(o)
+	if err != nil {
+		return err
+	}
+	srvOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(infraapi.MaxMessageSize), grpc.MaxSendMsgSize(infraapi.MaxMessageSize)}
+	if lis.Addr().Network() == "tcp" {
+		tcfg, err := infraapi.ServerTLS(o.tls)
+		if err != nil {
+			lis.Close()
+			return fmt.Errorf("--listen %s is TCP, which needs mTLS (--tls-cert, --tls-key, --tls-ca): %w", o.listen, err)
+		}
+		srvOpts = append(srvOpts, grpc.Creds(credentials.NewTLS(tcfg)))
+	}
+	srv := grpc.NewServer(srvOpts...)
+	infraapi.RegisterFelixRelayServer(srv, mgr)
+
+	mlis, err := net.Listen("tcp", o.metricsListen)
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("--metrics-listen %s: %w", o.metricsListen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		ok, why := mgr.Ready()
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		fmt.Fprintln(w, why)
+	})
+	if recorder != nil {
+		mux.HandleFunc("/debug/applies", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(recorder.Summaries())
+		})
+	}
+	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(lis) }()
+	go func() { errc <- hsrv.Serve(mlis) }()
+	log.Info("calico-p4-manager serving", zap.String("version", version), zap.String("listen", lis.Addr().String()),
+		zap.String("metrics", mlis.Addr().String()), zap.String("dataplane", o.dataplane))
+	if o.addrFile != "" {
+		if err := writeAddrFile(o.addrFile, o.listen, lis, mlis); err != nil {
+			srv.Stop()
+			hsrv.Close()
+			return err
+		}
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("Stopping")
+	case err := <-errc:
+		log.Error("Server failed", zap.Error(err))
+		srv.Stop()
+		hsrv.Close()
+		return err
+	}
+	mgr.Close()
+	srv.Stop()
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = hsrv.Shutdown(sctx)
+	return nil
+}
+
+func listen(o *options) (net.Listener, error) {
+	addr, err := infraapi.ParseAddress(o.listen)
+	if err != nil {
+		return nil, fmt.Errorf("--listen: %w", err)
+	}
+	if addr.Network == "tcp" {
+		if o.tls.Empty() {
+			return nil, fmt.Errorf("--listen %s is TCP, which needs mTLS: set --tls-cert, --tls-key and --tls-ca", o.listen)
+		}
+		return net.Listen("tcp", addr.Addr)
+	}
+	if err := os.MkdirAll(filepath.Dir(addr.Addr), 0o700); err != nil {
+		return nil, fmt.Errorf("--listen: creating socket directory: %w", err)
+	}
+	// A socket left by a previous manager is removed; any other file is not ours to delete.
+	if fi, err := os.Lstat(addr.Addr); err == nil {
+		if fi.Mode()&fs.ModeSocket == 0 {
+			return nil, fmt.Errorf("--listen: %s exists and is not a socket", addr.Addr)
+		}
+		if err := os.Remove(addr.Addr); err != nil {
+			return nil, fmt.Errorf("--listen: removing stale socket: %w", err)
+		}
+	}
+	old := syscall.Umask(0o177) // the socket is created 0600
+	lis, err := net.Listen("unix", addr.Addr)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("--listen %s: %w", o.listen, err)
+	}
+	if err := os.Chmod(addr.Addr, 0o600); err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("--listen: chmod 0600: %w", err)
+	}
+	return lis, nil
+}
+
+func writeAddrFile(path, listen string, lis, mlis net.Listener) error {
+	l := listen
+	if lis.Addr().Network() == "tcp" {
+		l = lis.Addr().String()
+	}
+	b, err := json.Marshal(map[string]string{"listen": l, "metrics": mlis.Addr().String()})
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("--addr-file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return errors.Join(fmt.Errorf("--addr-file: %w", err), os.Remove(tmp))
+	}
+	return nil
+}
