@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -485,5 +486,36 @@ func TestManagerReplacesTheSessionWhenASecondDriverConnects(t *testing.T) {
 	applies := m.applies(t)
 	if last := applies[len(applies)-1]; last.Changes != "resync none" {
 		t.Errorf("identical snapshot produced changes: %q", last.Changes)
+	}
+}
+
+func TestFelixClosingThePipeEndsTheDriverCleanlyAndTheManagerStopsOnSIGTERM(t *testing.T) {
+	driver, manager := binaries(t)
+	m := startManager(t, manager)
+	d, _ := startDriver(t, driver, "CALICO_P4_MANAGER="+m.listen)
+	s := replay(t, d, "basic-resync.jsonl")
+	waitUntil(t, "relayed", func() bool {
+		return m.sumMetric(t, "calico_p4_felix_messages_total") == float64(len(s.Messages()))
+	})
+	if err := d.CloseInput(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	if code, err := d.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("driver exit %d (%v) after Felix closed fd 3, want 0", code, err)
+	}
+	waitUntil(t, "goodbye logged", func() bool { return strings.Contains(m.log.String(), "felix closed the pipe") })
+
+	if err := m.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-m.exited:
+	case <-time.After(hangGuard):
+		t.Fatal("manager did not stop on SIGTERM")
+	}
+	if code := m.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("manager exit %d after SIGTERM", code)
 	}
 }
