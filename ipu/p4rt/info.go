@@ -48,6 +48,7 @@ type TableInfo struct {
 	Size    int64
 	IsConst bool
 
+	nExact       int
 	fieldsByName map[string]*FieldInfo
 	fieldsByID   map[uint32]*FieldInfo
 }
@@ -188,6 +189,9 @@ func NewInfo(p4info *p4configv1.P4Info) (*Info, error) {
 			}
 			if _, dup := ti.fieldsByID[fi.ID]; dup {
 				return nil, fmt.Errorf("p4info: table %s: duplicate match field id %d", ti.Name, fi.ID)
+			}
+			if fi.Kind == entry.MatchExact {
+				ti.nExact++
 			}
 			ti.Fields = append(ti.Fields, fi)
 			ti.fieldsByName[fi.Name] = fi

@@ -280,43 +280,52 @@ type inflight struct {
 	done   chan error
 }
 
+// item is one update of a pass: an op, or a raw delete from a reconcile.
+type item struct {
+	o   *op
+	raw *p4v1.Entity
+}
+
 // sendAll encodes and sends ops and raw deletes once, handling each
-// update's outcome.
+// update's outcome. Updates are encoded straight into one buffer; batches
+// are ranges of it.
 func (p *Programmer) sendAll(ctx context.Context, todo []*op, raw []*p4v1.Entity, res *Result, se *SyncError) sendResult {
 	var r sendResult
 	n := len(todo) + len(raw)
-	updates := make([]*p4v1.Update, 0, n)
-	sent := make([]*op, 0, n)
-	upd := make([]p4v1.Update, n) // one allocation for every Update message
-	add := func(typ p4v1.Update_Type, ent *p4v1.Entity, o *op) {
-		u := &upd[len(updates)]
-		u.Type, u.Entity = typ, ent
-		updates = append(updates, u)
-		sent = append(sent, o)
-	}
+	items := make([]item, 0, n)
+	offs := make([]int, 1, n+1) // offs[i] is where item i starts in buf
+	buf := make([]byte, 0, 64*n)
 	for _, ent := range raw {
-		add(p4v1.Update_DELETE, ent, nil)
+		b, err := p4rt.AppendRawUpdate(buf, p4v1.Update_DELETE, ent)
+		if err != nil {
+			continue
+		}
+		buf = b
+		items = append(items, item{raw: ent})
+		offs = append(offs, len(buf))
 	}
 	stats := newUpdateStats()
 	defer stats.flush(p.m)
 	var queue []inflight
 	launched, next := 0, 0
 	for {
-		for r.fatal == nil && len(updates)-launched < p.cfg.BatchSize && next < len(todo) {
+		for r.fatal == nil && len(items)-launched < p.cfg.BatchSize && next < len(todo) {
 			o := todo[next]
 			next++
-			if ent := p.encode(o); ent != nil {
-				add(o.sendType(), ent, o)
+			if b, ok := p.appendOp(buf, o); ok {
+				buf = b
+				items = append(items, item{o: o})
+				offs = append(offs, len(buf))
 			}
 		}
-		ready := len(updates) - launched
+		ready := len(items) - launched
 		if r.fatal == nil && ready > 0 && (ready >= p.cfg.BatchSize || next >= len(todo)) && len(queue) < maxInFlight {
 			lo, hi := launched, launched+min(ready, p.cfg.BatchSize)
-			batch := updates[lo:hi]
+			body := buf[offs[lo]:offs[hi]]
 			done := make(chan error, 1)
 			go func() {
 				start := time.Now()
-				err := p.target.Write(ctx, batch)
+				err := p.target.WriteEncoded(ctx, body, hi-lo)
 				p.m.batchDuration.Observe(time.Since(start).Seconds())
 				done <- err
 			}()
@@ -330,15 +339,16 @@ func (p *Programmer) sendAll(ctx context.Context, todo []*op, raw []*p4v1.Entity
 		f := queue[0]
 		queue = queue[1:]
 		err := <-f.done
-		p.handleBatch(ctx, err, updates[f.lo:f.hi], sent[f.lo:f.hi], &r, res, se, stats)
+		p.handleBatch(ctx, err, items[f.lo:f.hi], &r, res, se, stats)
 	}
 	if r.fatal != nil {
 		// Encoded but never sent: release their ids (their keys stay dirty,
 		// as do those of ops never encoded).
-		p.abandon(sent[launched:])
-		for i := launched; i < len(sent); i++ {
-			if sent[i] == nil {
-				r.rawLeft = append(r.rawLeft, updates[i].GetEntity())
+		for _, it := range items[launched:] {
+			if it.o != nil {
+				p.release(it.o)
+			} else {
+				r.rawLeft = append(r.rawLeft, it.raw)
 			}
 		}
 		p.abandon(r.retry)
@@ -349,7 +359,7 @@ func (p *Programmer) sendAll(ctx context.Context, todo []*op, raw []*p4v1.Entity
 }
 
 // handleBatch records the outcome of one Write.
-func (p *Programmer) handleBatch(ctx context.Context, err error, updates []*p4v1.Update, sent []*op, r *sendResult, res *Result, se *SyncError, stats *updateStats) {
+func (p *Programmer) handleBatch(ctx context.Context, err error, items []item, r *sendResult, res *Result, se *SyncError, stats *updateStats) {
 	if !errors.Is(err, ErrNotPrimary) {
 		res.Writes++
 		p.m.writes.Inc()
@@ -357,9 +367,9 @@ func (p *Programmer) handleBatch(ctx context.Context, err error, updates []*p4v1
 	var we *p4rt.WriteError
 	switch {
 	case err == nil:
-		for _, o := range sent {
-			if o != nil {
-				p.applied(o, res, stats)
+		for _, it := range items {
+			if it.o != nil {
+				p.applied(it.o, res, stats)
 			}
 		}
 	case errors.Is(err, ErrNotPrimary) || ctx.Err() != nil:
@@ -369,44 +379,45 @@ func (p *Programmer) handleBatch(ctx context.Context, err error, updates []*p4v1
 				r.fatal = ctx.Err()
 			}
 		}
-		p.abandon(sent)
-		for n, o := range sent {
-			if o == nil {
-				r.rawLeft = append(r.rawLeft, updates[n].GetEntity())
+		for _, it := range items {
+			if it.o != nil {
+				p.release(it.o)
+			} else {
+				r.rawLeft = append(r.rawLeft, it.raw)
 			}
 		}
-	case errors.As(err, &we) && len(we.Updates) == len(updates):
+	case errors.As(err, &we) && len(we.Updates) == len(items):
 		for n, u := range we.Updates {
-			o := sent[n]
-			if o == nil {
+			it := items[n]
+			if it.o == nil {
 				if u.Code != codes.OK && u.Code != codes.NotFound {
-					r.rawLeft = append(r.rawLeft, updates[n].GetEntity())
+					r.rawLeft = append(r.rawLeft, it.raw)
 					se.add("(unreadable entries)", u.Code, u.Message)
 				}
 				continue
 			}
-			switch p.outcome(o, u, res, se, stats) {
+			switch p.outcome(it.o, u, res, se, stats) {
 			case retryNow:
-				r.retry = append(r.retry, o)
+				r.retry = append(r.retry, it.o)
 			case retryLater:
-				r.retry = append(r.retry, o)
+				r.retry = append(r.retry, it.o)
 				r.transient = true
 			case compare:
-				r.exists = append(r.exists, o)
+				r.exists = append(r.exists, it.o)
 			}
 		}
 	default:
 		// The whole RPC failed: the target may or may not have applied it;
 		// retrying is safe (an insert that landed comes back ALREADY_EXISTS,
 		// a delete NOT_FOUND).
-		p.log.Warn("Write failed as a whole; will retry", zap.Error(err), zap.Int("updates", len(updates)))
-		for n, o := range sent {
-			if o == nil {
-				r.rawLeft = append(r.rawLeft, updates[n].GetEntity())
+		p.log.Warn("Write failed as a whole; will retry", zap.Error(err), zap.Int("updates", len(items)))
+		for _, it := range items {
+			if it.o == nil {
+				r.rawLeft = append(r.rawLeft, it.raw)
 				continue
 			}
-			p.m.updateErrors.WithLabelValues(o.sendTypeName(), o.e.Container(), status.Code(err).String()).Inc()
-			r.retry = append(r.retry, o)
+			p.m.updateErrors.WithLabelValues(it.o.sendTypeName(), it.o.e.Container(), status.Code(err).String()).Inc()
+			r.retry = append(r.retry, it.o)
 		}
 		r.transient = true
 	}
@@ -467,17 +478,17 @@ func (p *Programmer) release(o *op) {
 	}
 }
 
-// encode turns o into an entity, or returns nil when o cannot be sent now
-// (a dependency is not installed: o stays dirty) or ever (invalid: o is
+// appendOp encodes o onto b; ok is false when o cannot be sent now (a
+// dependency is not installed: o stays dirty) or ever (invalid: o is
 // rejected).
-func (p *Programmer) encode(o *op) *p4v1.Entity {
+func (p *Programmer) appendOp(b []byte, o *op) (out []byte, ok bool) {
 	if o.reset {
-		ent, err := p.info.DefaultReset(o.e.Table)
+		out, err := p.info.AppendDefaultReset(b, o.e.Table)
 		if err != nil {
 			p.reject(o, o.e, err)
-			return nil
+			return b, false
 		}
-		return ent
+		return out, true
 	}
 	if o.typ == opDelete {
 		if !p.ownIDKnown(*o.e) {
@@ -489,23 +500,20 @@ func (p *Programmer) encode(o *op) *p4v1.Entity {
 			o.s.have = nil
 			*o.s.count--
 			p.forget(o.s)
-			return nil
+			return b, false
 		}
-		ent, err := p.info.Encode(*o.e, deleteIDs{p.ids})
+		out, err := p.info.AppendUpdate(b, p4v1.Update_DELETE, *o.e, deleteIDs{p.ids}, true)
 		if err != nil {
 			p.log.Error("Cannot encode an installed entry for deletion", zap.String("table", o.e.Container()),
 				zap.Stringer("entry", o.e), zap.Error(err))
 			p.reject(o, o.e, err)
-			return nil
+			return b, false
 		}
-		if te := ent.GetTableEntry(); te != nil {
-			te.Action = nil // DELETE needs only the key
-		}
-		return ent
+		return out, true
 	}
 	if why := p.missingDependency(*o.e); why != "" {
 		o.s.blocked = why
-		return nil
+		return b, false
 	}
 	o.s.blocked = ""
 	if o.typ == opInsert {
@@ -518,14 +526,14 @@ func (p *Programmer) encode(o *op) *p4v1.Entity {
 			o.allocated = true
 		}
 	}
-	ent, err := p.info.Encode(*o.e, p.ids)
+	out, err := p.info.AppendUpdate(b, o.sendType(), *o.e, p.ids, false)
 	if err != nil {
 		p.release(o)
 		p.m.updateErrors.WithLabelValues(o.typ.String(), o.e.Container(), "P4INFO").Inc()
 		p.reject(o, o.e, err)
-		return nil
+		return b, false
 	}
-	return ent
+	return out, true
 }
 
 func (p *Programmer) ownIDKnown(e entry.Entry) bool {

@@ -88,6 +88,17 @@ func tableKey(te *p4v1.TableEntry) string {
 	return string(b)
 }
 
+func (f *fakeTarget) WriteEncoded(ctx context.Context, b []byte, n int) error {
+	req := &p4v1.WriteRequest{}
+	if err := proto.Unmarshal(b, req); err != nil {
+		return err
+	}
+	if len(req.Updates) != n {
+		return fmt.Errorf("fake: %d updates encoded, %d announced", len(req.Updates), n)
+	}
+	return f.Write(ctx, req.Updates)
+}
+
 func (f *fakeTarget) Write(ctx context.Context, updates []*p4v1.Update) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -23,7 +23,8 @@ import (
 type Target interface {
 	Status() p4rt.Status
 	Changed() <-chan struct{}
-	Write(ctx context.Context, updates []*p4v1.Update) error
+	// WriteEncoded sends n updates encoded by Info.AppendUpdate.
+	WriteEncoded(ctx context.Context, updates []byte, n int) error
 	Read(ctx context.Context, entities []*p4v1.Entity, fn func(*p4v1.Entity) error) error
 	EnsurePipeline(ctx context.Context, p p4rt.Pipeline) (p4rt.PipelineResult, error)
 }
