@@ -654,6 +654,8 @@ func (st *state) group(w *Write, rest string) error {
 	if w.Type != p4v1.Update_DELETE && len(g.Members) == 0 {
 		return fmt.Errorf("group %s has no member", f[1])
 	}
+	// P4Runtime 1.4 §9.2.3: with max_group_size set, a group's max_size must be in 1..max_group_size.
+	g.MaxSize = p.MaxGroupSize
 	if p.MaxGroupSize > 0 && len(g.Members) > int(p.MaxGroupSize) {
 		return fmt.Errorf("group %s has %d members, max %d", f[1], len(g.Members), p.MaxGroupSize)
 	}
