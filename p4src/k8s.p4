@@ -17,11 +17,14 @@
  *            -> first unit of the policy walk
  *   pass n   one unit of the policy walk (endpoint list, policy list, one
  *            step: IP-set lookup + rules)
- *   last     conntrack / affinity learning (new flows, when allowed)
- *            -> NAT rewrite, TTL, MACs, encapsulation -> send (or drop)
+ *   learn    (new flows that all checks allowed) a pass of its own after the
+ *            last check: conntrack / affinity learning, at the same apply
+ *            sites as the pass-0 lookups
+ *   last     NAT rewrite, TTL, MACs, encapsulation -> send (or drop)
  *
- * Established and related packets (conntrack hit) and packets that need no
- * policy finish in pass 0.  Header rewrites happen only in the last pass;
+ * Established and related packets (conntrack hit), and packets whose fate
+ * pass 0 decides without learning, finish in pass 0.  Every table has exactly
+ * one apply site.  Header rewrites happen only in the last pass;
  * decapsulation happens in pass 0 and is carried by the recirculated packet.
  *
  * Conventions
@@ -203,7 +206,7 @@ const bit<8> FATE_BRIDGE  = 4;   // host <-> uplink link-local traffic: to the p
 // Phases of the pass machine.
 const bit<8> PHASE_LOOKUP = 0;   // pass 0 after classification
 const bit<8> PHASE_POLICY = 1;   // walking the policy program
-const bit<8> PHASE_LEARN  = 2;   // learn conntrack / affinity, then forward
+const bit<8> PHASE_LEARN  = 2;   // next pass: learn conntrack / affinity, then forward
 const bit<8> PHASE_DONE   = 3;   // fate decided
 
 // Policy checks, in the order they run.
@@ -967,9 +970,6 @@ control MainControlImpl(
     affinity_v4_t learn_affinity_v4;
     affinity_v6_t learn_affinity_v6;
 
-    // Set once the learner tables were applied in this pass.
-    bool learners_applied;
-
     // Scratch for header rewrites.
     ipv4_addr_t old_src4;
     ipv4_addr_t old_dst4;
@@ -1169,8 +1169,9 @@ control MainControlImpl(
     // ct_orig_*: keyed by the tuple of the flow's first packet as received;
     // a hit gives the NAT to repeat (pinned DNAT backend, SNAT address).
     // ct_reply_*: keyed by the tuple replies carry (after NAT, reversed); a
-    // hit gives the reverse NAT.  Both are learned in the last pass of an
-    // allowed new flow.  Hits refresh the entry's expiry.
+    // hit gives the reverse NAT.  Both are learned in the learning pass of
+    // an allowed new flow, at the same (single) apply site as the lookup.
+    // Hits refresh the entry's expiry.
 
     @id(0x01000008)
     action ct_orig_hit_v4(bit<8> nat, ipv4_addr_t src_addr, l4_port_t src_port,
@@ -2026,8 +2027,6 @@ control MainControlImpl(
     /* ---------------------------------------------------------------- */
 
     apply {
-        learners_applied = false;
-
         /* ============================================================ */
         /* Pass 0: classification                                        */
         /* ============================================================ */
@@ -2139,7 +2138,7 @@ control MainControlImpl(
                 if (meta.fate == FATE_PENDING) {
                     bool link_local = hdr.arp.isValid()
                         || (!hdr.ipv4.isValid() && !hdr.ipv6.isValid())
-                        || hdr.ethernet.dst_addr[40:40] == 1
+                        || (hdr.ethernet.dst_addr & 48w0x010000000000) != 0   // I/G bit
                         || (hdr.icmpv6.isValid() && hdr.icmpv6.type >= 133 && hdr.icmpv6.type <= 137);
                     if (link_local) {
                         // Host <-> uplink link-local traffic is bridged; a
@@ -2272,69 +2271,191 @@ control MainControlImpl(
         }
 
         /* ============================================================ */
-        /* Pass 0: conntrack, services, routing, check planning          */
+        /* Conntrack, affinity, services: the lookup pass (pass 0) and   */
+        /* the learning pass                                             */
         /* ============================================================ */
-        if (meta.phase == PHASE_LOOKUP) {
-            // ---- conntrack lookup: the packet's tuple, or for an ICMP
-            // error the reversed tuple of the packet it quotes.
-            meta.ct.k_src4 = meta.flow.src4;
-            meta.ct.k_dst4 = meta.flow.dst4;
-            meta.ct.k_src6 = meta.flow.src6;
-            meta.ct.k_dst6 = meta.flow.dst6;
-            meta.ct.k_proto = meta.flow.proto;
-            meta.ct.k_sport = meta.flow.sport;
-            meta.ct.k_dport = meta.flow.dport;
-            if (meta.flow.icmp_error == 1) {
-                if (hdr.icmp_err_ipv4.isValid()) {
-                    meta.ct.k_src4 = hdr.icmp_err_ipv4.dst_addr;
-                    meta.ct.k_dst4 = hdr.icmp_err_ipv4.src_addr;
-                    meta.ct.k_proto = hdr.icmp_err_ipv4.protocol;
-                } else {
-                    meta.ct.k_src6 = hdr.icmp_err_ipv6.dst_addr;
-                    meta.ct.k_dst6 = hdr.icmp_err_ipv6.src_addr;
-                    meta.ct.k_proto = hdr.icmp_err_ipv6.next_hdr;
-                }
-                if (meta.ct.k_proto == IPPROTO_ICMP || meta.ct.k_proto == IPPROTO_ICMPV6) {
-                    meta.ct.k_sport = hdr.icmp_err_l4.word2;
-                    meta.ct.k_dport = hdr.icmp_err_l4.word2;
-                } else {
-                    meta.ct.k_sport = hdr.icmp_err_l4.word1;
-                    meta.ct.k_dport = hdr.icmp_err_l4.word0;
-                }
+        // Every table of this program has exactly one apply site (p4c
+        // backends reject a table applied at two places; the consistency
+        // test enforces it).  The learner tables are therefore applied here
+        // both to look up (PHASE_LOOKUP, pass 0) and to learn (PHASE_LEARN:
+        // a pass of its own after the checks allowed a new flow; PNA's
+        // add_entry adds the key that was just looked up, so learning needs
+        // an apply at learning time).  The key fields are set per mode
+        // before each apply.  The apply block has no loops, so every table
+        // is applied at most once per pass.
+        //
+        //   lookup (pass 0)          learning pass
+        //   ct_reply_*  own tuple    reversed translated tuple: learn on miss;
+        //                            a hit on a masqueraded flow -> DROP_SNAT_CONFLICT
+        //   ct_orig_*   own tuple,   own tuple: learn on miss
+        //               if ct_reply missed
+        //   affinity_*  new flows    flows whose service entry asked for
+        //                            affinity and did not come from affinity
+        //   service_*, nat_1to1_*    (lookup only)
+        //
+        // Lookup order reply-then-orig.  It gives the same result as
+        // orig-then-reply for every tuple that is in at most one of the two
+        // tables.  Learning does not put a tuple T in both from one flow's
+        // packets: once a reply entry for T exists, a packet with tuple T
+        // hits it and is established, so T is never learned as a new flow's
+        // original tuple (a flow whose reversed tuple is its own tuple, same
+        // address and port at both ends, puts it in both, untranslated: same
+        // result).  Otherwise T reaches both tables only (a) by a race: flow G's
+        // first packet (tuple T) was looked up before flow F, whose reply
+        // tuple is T, was learned.  Untranslated, both entries carry no NAT
+        // and CT_ORIG / CT_REPLY are used only as "established": same result.
+        // F translated: T's packets are F's replies and now get F's un-NAT
+        // (orig-first treated them as G, untranslated).  Or (b) by a clash:
+        // learning compares G's reply tuple with ct_reply only, so a new flow
+        // G whose reply tuple equals the original tuple T of a live
+        // translated flow F is learned (F: client -> NodePort, DNATed; G:
+        // host node-address:node-port -> that client), which Linux refuses
+        // at confirm time.  T is then ambiguous either way: reply-first
+        // resolves it to G's reply entry, orig-first resolved it to F's.
+        // p4src/README.md, Limitations, has both cases.
+        if (meta.phase == PHASE_LOOKUP || meta.phase == PHASE_LEARN) {
+            meta.ct.learning = 0;
+            if (meta.phase == PHASE_LEARN) {
+                meta.ct.learning = 1;
             }
+            meta.ct.hit_orig = 0;
+            meta.ct.hit_reply = 0;
 
-            // Expiry: FIN/RST -> closing; TCP -> established (hits) or
-            // handshake (learning a SYN); ICMP; others.
-            meta.ct.hit_profile = EXPIRE_OTHER;
-            meta.ct.learn_profile = EXPIRE_OTHER;
-            if (meta.flow.proto == IPPROTO_TCP) {
-                meta.ct.hit_profile = EXPIRE_TCP_ESTABLISHED;
-                if ((meta.flow.tcp_flags & TCP_FLAG_SYN) == 0) {
-                    meta.ct.learn_profile = EXPIRE_TCP_ESTABLISHED;
+            if (meta.ct.learning == 0) {
+                // ---- lookup key: the packet's tuple, or for an ICMP error
+                // the reversed tuple of the packet it quotes.
+                meta.ct.k_src4 = meta.flow.src4;
+                meta.ct.k_dst4 = meta.flow.dst4;
+                meta.ct.k_src6 = meta.flow.src6;
+                meta.ct.k_dst6 = meta.flow.dst6;
+                meta.ct.k_proto = meta.flow.proto;
+                meta.ct.k_sport = meta.flow.sport;
+                meta.ct.k_dport = meta.flow.dport;
+                if (meta.flow.icmp_error == 1) {
+                    if (hdr.icmp_err_ipv4.isValid()) {
+                        meta.ct.k_src4 = hdr.icmp_err_ipv4.dst_addr;
+                        meta.ct.k_dst4 = hdr.icmp_err_ipv4.src_addr;
+                        meta.ct.k_proto = hdr.icmp_err_ipv4.protocol;
+                    } else {
+                        meta.ct.k_src6 = hdr.icmp_err_ipv6.dst_addr;
+                        meta.ct.k_dst6 = hdr.icmp_err_ipv6.src_addr;
+                        meta.ct.k_proto = hdr.icmp_err_ipv6.next_hdr;
+                    }
+                    if (meta.ct.k_proto == IPPROTO_ICMP || meta.ct.k_proto == IPPROTO_ICMPV6) {
+                        meta.ct.k_sport = hdr.icmp_err_l4.word2;
+                        meta.ct.k_dport = hdr.icmp_err_l4.word2;
+                    } else {
+                        meta.ct.k_sport = hdr.icmp_err_l4.word1;
+                        meta.ct.k_dport = hdr.icmp_err_l4.word0;
+                    }
                 }
-                if ((meta.flow.tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) != 0) {
-                    meta.ct.hit_profile = EXPIRE_CLOSING;
-                    meta.ct.learn_profile = EXPIRE_CLOSING;
-                }
-            } else if (meta.flow.proto == IPPROTO_ICMP || meta.flow.proto == IPPROTO_ICMPV6) {
-                meta.ct.hit_profile = EXPIRE_ICMP;
-                meta.ct.learn_profile = EXPIRE_ICMP;
-            }
 
-            if (meta.flow.ip_ver == 4) {
-                ct_orig_v4.apply();
-                if (meta.ct.hit_orig == 0) {
-                    ct_reply_v4.apply();
+                // Expiry: FIN/RST -> closing; TCP -> established (hits) or
+                // handshake (learning a SYN); ICMP; others.  Kept in the
+                // metadata for the learning pass.
+                meta.ct.hit_profile = EXPIRE_OTHER;
+                meta.ct.learn_profile = EXPIRE_OTHER;
+                if (meta.flow.proto == IPPROTO_TCP) {
+                    meta.ct.hit_profile = EXPIRE_TCP_ESTABLISHED;
+                    if ((meta.flow.tcp_flags & TCP_FLAG_SYN) == 0) {
+                        meta.ct.learn_profile = EXPIRE_TCP_ESTABLISHED;
+                    }
+                    if ((meta.flow.tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) != 0) {
+                        meta.ct.hit_profile = EXPIRE_CLOSING;
+                        meta.ct.learn_profile = EXPIRE_CLOSING;
+                    }
+                } else if (meta.flow.proto == IPPROTO_ICMP || meta.flow.proto == IPPROTO_ICMPV6) {
+                    meta.ct.hit_profile = EXPIRE_ICMP;
+                    meta.ct.learn_profile = EXPIRE_ICMP;
                 }
             } else {
-                ct_orig_v6.apply();
-                if (meta.ct.hit_orig == 0) {
-                    ct_reply_v6.apply();
+                // ---- the reply entry: keyed by the tuple replies will
+                // carry (the translated tuple, reversed); its value undoes
+                // the translation.
+                learn_v4.nat = 0;
+                learn_v4.src_addr = meta.flow.dst4;
+                learn_v4.src_port = meta.flow.dport;
+                learn_v4.dst_addr = meta.flow.src4;
+                learn_v4.dst_port = meta.flow.sport;
+                learn_v6.nat = 0;
+                learn_v6.src_addr = meta.flow.dst6;
+                learn_v6.src_port = meta.flow.dport;
+                learn_v6.dst_addr = meta.flow.src6;
+                learn_v6.dst_port = meta.flow.sport;
+                if ((meta.nat.flags & NAT_REWRITE_DST) != 0) {
+                    learn_v4.nat = learn_v4.nat | NAT_REWRITE_SRC;
+                    learn_v6.nat = learn_v6.nat | NAT_REWRITE_SRC;
+                }
+                if ((meta.nat.flags & NAT_REWRITE_SRC) != 0) {
+                    learn_v4.nat = learn_v4.nat | NAT_REWRITE_DST;
+                    learn_v6.nat = learn_v6.nat | NAT_REWRITE_DST;
+                }
+                meta.ct.k_proto = meta.flow.proto;
+                meta.ct.k_src4 = meta.flow.dst4;
+                meta.ct.k_src6 = meta.flow.dst6;
+                meta.ct.k_sport = meta.flow.dport;
+                meta.ct.k_dst4 = meta.flow.src4;
+                meta.ct.k_dst6 = meta.flow.src6;
+                meta.ct.k_dport = meta.flow.sport;
+                if ((meta.nat.flags & NAT_REWRITE_DST) != 0) {
+                    meta.ct.k_src4 = meta.nat.dst4;
+                    meta.ct.k_src6 = meta.nat.dst6;
+                    meta.ct.k_sport = meta.nat.dport;
+                }
+                if ((meta.nat.flags & NAT_REWRITE_SRC) != 0) {
+                    meta.ct.k_dst4 = meta.nat.src4;
+                    meta.ct.k_dst6 = meta.nat.src6;
+                    meta.ct.k_dport = meta.nat.sport;
                 }
             }
-            learners_applied = true;
 
-            if (meta.ct.hit_orig == 1 || meta.ct.hit_reply == 1) {
+            // ---- ct_reply_*: the only apply site
+            if (meta.flow.ip_ver == 4) {
+                ct_reply_v4.apply();
+            } else {
+                ct_reply_v6.apply();
+            }
+
+            if (meta.ct.learning == 1 && meta.ct.hit_reply == 1
+                && (meta.nat.flags & NAT_REWRITE_SRC) != 0) {
+                // Another flow already owns the masqueraded tuple: nothing
+                // more is learned.
+                meta.fate = FATE_DROP;
+                meta.drop_reason = DROP_SNAT_CONFLICT;
+            }
+
+            // ---- ct_orig_*: the only apply site.  Looked up when ct_reply
+            // missed; learned (keyed by the packet's own tuple, its value
+            // repeating the translation: pinned backend) unless the reply
+            // tuple conflicted.
+            if (meta.fate == FATE_PENDING && (meta.ct.learning == 1 || meta.ct.hit_reply == 0)) {
+                if (meta.ct.learning == 1) {
+                    learn_v4.nat = meta.nat.flags;
+                    learn_v4.src_addr = meta.nat.src4;
+                    learn_v4.src_port = meta.nat.sport;
+                    learn_v4.dst_addr = meta.nat.dst4;
+                    learn_v4.dst_port = meta.nat.dport;
+                    learn_v6.nat = meta.nat.flags;
+                    learn_v6.src_addr = meta.nat.src6;
+                    learn_v6.src_port = meta.nat.sport;
+                    learn_v6.dst_addr = meta.nat.dst6;
+                    learn_v6.dst_port = meta.nat.dport;
+                    meta.ct.k_src4 = meta.flow.src4;
+                    meta.ct.k_dst4 = meta.flow.dst4;
+                    meta.ct.k_src6 = meta.flow.src6;
+                    meta.ct.k_dst6 = meta.flow.dst6;
+                    meta.ct.k_sport = meta.flow.sport;
+                    meta.ct.k_dport = meta.flow.dport;
+                }
+                if (meta.flow.ip_ver == 4) {
+                    ct_orig_v4.apply();
+                } else {
+                    ct_orig_v6.apply();
+                }
+            }
+
+            // ---- the lookup's verdict: established / related
+            if (meta.ct.learning == 0 && (meta.ct.hit_orig == 1 || meta.ct.hit_reply == 1)) {
                 meta.ct.state = CT_ORIG;
                 if (meta.ct.hit_reply == 1) {
                     meta.ct.state = CT_REPLY;
@@ -2352,42 +2473,82 @@ control MainControlImpl(
                     meta.ct.state = CT_RELATED;
                     meta.nat.flags = meta.nat.flags & NAT_REWRITE_DST;
                 }
-            } else if (meta.flow.icmp_error == 0) {
-                // ---- new flow: affinity, then service, then 1:1 NAT
+            }
+
+            // ---- affinity_*: the only apply site.  Lookup: new flows (not
+            // ICMP errors), before the service table; the key is the
+            // packet's tuple (client, service address, protocol, service
+            // port), already in meta.ct.k_*.  Learning: ClientIP affinity
+            // remembers the backend the selector chose, under the same key
+            // (meta.ct.k_* hold the packet's own tuple after ct_orig).
+            if ((meta.ct.learning == 0 && meta.ct.state == CT_NEW && meta.flow.icmp_error == 0)
+                || (meta.ct.learning == 1 && meta.fate == FATE_PENDING
+                    && (meta.svc.flags & SVC_FLAG_AFFINITY) != 0 && meta.svc.from_affinity == 0)) {
+                if (meta.ct.learning == 1) {
+                    learn_affinity_v4.backend_addr = meta.nat.dst4;
+                    learn_affinity_v4.backend_port = meta.nat.dport;
+                    learn_affinity_v4.flags = meta.svc.flags;
+                    learn_affinity_v6.backend_addr = meta.nat.dst6;
+                    learn_affinity_v6.backend_port = meta.nat.dport;
+                    learn_affinity_v6.flags = meta.svc.flags;
+                }
                 if (meta.flow.ip_ver == 4) {
                     affinity_v4.apply();
-                    if (meta.svc.hit == 0) {
-                        service_v4.apply();
-                    }
-                    if (meta.svc.hit == 0 && meta.svc.reject == 0) {
-                        nat_1to1_v4.apply();
-                    }
                 } else {
                     affinity_v6.apply();
-                    if (meta.svc.hit == 0) {
-                        service_v6.apply();
-                    }
-                    if (meta.svc.hit == 0 && meta.svc.reject == 0) {
-                        nat_1to1_v6.apply();
-                    }
-                }
-                if (meta.svc.reject == 1) {
-                    meta.fate = FATE_DROP;
-                    meta.drop_reason = DROP_NO_SERVICE_BACKEND;
-                } else if (meta.svc.hit == 1) {
-                    meta.nat.flags = NAT_REWRITE_DST;
-                    meta.nat.dst4 = meta.svc.addr4;
-                    meta.nat.dst6 = meta.svc.addr6;
-                    meta.nat.dport = meta.flow.dport;
-                    if (meta.svc.port != 0 && meta.flow.has_ports == 1) {
-                        meta.nat.dport = meta.svc.port;
-                    }
-                    if ((meta.svc.flags & SVC_FLAG_MASQUERADE) != 0) {
-                        meta.nat.masquerade = 1;
-                    }
                 }
             }
 
+            if (meta.ct.learning == 0) {
+                // ---- new flow: the service (unless affinity answered),
+                // then 1:1 NAT
+                if (meta.ct.state == CT_NEW && meta.flow.icmp_error == 0) {
+                    if (meta.flow.ip_ver == 4) {
+                        if (meta.svc.hit == 0) {
+                            service_v4.apply();
+                        }
+                        if (meta.svc.hit == 0 && meta.svc.reject == 0) {
+                            nat_1to1_v4.apply();
+                        }
+                    } else {
+                        if (meta.svc.hit == 0) {
+                            service_v6.apply();
+                        }
+                        if (meta.svc.hit == 0 && meta.svc.reject == 0) {
+                            nat_1to1_v6.apply();
+                        }
+                    }
+                    if (meta.svc.reject == 1) {
+                        meta.fate = FATE_DROP;
+                        meta.drop_reason = DROP_NO_SERVICE_BACKEND;
+                    } else if (meta.svc.hit == 1) {
+                        meta.nat.flags = NAT_REWRITE_DST;
+                        meta.nat.dst4 = meta.svc.addr4;
+                        meta.nat.dst6 = meta.svc.addr6;
+                        meta.nat.dport = meta.flow.dport;
+                        if (meta.svc.port != 0 && meta.flow.has_ports == 1) {
+                            meta.nat.dport = meta.svc.port;
+                        }
+                        if ((meta.svc.flags & SVC_FLAG_MASQUERADE) != 0) {
+                            meta.nat.masquerade = 1;
+                        }
+                    }
+                }
+            } else {
+                // ---- end of the learning pass: forward (unless the reply
+                // tuple conflicted)
+                if (meta.fate == FATE_PENDING) {
+                    meta.fate = FATE_FORWARD;
+                }
+                meta.ct.learning = 0;
+                meta.phase = PHASE_DONE;
+            }
+        }
+
+        /* ============================================================ */
+        /* Pass 0: routing, masquerade, check planning                   */
+        /* ============================================================ */
+        if (meta.phase == PHASE_LOOKUP) {
             // ---- routing on the destination after DNAT
             if (meta.fate == FATE_PENDING) {
                 meta.dst.addr4 = meta.flow.dst4;
@@ -2542,108 +2703,13 @@ control MainControlImpl(
         }
 
         /* ============================================================ */
-        /* Learning (a pass in which the learners were not looked up)    */
-        /* ============================================================ */
-        if (meta.phase == PHASE_LEARN && !learners_applied) {
-            meta.ct.learning = 1;
-            meta.ct.hit_orig = 0;
-            meta.ct.hit_reply = 0;
-
-            // The reply entry: keyed by the tuple replies will carry (the
-            // translated tuple, reversed); its value undoes the translation.
-            learn_v4.nat = 0;
-            learn_v4.src_addr = meta.flow.dst4;
-            learn_v4.src_port = meta.flow.dport;
-            learn_v4.dst_addr = meta.flow.src4;
-            learn_v4.dst_port = meta.flow.sport;
-            learn_v6.nat = 0;
-            learn_v6.src_addr = meta.flow.dst6;
-            learn_v6.src_port = meta.flow.dport;
-            learn_v6.dst_addr = meta.flow.src6;
-            learn_v6.dst_port = meta.flow.sport;
-            if ((meta.nat.flags & NAT_REWRITE_DST) != 0) {
-                learn_v4.nat = learn_v4.nat | NAT_REWRITE_SRC;
-                learn_v6.nat = learn_v6.nat | NAT_REWRITE_SRC;
-            }
-            if ((meta.nat.flags & NAT_REWRITE_SRC) != 0) {
-                learn_v4.nat = learn_v4.nat | NAT_REWRITE_DST;
-                learn_v6.nat = learn_v6.nat | NAT_REWRITE_DST;
-            }
-            meta.ct.k_proto = meta.flow.proto;
-            meta.ct.k_src4 = meta.flow.dst4;
-            meta.ct.k_src6 = meta.flow.dst6;
-            meta.ct.k_sport = meta.flow.dport;
-            meta.ct.k_dst4 = meta.flow.src4;
-            meta.ct.k_dst6 = meta.flow.src6;
-            meta.ct.k_dport = meta.flow.sport;
-            if ((meta.nat.flags & NAT_REWRITE_DST) != 0) {
-                meta.ct.k_src4 = meta.nat.dst4;
-                meta.ct.k_src6 = meta.nat.dst6;
-                meta.ct.k_sport = meta.nat.dport;
-            }
-            if ((meta.nat.flags & NAT_REWRITE_SRC) != 0) {
-                meta.ct.k_dst4 = meta.nat.src4;
-                meta.ct.k_dst6 = meta.nat.src6;
-                meta.ct.k_dport = meta.nat.sport;
-            }
-            if (meta.flow.ip_ver == 4) {
-                ct_reply_v4.apply();
-            } else {
-                ct_reply_v6.apply();
-            }
-
-            if (meta.ct.hit_reply == 1 && (meta.nat.flags & NAT_REWRITE_SRC) != 0) {
-                // Another flow already owns the masqueraded tuple.
-                meta.fate = FATE_DROP;
-                meta.drop_reason = DROP_SNAT_CONFLICT;
-            } else {
-                // The original entry: keyed by the packet's own tuple; its
-                // value repeats the translation (pinned backend).
-                learn_v4.nat = meta.nat.flags;
-                learn_v4.src_addr = meta.nat.src4;
-                learn_v4.src_port = meta.nat.sport;
-                learn_v4.dst_addr = meta.nat.dst4;
-                learn_v4.dst_port = meta.nat.dport;
-                learn_v6.nat = meta.nat.flags;
-                learn_v6.src_addr = meta.nat.src6;
-                learn_v6.src_port = meta.nat.sport;
-                learn_v6.dst_addr = meta.nat.dst6;
-                learn_v6.dst_port = meta.nat.dport;
-                meta.ct.k_src4 = meta.flow.src4;
-                meta.ct.k_dst4 = meta.flow.dst4;
-                meta.ct.k_src6 = meta.flow.src6;
-                meta.ct.k_dst6 = meta.flow.dst6;
-                meta.ct.k_sport = meta.flow.sport;
-                meta.ct.k_dport = meta.flow.dport;
-                if (meta.flow.ip_ver == 4) {
-                    ct_orig_v4.apply();
-                } else {
-                    ct_orig_v6.apply();
-                }
-                // ClientIP affinity: remember the backend the selector chose.
-                if ((meta.svc.flags & SVC_FLAG_AFFINITY) != 0 && meta.svc.from_affinity == 0) {
-                    learn_affinity_v4.backend_addr = meta.nat.dst4;
-                    learn_affinity_v4.backend_port = meta.nat.dport;
-                    learn_affinity_v4.flags = meta.svc.flags;
-                    learn_affinity_v6.backend_addr = meta.nat.dst6;
-                    learn_affinity_v6.backend_port = meta.nat.dport;
-                    learn_affinity_v6.flags = meta.svc.flags;
-                    if (meta.flow.ip_ver == 4) {
-                        affinity_v4.apply();
-                    } else {
-                        affinity_v6.apply();
-                    }
-                }
-                meta.fate = FATE_FORWARD;
-            }
-            meta.ct.learning = 0;
-            meta.phase = PHASE_DONE;
-        }
-
-        /* ============================================================ */
         /* Pass budget                                                   */
         /* ============================================================ */
-        if (meta.phase != PHASE_DONE && meta.passes >= PASS_BUDGET) {
+        // Only the policy walk can loop.  The learning pass (one bounded
+        // pass after the walk ended) is not counted against the budget, so
+        // the budget allows the same walks as when learning shared the
+        // walk's last pass.
+        if (meta.phase == PHASE_POLICY && meta.passes >= PASS_BUDGET) {
             meta.fate = FATE_DROP;
             meta.drop_reason = DROP_PASS_BUDGET;
             meta.phase = PHASE_DONE;
@@ -2674,7 +2740,7 @@ control MainControlImpl(
                 if (hdr.ipv4.isValid()) {
                     old_src4 = hdr.ipv4.src_addr;
                     old_dst4 = hdr.ipv4.dst_addr;
-                    old_ttl_proto = hdr.ipv4.ttl ++ hdr.ipv4.protocol;
+                    old_ttl_proto = ((bit<16>) hdr.ipv4.ttl << 8) | (bit<16>) hdr.ipv4.protocol;
                     if (meta.dst.decrement_ttl == 1 && meta.src.kind != EP_KIND_HOST) {
                         hdr.ipv4.ttl = hdr.ipv4.ttl - 1;
                     }

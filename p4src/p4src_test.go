@@ -90,6 +90,11 @@ func TestConsistencyCheckFailsWhenEitherSideDrifts(t *testing.T) {
 		{"max group size", "@id(0x11000001) @max_group_size(256)", "@id(0x11000001) @max_group_size(128)"},
 		{"counter size", "const bit<32> DROP_REASONS           = 32;", "const bit<32> DROP_REASONS           = 64;"},
 		{"direct counter moved", "pna_direct_counter = nexthop_counter;", ""},
+		{"learner table applied at a second site", "                    ct_orig_v4.apply();\n",
+			"                    ct_orig_v4.apply();\n                    if (meta.ct.hit_orig == 0) { ct_orig_v4.apply(); }\n"},
+		{"table applied twice in a row", "                    policy_rule_stats.apply();\n",
+			"                    policy_rule_stats.apply();\n                    policy_rule_stats.apply();\n"},
+		{"table never applied", "                    nexthop.apply();\n", "\n"},
 	}
 	for _, tc := range programCases {
 		t.Run("program/"+tc.name, func(t *testing.T) {

@@ -13,10 +13,15 @@ import (
 // difference between the P4Info the program's declarations imply and the
 // given one: missing or extra objects, and objects whose names, ids, match
 // fields, widths, match kinds, action lists, scopes, defaults, parameters,
-// sizes, implementations or counters differ.  Order does not matter.
+// sizes, implementations or counters differ.  Order does not matter.  It
+// also refuses a program with a table that is not applied at exactly one
+// site (CheckApplySites).
 func Check(program, p4infoText []byte) error {
 	prog, err := Parse(program)
 	if err != nil {
+		return fmt.Errorf("program: %w", err)
+	}
+	if err := prog.CheckApplySites(); err != nil {
 		return fmt.Errorf("program: %w", err)
 	}
 	want, err := prog.P4Info()
@@ -28,6 +33,34 @@ func Check(program, p4infoText []byte) error {
 		return fmt.Errorf("P4Info: %w", err)
 	}
 	return Diff(want, got)
+}
+
+// CheckApplySites reports every table of the main control that is not
+// applied at exactly one site.  Several p4c backends refuse a table with
+// more than one application site (bmv2: "invoked multiple times"; see p4c
+// issues #457, #986, #1394) and p4c-dpdk's behaviour is not established, so
+// k8s.p4 keeps one `<table>.apply()` per table and reaches it from every pass
+// that needs the table.  A table applied nowhere would be dropped by p4c.
+func (prog *Program) CheckApplySites() error {
+	var problems []string
+	for _, t := range prog.Tables {
+		switch sites := prog.ApplySites[t.Name]; len(sites) {
+		case 1:
+		case 0:
+			problems = append(problems, fmt.Sprintf("table %s (line %d) is never applied", t.Name, t.Line))
+		default:
+			lines := make([]string, len(sites))
+			for i, l := range sites {
+				lines[i] = fmt.Sprint(l)
+			}
+			problems = append(problems, fmt.Sprintf("table %s is applied at %d sites (lines %s); p4c backends need exactly one",
+				t.Name, len(sites), strings.Join(lines, ", ")))
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("apply sites: %s", strings.Join(problems, "; "))
 }
 
 type object struct {

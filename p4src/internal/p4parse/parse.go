@@ -28,6 +28,9 @@ type Program struct {
 	Counters       []*Counter
 	DirectCounters []*Counter
 	Profiles       []*Profile
+	// ApplySites lists, per name, the source lines of the `<name>.apply()`
+	// calls in the main control's apply block (one line per call site).
+	ApplySites map[string][]int
 }
 
 // TypeRef is a type as written: a base name (bit, varbit, bool, or a named
@@ -178,6 +181,7 @@ func Parse(src []byte) (*Program, error) {
 		Composites:    map[string]*Composite{},
 		ControlParams: map[string]TypeRef{},
 		Locals:        map[string]TypeRef{},
+		ApplySites:    map[string][]int{},
 	}}
 	if err := p.top(); err != nil {
 		return nil, err
@@ -550,9 +554,11 @@ func (p *parser) mainControl() error {
 		switch {
 		case t.text == "apply":
 			p.next()
+			start := p.pos
 			if err := p.skipBalanced("{", "}"); err != nil {
 				return err
 			}
+			p.recordApplySites(p.toks[start:p.pos])
 			_, err := p.expect("}")
 			return err
 		case t.text == "action":
@@ -569,6 +575,17 @@ func (p *parser) mainControl() error {
 			}
 		default:
 			return fmt.Errorf("unexpected %v", t)
+		}
+	}
+}
+
+// recordApplySites notes every `<name>.apply()` call among toks (also
+// inside expressions such as `<name>.apply().hit`).
+func (p *parser) recordApplySites(toks []token) {
+	for i := 0; i+4 < len(toks); i++ {
+		if toks[i].kind == tokIdent && toks[i+1].text == "." && toks[i+2].text == "apply" &&
+			toks[i+3].text == "(" && toks[i+4].text == ")" {
+			p.prog.ApplySites[toks[i].text] = append(p.prog.ApplySites[toks[i].text], toks[i].line)
 		}
 	}
 }

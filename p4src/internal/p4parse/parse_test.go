@@ -116,6 +116,40 @@ func TestP4InfoRefusesUnpinnedOrMisprefixedIDs(t *testing.T) {
 	}
 }
 
+func TestApplySitesAreCountedPerTable(t *testing.T) {
+	prog, err := Parse([]byte(strings.Replace(small, "apply { t.apply(); u.apply(); }",
+		"apply {\n if (t.apply().hit) { b = true; }\n switch (u.apply().action_run) { miss: { } }\n }", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := prog.ApplySites["t"]; len(got) != 1 {
+		t.Errorf("sites of t = %v, want one (in an if condition)", got)
+	}
+	if got := prog.ApplySites["u"]; len(got) != 1 {
+		t.Errorf("sites of u = %v, want one (in a switch)", got)
+	}
+	if err := prog.CheckApplySites(); err != nil {
+		t.Errorf("one site per table refused: %v", err)
+	}
+}
+
+func TestApplySitesCheckRefusesASecondSiteOrNone(t *testing.T) {
+	for name, tc := range map[string]struct{ apply, want string }{
+		"second site":       {"apply { t.apply(); if (b) { u.apply(); } else { t.apply(); u.apply(); } }", "table t is applied at 2 sites"},
+		"twice in sequence": {"apply { t.apply(); u.apply(); u.apply(); }", "table u is applied at 2 sites"},
+		"never applied":     {"apply { t.apply(); }", "table u (line"},
+	} {
+		prog, err := Parse([]byte(strings.Replace(small, "apply { t.apply(); u.apply(); }", tc.apply, 1)))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		err = prog.CheckApplySites()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: CheckApplySites() = %v, want an error with %q", name, err, tc.want)
+		}
+	}
+}
+
 func TestFormatTextQuotesLikeProtobuf(t *testing.T) {
 	info := &p4configv1.P4Info{Actions: []*p4configv1.Action{{Preamble: &p4configv1.Preamble{Id: 1, Name: "x", Annotations: []string{`@noWarn("unused")`}}}}}
 	got := FormatText(info)
