@@ -7,6 +7,7 @@ import (
 
 	"github.com/calico-p4/calico-p4/ipu/softswitch/tables"
 	"github.com/calico-p4/calico-p4/p4src"
+	"github.com/calico-p4/calico-p4/p4src/vectors"
 )
 
 // newK8sStore returns a store running k8s.p4's P4Info.
@@ -45,4 +46,12 @@ func write(t testing.TB, st *tables.Store, ups []*p4v1.Update) {
 			t.Fatalf("update %d: %v", i, e)
 		}
 	}
+}
+
+func mustPacket(desc string) []byte {
+	b, err := vectors.ParsePacket(desc)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
