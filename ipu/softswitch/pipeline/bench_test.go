@@ -36,7 +36,7 @@ func addrN(base string, n int) netip.Addr {
 	return netip.AddrFrom4(b)
 }
 
-func benchPort(i int) uint32 { return 0x1000 + uint32(i) }
+func benchPort(i int) uint32     { return 0x1000 + uint32(i) }
 func benchAddr(i int) netip.Addr { return addrN("10.65.0.2", i) }
 
 func benchEntries() []entry.Entry {
