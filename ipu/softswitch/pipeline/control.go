@@ -8,23 +8,22 @@ import (
 // (recirculate()), false when its fate was decided and applied (send_to_port / drop_packet).
 func (w *Worker) MainControlImpl(firstPass bool) (recirculate bool) {
 	m := &w.meta
-	w.learnersApplied = false
 
 	if firstPass {
 		w.classification()
 	}
+	if m.phase == p4src.PhaseLookup || m.phase == p4src.PhaseLearn {
+		w.conntrackAffinityServices()
+	}
 	if m.phase == p4src.PhaseLookup {
-		w.lookupPass()
+		w.routingMasqueradePlanning()
 	}
 	if m.phase == p4src.PhasePolicy {
 		w.policyWalk()
 	}
-	if m.phase == p4src.PhaseLearn && !w.learnersApplied {
-		w.learning()
-	}
 
-	// Pass budget.
-	if m.phase != p4src.PhaseDone && m.passes >= p4src.PassBudget {
+	// Pass budget: only the policy walk can loop (the learning pass is not counted against it).
+	if m.phase == p4src.PhasePolicy && m.passes >= p4src.PassBudget {
 		m.fate = p4src.FateDrop
 		m.dropReason = p4src.DropPassBudget
 		m.phase = p4src.PhaseDone
@@ -229,68 +228,120 @@ func (w *Worker) decapsulate() {
 	h.restructured = true
 }
 
-// lookupPass is "Pass 0: conntrack, services, routing, check planning".
-func (w *Worker) lookupPass() {
+// conntrackAffinityServices is "Conntrack, affinity, services: the lookup pass (pass 0) and the
+// learning pass". Every learner table has one apply site, used to look up (PHASE_LOOKUP) and, in a
+// pass of its own after the checks allowed a new flow, to learn (PHASE_LEARN).
+func (w *Worker) conntrackAffinityServices() {
 	m, h, b := &w.meta, &w.hdr, w.buf
-	f, c := &m.flow, &m.ct
-
-	// ---- conntrack lookup: the packet's tuple, or for an ICMP error the reversed tuple of the packet
-	// it quotes.
-	c.kSrc4, c.kDst4 = f.src4, f.dst4
-	c.kSrc6, c.kDst6 = f.src6, f.dst6
-	c.kProto = f.proto
-	c.kSport, c.kDport = f.sport, f.dport
-	if f.icmpError == 1 {
-		if valid(h.icmpErrIPv4) {
-			c.kSrc4 = be32(b, h.icmpErrIPv4+ipv4Dst)
-			c.kDst4 = be32(b, h.icmpErrIPv4+ipv4Src)
-			c.kProto = b[h.icmpErrIPv4+ipv4Proto]
-		} else {
-			c.kSrc6 = addr16(b, h.icmpErrIPv6+ipv6Dst)
-			c.kDst6 = addr16(b, h.icmpErrIPv6+ipv6Src)
-			c.kProto = b[h.icmpErrIPv6+ipv6NextHdr]
-		}
-		if c.kProto == p4src.IPProtoICMP || c.kProto == p4src.IPProtoICMPv6 {
-			c.kSport = be16(b, h.icmpErrL4+l4Word2)
-			c.kDport = c.kSport
-		} else {
-			c.kSport = be16(b, h.icmpErrL4+l4Word1)
-			c.kDport = be16(b, h.icmpErrL4+l4Word0)
-		}
+	f, c, n, s := &m.flow, &m.ct, &m.nat, &m.svc
+	c.learning = 0
+	if m.phase == p4src.PhaseLearn {
+		c.learning = 1
 	}
+	c.hitOrig = 0
+	c.hitReply = 0
 
-	// Expiry: FIN/RST -> closing; TCP -> established (hits) or handshake (learning a SYN); ICMP; others.
-	c.hitProfile = p4src.ExpireOther
-	c.learnProfile = p4src.ExpireOther
-	if f.proto == p4src.IPProtoTCP {
-		c.hitProfile = p4src.ExpireTCPEstablished
-		if f.tcpFlags&p4src.TCPFlagSYN == 0 {
-			c.learnProfile = p4src.ExpireTCPEstablished
+	if c.learning == 0 {
+		// ---- lookup key: the packet's tuple, or for an ICMP error the reversed tuple of the packet
+		// it quotes.
+		c.kSrc4, c.kDst4 = f.src4, f.dst4
+		c.kSrc6, c.kDst6 = f.src6, f.dst6
+		c.kProto = f.proto
+		c.kSport, c.kDport = f.sport, f.dport
+		if f.icmpError == 1 {
+			if valid(h.icmpErrIPv4) {
+				c.kSrc4 = be32(b, h.icmpErrIPv4+ipv4Dst)
+				c.kDst4 = be32(b, h.icmpErrIPv4+ipv4Src)
+				c.kProto = b[h.icmpErrIPv4+ipv4Proto]
+			} else {
+				c.kSrc6 = addr16(b, h.icmpErrIPv6+ipv6Dst)
+				c.kDst6 = addr16(b, h.icmpErrIPv6+ipv6Src)
+				c.kProto = b[h.icmpErrIPv6+ipv6NextHdr]
+			}
+			if c.kProto == p4src.IPProtoICMP || c.kProto == p4src.IPProtoICMPv6 {
+				c.kSport = be16(b, h.icmpErrL4+l4Word2)
+				c.kDport = c.kSport
+			} else {
+				c.kSport = be16(b, h.icmpErrL4+l4Word1)
+				c.kDport = be16(b, h.icmpErrL4+l4Word0)
+			}
 		}
-		if f.tcpFlags&(p4src.TCPFlagFIN|p4src.TCPFlagRST) != 0 {
-			c.hitProfile = p4src.ExpireClosing
-			c.learnProfile = p4src.ExpireClosing
-		}
-	} else if f.proto == p4src.IPProtoICMP || f.proto == p4src.IPProtoICMPv6 {
-		c.hitProfile = p4src.ExpireICMP
-		c.learnProfile = p4src.ExpireICMP
-	}
 
-	if f.ipVer == 4 {
-		w.ctOrigV4()
-		if c.hitOrig == 0 {
-			w.ctReplyV4()
+		// Expiry: FIN/RST -> closing; TCP -> established (hits) or handshake (learning a SYN); ICMP;
+		// others. Kept in the metadata for the learning pass.
+		c.hitProfile = p4src.ExpireOther
+		c.learnProfile = p4src.ExpireOther
+		if f.proto == p4src.IPProtoTCP {
+			c.hitProfile = p4src.ExpireTCPEstablished
+			if f.tcpFlags&p4src.TCPFlagSYN == 0 {
+				c.learnProfile = p4src.ExpireTCPEstablished
+			}
+			if f.tcpFlags&(p4src.TCPFlagFIN|p4src.TCPFlagRST) != 0 {
+				c.hitProfile = p4src.ExpireClosing
+				c.learnProfile = p4src.ExpireClosing
+			}
+		} else if f.proto == p4src.IPProtoICMP || f.proto == p4src.IPProtoICMPv6 {
+			c.hitProfile = p4src.ExpireICMP
+			c.learnProfile = p4src.ExpireICMP
 		}
 	} else {
-		w.ctOrigV6()
-		if c.hitOrig == 0 {
-			w.ctReplyV6()
+		// ---- the reply entry: keyed by the tuple replies will carry (the translated tuple,
+		// reversed); its value undoes the translation.
+		l4, l6 := &w.learnV4, &w.learnV6
+		*l4 = ctNatV4{nat: 0, srcAddr: f.dst4, srcPort: f.dport, dstAddr: f.src4, dstPort: f.sport}
+		*l6 = ctNatV6{nat: 0, srcAddr: f.dst6, srcPort: f.dport, dstAddr: f.src6, dstPort: f.sport}
+		if n.flags&p4src.NATRewriteDst != 0 {
+			l4.nat |= p4src.NATRewriteSrc
+			l6.nat |= p4src.NATRewriteSrc
+		}
+		if n.flags&p4src.NATRewriteSrc != 0 {
+			l4.nat |= p4src.NATRewriteDst
+			l6.nat |= p4src.NATRewriteDst
+		}
+		c.kProto = f.proto
+		c.kSrc4, c.kSrc6, c.kSport = f.dst4, f.dst6, f.dport
+		c.kDst4, c.kDst6, c.kDport = f.src4, f.src6, f.sport
+		if n.flags&p4src.NATRewriteDst != 0 {
+			c.kSrc4, c.kSrc6, c.kSport = n.dst4, n.dst6, n.dport
+		}
+		if n.flags&p4src.NATRewriteSrc != 0 {
+			c.kDst4, c.kDst6, c.kDport = n.src4, n.src6, n.sport
 		}
 	}
-	w.learnersApplied = true
 
-	n, s := &m.nat, &m.svc
-	if c.hitOrig == 1 || c.hitReply == 1 {
+	// ---- ct_reply_*: the only apply site
+	if f.ipVer == 4 {
+		w.ctReplyV4()
+	} else {
+		w.ctReplyV6()
+	}
+
+	if c.learning == 1 && c.hitReply == 1 && n.flags&p4src.NATRewriteSrc != 0 {
+		// Another flow already owns the masqueraded tuple: nothing more is learned.
+		m.fate = p4src.FateDrop
+		m.dropReason = p4src.DropSNATConflict
+	}
+
+	// ---- ct_orig_*: the only apply site. Looked up when ct_reply missed; learned (keyed by the
+	// packet's own tuple, its value repeating the translation: pinned backend) unless the reply tuple
+	// conflicted.
+	if m.fate == p4src.FatePending && (c.learning == 1 || c.hitReply == 0) {
+		if c.learning == 1 {
+			w.learnV4 = ctNatV4{nat: n.flags, srcAddr: n.src4, srcPort: n.sport, dstAddr: n.dst4, dstPort: n.dport}
+			w.learnV6 = ctNatV6{nat: n.flags, srcAddr: n.src6, srcPort: n.sport, dstAddr: n.dst6, dstPort: n.dport}
+			c.kSrc4, c.kDst4 = f.src4, f.dst4
+			c.kSrc6, c.kDst6 = f.src6, f.dst6
+			c.kSport, c.kDport = f.sport, f.dport
+		}
+		if f.ipVer == 4 {
+			w.ctOrigV4()
+		} else {
+			w.ctOrigV6()
+		}
+	}
+
+	// ---- the lookup's verdict: established / related
+	if c.learning == 0 && (c.hitOrig == 1 || c.hitReply == 1) {
 		c.state = p4src.CTOrig
 		if c.hitReply == 1 {
 			c.state = p4src.CTReply
@@ -304,44 +355,74 @@ func (w *Worker) lookupPass() {
 			c.state = p4src.CTRelated
 			n.flags &= p4src.NATRewriteDst
 		}
-	} else if f.icmpError == 0 {
-		// ---- new flow: affinity, then service, then 1:1 NAT
+	}
+
+	// ---- affinity_*: the only apply site. Lookup: new flows (not ICMP errors), before the service
+	// table, keyed by the packet's tuple. Learning: ClientIP affinity remembers the backend the
+	// selector chose, under the same key.
+	if (c.learning == 0 && c.state == p4src.CTNew && f.icmpError == 0) ||
+		(c.learning == 1 && m.fate == p4src.FatePending && s.flags&p4src.SvcFlagAffinity != 0 && s.fromAffinity == 0) {
+		if c.learning == 1 {
+			w.learnAffinityV4 = affinityV4{backendAddr: n.dst4, backendPort: n.dport, flags: s.flags}
+			w.learnAffinityV6 = affinityV6{backendAddr: n.dst6, backendPort: n.dport, flags: s.flags}
+		}
 		if f.ipVer == 4 {
 			w.affinityV4()
-			if s.hit == 0 {
-				w.serviceV4()
-			}
-			if s.hit == 0 && s.reject == 0 {
-				w.nat1to1V4()
-			}
 		} else {
 			w.affinityV6()
-			if s.hit == 0 {
-				w.serviceV6()
-			}
-			if s.hit == 0 && s.reject == 0 {
-				w.nat1to1V6()
-			}
-		}
-		if s.reject == 1 {
-			m.fate = p4src.FateDrop
-			m.dropReason = p4src.DropNoServiceBackend
-		} else if s.hit == 1 {
-			n.flags = p4src.NATRewriteDst
-			n.dst4 = s.addr4
-			n.dst6 = s.addr6
-			n.dport = f.dport
-			if s.port != 0 && f.hasPorts == 1 {
-				n.dport = s.port
-			}
-			if s.flags&p4src.SvcFlagMasquerade != 0 {
-				n.masquerade = 1
-			}
 		}
 	}
 
+	if c.learning == 0 {
+		// ---- new flow: the service (unless affinity answered), then 1:1 NAT
+		if c.state == p4src.CTNew && f.icmpError == 0 {
+			if f.ipVer == 4 {
+				if s.hit == 0 {
+					w.serviceV4()
+				}
+				if s.hit == 0 && s.reject == 0 {
+					w.nat1to1V4()
+				}
+			} else {
+				if s.hit == 0 {
+					w.serviceV6()
+				}
+				if s.hit == 0 && s.reject == 0 {
+					w.nat1to1V6()
+				}
+			}
+			if s.reject == 1 {
+				m.fate = p4src.FateDrop
+				m.dropReason = p4src.DropNoServiceBackend
+			} else if s.hit == 1 {
+				n.flags = p4src.NATRewriteDst
+				n.dst4 = s.addr4
+				n.dst6 = s.addr6
+				n.dport = f.dport
+				if s.port != 0 && f.hasPorts == 1 {
+					n.dport = s.port
+				}
+				if s.flags&p4src.SvcFlagMasquerade != 0 {
+					n.masquerade = 1
+				}
+			}
+		}
+	} else {
+		// ---- end of the learning pass: forward (unless the reply tuple conflicted)
+		if m.fate == p4src.FatePending {
+			m.fate = p4src.FateForward
+		}
+		c.learning = 0
+		m.phase = p4src.PhaseDone
+	}
+}
+
+// routingMasqueradePlanning is "Pass 0: routing, masquerade, check planning".
+func (w *Worker) routingMasqueradePlanning() {
+	m := &w.meta
+	f, c, n, d := &m.flow, &m.ct, &m.nat, &m.dst
+
 	// ---- routing on the destination after DNAT
-	d := &m.dst
 	if m.fate == p4src.FatePending {
 		d.addr4, d.addr6 = f.dst4, f.dst6
 		if n.flags&p4src.NATRewriteDst != 0 {
@@ -486,73 +567,4 @@ func (w *Worker) policyWalk() {
 			}
 		}
 	}
-}
-
-// learning is "Learning (a pass in which the learners were not looked up)".
-func (w *Worker) learning() {
-	m := &w.meta
-	f, c, n, s := &m.flow, &m.ct, &m.nat, &m.svc
-	c.learning = 1
-	c.hitOrig = 0
-	c.hitReply = 0
-
-	// The reply entry: keyed by the tuple replies will carry (the translated tuple, reversed); its
-	// value undoes the translation.
-	l4, l6 := &w.learnV4, &w.learnV6
-	*l4 = ctNatV4{nat: 0, srcAddr: f.dst4, srcPort: f.dport, dstAddr: f.src4, dstPort: f.sport}
-	*l6 = ctNatV6{nat: 0, srcAddr: f.dst6, srcPort: f.dport, dstAddr: f.src6, dstPort: f.sport}
-	if n.flags&p4src.NATRewriteDst != 0 {
-		l4.nat |= p4src.NATRewriteSrc
-		l6.nat |= p4src.NATRewriteSrc
-	}
-	if n.flags&p4src.NATRewriteSrc != 0 {
-		l4.nat |= p4src.NATRewriteDst
-		l6.nat |= p4src.NATRewriteDst
-	}
-	c.kProto = f.proto
-	c.kSrc4, c.kSrc6, c.kSport = f.dst4, f.dst6, f.dport
-	c.kDst4, c.kDst6, c.kDport = f.src4, f.src6, f.sport
-	if n.flags&p4src.NATRewriteDst != 0 {
-		c.kSrc4, c.kSrc6, c.kSport = n.dst4, n.dst6, n.dport
-	}
-	if n.flags&p4src.NATRewriteSrc != 0 {
-		c.kDst4, c.kDst6, c.kDport = n.src4, n.src6, n.sport
-	}
-	if f.ipVer == 4 {
-		w.ctReplyV4()
-	} else {
-		w.ctReplyV6()
-	}
-
-	if c.hitReply == 1 && n.flags&p4src.NATRewriteSrc != 0 {
-		// Another flow already owns the masqueraded tuple.
-		m.fate = p4src.FateDrop
-		m.dropReason = p4src.DropSNATConflict
-	} else {
-		// The original entry: keyed by the packet's own tuple; its value repeats the translation
-		// (pinned backend).
-		*l4 = ctNatV4{nat: n.flags, srcAddr: n.src4, srcPort: n.sport, dstAddr: n.dst4, dstPort: n.dport}
-		*l6 = ctNatV6{nat: n.flags, srcAddr: n.src6, srcPort: n.sport, dstAddr: n.dst6, dstPort: n.dport}
-		c.kSrc4, c.kDst4 = f.src4, f.dst4
-		c.kSrc6, c.kDst6 = f.src6, f.dst6
-		c.kSport, c.kDport = f.sport, f.dport
-		if f.ipVer == 4 {
-			w.ctOrigV4()
-		} else {
-			w.ctOrigV6()
-		}
-		// ClientIP affinity: remember the backend the selector chose.
-		if s.flags&p4src.SvcFlagAffinity != 0 && s.fromAffinity == 0 {
-			w.learnAffinityV4 = affinityV4{backendAddr: n.dst4, backendPort: n.dport, flags: s.flags}
-			w.learnAffinityV6 = affinityV6{backendAddr: n.dst6, backendPort: n.dport, flags: s.flags}
-			if f.ipVer == 4 {
-				w.affinityV4()
-			} else {
-				w.affinityV6()
-			}
-		}
-		m.fate = p4src.FateForward
-	}
-	c.learning = 0
-	m.phase = p4src.PhaseDone
 }

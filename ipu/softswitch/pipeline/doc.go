@@ -3,8 +3,9 @@
 // program's reference model: every behaviour vector in p4src/testdata runs on it in go test.
 //
 // It owns: the parser (MainParserImpl), the main control (MainControlImpl and one function per table
-// group and per action, named after the P4 so the two read side by side: classification, lookupPass,
-// policyWalk, learning, lastPass, planNextCheck, portEndpoint/setEndpoint, ctOrigV4, …), the deparser
+// group and per action, named after the P4 so the two read side by side: classification,
+// conntrackAffinityServices, routingMasqueradePlanning, policyWalk, lastPass, planNextCheck,
+// portEndpoint/setEndpoint, ctOrigV4, …), the deparser
 // (MainDeparserImpl), recirculation, PNA add_on_miss learning with expire-time profiles, action-selector
 // member choice by hash, direct and indexed counters, drop reasons, and the trace
 // (calico-p4ctl trace). It must not do I/O (package ports does), hold forwarding state outside the store,

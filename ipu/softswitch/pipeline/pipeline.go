@@ -161,7 +161,6 @@ type Worker struct {
 	outPort     uint32
 
 	// Locals of MainControlImpl.
-	learnersApplied bool
 	learnV4         ctNatV4
 	learnV6         ctNatV6
 	learnAffinityV4 affinityV4
