@@ -124,8 +124,8 @@ func BenchmarkSyncIncremental1Percent(b *testing.B) {
 }
 
 // BenchmarkReconcile100k: a manager restart against a target holding 100k
-// entries: read back everything, match it to the desired state, write
-// nothing.
+// entries, from dialing to in sync: arbitration, pipeline check, read back
+// everything, match it to the desired state, write nothing.
 func BenchmarkReconcile100k(b *testing.B) {
 	const n = 100_000
 	rt := startTarget(b, "")
@@ -137,15 +137,13 @@ func BenchmarkReconcile100k(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		b.StopTimer()
 		p := benchProgrammerOn(b, rt.addr, uint64(2+i))
-		b.StartTimer()
 		res, err := p.Sync(ctx, s)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if !res.Reconciled || res.Writes != 0 {
-			b.Fatalf("restart reconcile: %+v", res)
+		if res.Writes != 0 {
+			b.Fatalf("restart reconcile wrote: %+v", res)
 		}
 		b.StopTimer()
 		p.Close()

@@ -100,6 +100,8 @@ type Programmer struct {
 	// reads the target but never writes (a restarted manager must not
 	// delete what it has not yet been told to keep).
 	hasDesired bool
+	// pipelineEpoch is the session in which the pipeline was last ensured.
+	pipelineEpoch uint64
 }
 
 // slot is one key's state. want and have are shared, immutable entries
@@ -196,12 +198,7 @@ func (p *Programmer) Sync(ctx context.Context, desired *entry.Set) (Result, erro
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.absorb(desired)
-	if !p.hasDesired {
-		// A reconcile before the first desired state could not match the
-		// target's member and group ids to names: match them again now.
-		p.reconciled = false
-		p.hasDesired = true
-	}
+	p.hasDesired = true
 	return p.pass(ctx)
 }
 
@@ -258,6 +255,18 @@ func (p *Programmer) pass(ctx context.Context) (Result, error) {
 		p.setReady(false)
 		return res, fmt.Errorf("programmer: %w (%d entries waiting)", ErrNotPrimary, len(p.dirty))
 	}
+	if !p.hasDesired {
+		// Nothing to compare with yet: make sure the target runs our
+		// pipeline, but read (and match member and group ids to names)
+		// only once the first desired state is known.
+		if p.pipelineEpoch != st.Epoch {
+			if _, err := p.target.EnsurePipeline(ctx, p.cfg.Pipeline); err != nil {
+				return res, fmt.Errorf("programmer: pipeline: %w", err)
+			}
+			p.pipelineEpoch = st.Epoch
+		}
+		return res, nil
+	}
 	if !p.reconciled || st.Epoch != p.epoch {
 		p.setReady(false)
 		if err := p.reconcile(ctx, st.Epoch); err != nil {
@@ -266,9 +275,6 @@ func (p *Programmer) pass(ctx context.Context) (Result, error) {
 		res.Reconciled = true
 	}
 	p.setReady(true)
-	if !p.hasDesired {
-		return res, nil
-	}
 	err := p.process(ctx, &res)
 	res.Pending = len(p.dirty)
 	res.Rejected = p.nRejected
@@ -292,7 +298,8 @@ func (p *Programmer) setReady(r bool) {
 }
 
 // Ready reports whether the programmer is primary and has reconciled the
-// target in the current session.
+// target with a desired state in the current session (false before the
+// first Sync, and whenever another controller is primary).
 func (p *Programmer) Ready() bool {
 	st := p.target.Status()
 	p.mu.Lock()
@@ -347,7 +354,8 @@ func (p *Programmer) Run(ctx context.Context) error {
 		changed := p.target.Changed()
 		st := p.target.Status()
 		p.mu.Lock()
-		work := st.Primary && (!p.reconciled || st.Epoch != p.epoch || len(p.dirty) > 0 || p.rawPending())
+		work := st.Primary && (!p.hasDesired && p.pipelineEpoch != st.Epoch ||
+			p.hasDesired && (!p.reconciled || st.Epoch != p.epoch || len(p.dirty) > 0 || p.rawPending()))
 		p.mu.Unlock()
 		var retry <-chan time.Time
 		if work {
@@ -457,18 +465,25 @@ func contains(l []string, s string) bool {
 	return false
 }
 
-// WaitReady blocks until the client is primary and the target has been
-// reconciled (it reconciles itself if Run is not doing it), or ctx is done.
+// WaitReady blocks until the client is primary and the target runs our
+// pipeline (ensuring it if Run is not), and, once a desired state has been
+// given, until the target has been reconciled; or until ctx is done.
 func (p *Programmer) WaitReady(ctx context.Context) error {
 	for {
 		changed := p.target.Changed()
 		if st := p.target.Status(); st.Primary {
 			p.mu.Lock()
 			var err error
-			if !p.reconciled || st.Epoch != p.epoch {
+			done := func() bool {
+				if p.hasDesired {
+					return p.reconciled && st.Epoch == p.epoch
+				}
+				return p.pipelineEpoch == st.Epoch
+			}
+			if !done() {
 				_, err = p.pass(ctx)
 			}
-			ready := p.reconciled && st.Epoch == p.epoch
+			ready := done()
 			p.mu.Unlock()
 			if ready {
 				return nil

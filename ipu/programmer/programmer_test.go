@@ -560,3 +560,56 @@ func TestNothingIsWrittenBeforeTheFirstSync(t *testing.T) {
 		t.Fatalf("a programmer without desired state wrote %d updates", len(ups))
 	}
 }
+
+// Entries written or removed behind the programmer's back (same session, no
+// reconcile): an insert that meets ALREADY_EXISTS is compared and adopted
+// or modified; a delete that meets NOT_FOUND is done.
+func TestSurprisesFromTheTargetAreAbsorbed(t *testing.T) {
+	info := testInfo(t)
+	f := newFakeTarget(info)
+	p := newTestProgrammer(t, f, info, Config{})
+	ctx := context.Background()
+	s := baseSet(t)
+	if _, err := p.Sync(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	same := route(2, 0x0b000000, 8, 1)
+	other := route(2, 0x0c000000, 8, 1)
+	otherOnTarget := route(2, 0x0c000000, 8, 9)
+	gone := route(0, 0x0a000000, 8, 1)
+	// Someone else writes two routes and deletes one of ours.
+	for _, w := range []struct {
+		typ p4v1.Update_Type
+		e   entry.Entry
+	}{{p4v1.Update_INSERT, same}, {p4v1.Update_INSERT, otherOnTarget}, {p4v1.Update_DELETE, gone}} {
+		ent, err := info.Encode(w.e, p.ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Write(ctx, []*p4v1.Update{{Type: w.typ, Entity: ent}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.takeUpdates()
+	s.Put(same)
+	s.Put(other)
+	s.Delete(gone.Key())
+	res, err := p.Sync(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, up := range f.takeUpdates() {
+		types = append(types, up.GetType().String())
+	}
+	// INSERT same (exists, equal: adopted), INSERT other (exists, differs),
+	// DELETE gone (not found: fine), then MODIFY other.
+	slices.Sort(types)
+	if strings.Join(types, ",") != "DELETE,INSERT,INSERT,MODIFY" {
+		t.Fatalf("updates sent: %v", types)
+	}
+	if res.Inserted != 1 || res.Modified != 1 || res.Deleted != 1 || !p.InSync() {
+		t.Fatalf("result %+v", res)
+	}
+	requireEqual(t, targetState(t, p, f), withoutInitialDefaults(info, s))
+}

@@ -38,6 +38,14 @@ func (p *Programmer) reconcile(ctx context.Context, epoch uint64) (err error) {
 	if err != nil {
 		return fmt.Errorf("programmer: read back: %w", err)
 	}
+	p.pipelineEpoch = epoch
+	p.adopt(rb, epoch, string(pres), start)
+	return nil
+}
+
+// adopt replaces what the programmer believes is installed with what rb
+// says, matched to the desired state.
+func (p *Programmer) adopt(rb *readBack, epoch uint64, pipeline string, start time.Time) {
 	have, fresh, raw := p.match(rb)
 	p.ids, p.rawDeletes = fresh, raw
 	for _, c := range p.counts {
@@ -72,10 +80,9 @@ func (p *Programmer) reconcile(ctx context.Context, epoch uint64) (err error) {
 	for _, l := range raw {
 		nraw += len(l)
 	}
-	p.log.Info("Reconciled with the target", zap.String("pipeline", string(pres)), zap.Int("installed", len(have)),
+	p.log.Info("Reconciled with the target", zap.String("pipeline", pipeline), zap.Int("installed", len(have)),
 		zap.Int("desired", p.desiredCount()), zap.Int("unreadable", nraw), zap.Uint64("epoch", epoch),
 		zap.Duration("took", time.Since(start)))
-	return nil
 }
 
 type readBack struct {
