@@ -280,3 +280,32 @@ func TestLoadPipelineChecksTheProfile(t *testing.T) {
 		}
 	}
 }
+
+func TestRolesArbitrateSeparately(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "p4rt.sock")
+	serve(t, sock)
+	ctx := ctxFor(t)
+	mk := func(role string, election uint64) *p4rt.Client {
+		c, err := p4rt.Dial(context.Background(), p4rt.Config{Address: sock, DeviceID: 1, Role: role,
+			ElectionID: p4rt.Uint128{Low: election}, Logger: zaptest.NewLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a, b := mk("", 1), mk("calico-p4", 1)
+	for _, c := range []*p4rt.Client{a, b} {
+		if _, err := c.WaitPrimary(ctx); err != nil {
+			t.Fatalf("role %q: %v", c.Config().Role, err)
+		}
+	}
+	if _, err := a.EnsurePipeline(ctx, pipeline(t, p4rt.ProfileEmbedded, nil)); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := p4rt.NewInfo(pipeline(t, p4rt.ProfileEmbedded, nil).P4Info)
+	ent, _ := in.Encode(entry.Table("ingress.classify", 0, entry.Act("ingress.drop"), entry.Exact("istd.input_port", entry.Uint(1))), nil)
+	if err := b.Write(ctx, []*p4v1.Update{{Type: p4v1.Update_INSERT, Entity: ent}}); err != nil {
+		t.Fatalf("primary of role calico-p4 cannot write: %v", err)
+	}
+}

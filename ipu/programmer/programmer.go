@@ -499,3 +499,32 @@ func (p *Programmer) WaitReady(ctx context.Context) error {
 		}
 	}
 }
+
+// Stats is a summary for health checks and the ctl API.
+type Stats struct {
+	// Installed counts installed entries per table or action profile.
+	Installed map[string]int
+	// Pending counts entries waiting for a retry; Rejected those refused as
+	// invalid.
+	Pending, Rejected int
+	// Ready is Ready(); Epoch the session the target was last reconciled in.
+	Ready bool
+	Epoch uint64
+	// LastError is the error of the last pass (nil if it succeeded).
+	LastError error
+}
+
+// Stats returns the programmer's current summary.
+func (p *Programmer) Stats() Stats {
+	ready := p.Ready()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := Stats{Installed: make(map[string]int, len(p.counts)), Pending: len(p.dirty), Rejected: p.nRejected,
+		Ready: ready, Epoch: p.epoch, LastError: p.lastErr}
+	for t, n := range p.counts {
+		if *n > 0 {
+			st.Installed[t] = *n
+		}
+	}
+	return st
+}

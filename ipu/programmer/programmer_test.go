@@ -277,6 +277,9 @@ func TestTableFullInstallsTheRestAndRetriesLater(t *testing.T) {
 	if p.InSync() {
 		t.Fatal("InSync with pending entries")
 	}
+	if st := p.Stats(); st.Pending != 2 || st.Installed["ingress.small"] != 4 || st.Installed["ingress.routes"] != 1 || st.LastError == nil {
+		t.Fatalf("Stats = %+v", st)
+	}
 	// Room appears (two installed entries are no longer desired): the next
 	// pass installs exactly the two that failed.
 	installed := p.Installed()
