@@ -21,6 +21,8 @@ const (
 	Headroom  = 256
 	MaxPacket = 65536 + 512 // a GSO super-packet and its headers
 	tailroom  = 64
+	// BufferSize is the size of a packet buffer given to RunIn.
+	BufferSize = Headroom + MaxPacket + tailroom
 )
 
 // DefaultExpiry is the timeout of each PNA expire-time profile of k8s.p4's learner tables (index =
@@ -206,6 +208,21 @@ func (w *Worker) Process(pkt []byte, inPort uint32) Result {
 	}
 	n := copy(w.Buffer(), pkt)
 	return w.Run(n, inPort)
+}
+
+// RunIn is Run on a caller-owned buffer (len >= Headroom+n, usually BufferSize): the packet is
+// buf[Headroom:Headroom+n]; it is rewritten in place and Result.Data aliases buf (encapsulation uses the
+// headroom). Receive loops use it to process a batch without copying packets.
+func (w *Worker) RunIn(buf []byte, n int, inPort uint32) Result {
+	if Headroom+n > len(buf) {
+		w.stats.oversize.inc()
+		return Result{Fate: p4src.FateDrop}
+	}
+	own := w.buf
+	w.buf = buf
+	res := w.Run(n, inPort)
+	w.buf = own
+	return res
 }
 
 // Run processes the n-byte packet in Buffer() received on inPort: parser, main control (with as
