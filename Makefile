@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin
 PKGS  := ./...
 
-.PHONY: all build test unit-test e2e-test demo bench lint fmt generate clean deps
+.PHONY: all build test unit-test e2e-test demo bench bench-dataplane lint fmt generate clean deps
 
 all: build
 
@@ -31,6 +31,11 @@ demo: build
 ## bench: every Go benchmark (figures go to docs/benchmarks.md)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## bench-dataplane: pod-to-pod TCP_RR and bulk TCP, softswitch vs kernel veth + iptables (root)
+bench-dataplane: build
+	@if [ "$$(id -u)" != 0 ]; then echo "bench-dataplane: needs root (network namespaces)"; exit 1; fi
+	$(GO) run ./hack/benchdataplane --softswitch $(BIN)/calico-p4-softswitch --duration 5s
 
 ## lint: formatting and vet
 lint:
