@@ -392,3 +392,5 @@ func (h *harness) table(id uint32) (*tables.State, *tables.Table) {
 	st := h.srv.Store().Load()
 	return st, st.TableByID(id)
 }
+
+func codeOf(err error) codes.Code { return status.Code(err) }

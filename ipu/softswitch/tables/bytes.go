@@ -30,7 +30,7 @@ func canonicalCopy(v []byte) []byte {
 // (spec §8.4: servers accept any length whose value fits); with strict set, only the canonical (shortest)
 // encoding is accepted. Errors: OUT_OF_RANGE for an empty string or a value wider than width;
 // INVALID_ARGUMENT for a non-canonical string in strict mode.
-func putBits(dst, b []byte, width int, strict bool, what string) *Error {
+func putBits(dst, b []byte, width int, strict bool, what desc) *Error {
 	if len(b) == 0 {
 		return errf(codes.OutOfRange, "%s: empty bytestring", what)
 	}
@@ -138,4 +138,24 @@ func PutU64(b []byte, v uint64) {
 		b[i] = byte(v)
 		v >>= 8
 	}
+}
+
+// desc names the value being decoded; it is rendered only when an error is reported, so the write
+// path does not build strings per update.
+type desc struct{ a, b, c, d, e string }
+
+func (d desc) with(s string) desc { d.e = s; return d }
+
+func (d desc) String() string {
+	out := ""
+	for _, p := range []string{d.a, d.b, d.c, d.d, d.e} {
+		if p == "" {
+			continue
+		}
+		if out != "" {
+			out += " "
+		}
+		out += p
+	}
+	return out
 }

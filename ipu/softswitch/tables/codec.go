@@ -10,7 +10,7 @@ import (
 
 // decodeAction validates an Action for the given allowed set. forDefault selects which scope is
 // allowed (DEFAULT_ONLY actions only as default, TABLE_ONLY never as default).
-func decodeAction(a *p4.Action, allowed map[uint32]ActionRefInfo, forDefault, strict bool, where string) (Action, *Error) {
+func decodeAction(a *p4.Action, allowed map[uint32]ActionRefInfo, forDefault, strict bool, where desc) (Action, *Error) {
 	if a.ActionId == 0 {
 		return Action{}, errf(codes.InvalidArgument, "%s: action id 0", where)
 	}
@@ -48,7 +48,7 @@ func decodeAction(a *p4.Action, allowed map[uint32]ActionRefInfo, forDefault, st
 			seen |= 1 << uint(i)
 		}
 		pi := &ai.Params[i]
-		if err := putBits(out.Params[pi.Offset:pi.Offset+pi.Width], p.Value, pi.Bitwidth, strict, where+": param "+pi.Name); err != nil {
+		if err := putBits(out.Params[pi.Offset:pi.Offset+pi.Width], p.Value, pi.Bitwidth, strict, desc{where.a, where.b, where.c, "param", pi.Name}); err != nil {
 			return Action{}, err
 		}
 	}
@@ -68,8 +68,8 @@ func decodeMatch(t *TableInfo, ms []*p4.FieldMatch, priority int32, strict bool)
 	} else if priority != 0 {
 		return nil, errf(codes.InvalidArgument, "table %q has no ternary/range/optional field: priority must be 0, got %d", t.Name, priority)
 	}
-	key := make([]byte, 2*t.KeyLen)
-	e.Key, e.Mask = key[:t.KeyLen:t.KeyLen], key[t.KeyLen:]
+	e.newKey(t.KeyLen)
+	e.Mask = make([]byte, t.KeyLen)
 	var seen uint64
 	var seenMap map[uint32]bool
 	if len(t.Fields) > 64 {
@@ -94,7 +94,7 @@ func decodeMatch(t *TableInfo, ms []*p4.FieldMatch, priority int32, strict bool)
 		f := &t.Fields[i]
 		k := e.Key[f.Offset : f.Offset+f.Width]
 		mk := e.Mask[f.Offset : f.Offset+f.Width]
-		what := "table " + t.Name + " field " + f.Name
+		what := desc{"table", t.Name, "field", f.Name, ""}
 		switch f.Kind {
 		case MatchExact:
 			x := m.GetExact()
@@ -130,10 +130,10 @@ func decodeMatch(t *TableInfo, ms []*p4.FieldMatch, priority int32, strict bool)
 			if x == nil {
 				return nil, errf(codes.InvalidArgument, "%s: ternary field needs a ternary match", what)
 			}
-			if err := putBits(k, x.Value, f.Bitwidth, strict, what+" value"); err != nil {
+			if err := putBits(k, x.Value, f.Bitwidth, strict, what.with("value")); err != nil {
 				return nil, err
 			}
-			if err := putBits(mk, x.Mask, f.Bitwidth, strict, what+" mask"); err != nil {
+			if err := putBits(mk, x.Mask, f.Bitwidth, strict, what.with("mask")); err != nil {
 				return nil, err
 			}
 			if isZero(mk) {
@@ -151,10 +151,10 @@ func decodeMatch(t *TableInfo, ms []*p4.FieldMatch, priority int32, strict bool)
 			}
 			lo := make([]byte, 2*f.Width)
 			lo, hi := lo[:f.Width:f.Width], lo[f.Width:]
-			if err := putBits(lo, x.Low, f.Bitwidth, strict, what+" low"); err != nil {
+			if err := putBits(lo, x.Low, f.Bitwidth, strict, what.with("low")); err != nil {
 				return nil, err
 			}
-			if err := putBits(hi, x.High, f.Bitwidth, strict, what+" high"); err != nil {
+			if err := putBits(hi, x.High, f.Bitwidth, strict, what.with("high")); err != nil {
 				return nil, err
 			}
 			c := compareBE(lo, hi)
@@ -264,10 +264,10 @@ func encodeAction(a *Action) *p4.Action {
 }
 
 // decodeWatch validates a watch port (PNA PortId_t, 32 bits).
-func decodeWatch(port []byte, deprecated int32, isBytes bool, strict bool, where string) (uint32, WatchKind, *Error) {
+func decodeWatch(port []byte, deprecated int32, isBytes bool, strict bool, where desc) (uint32, WatchKind, *Error) {
 	if isBytes && len(port) > 0 {
 		var b [4]byte
-		if err := putBits(b[:], port, 32, strict, where+": watch_port"); err != nil {
+		if err := putBits(b[:], port, 32, strict, where.with("watch_port")); err != nil {
 			return 0, 0, errf(codes.InvalidArgument, "%s", err.Msg)
 		}
 		return U32(b[:]), WatchPortBytes, nil

@@ -7,15 +7,17 @@ import "math/bits"
 // change, except nodes created by the same edit generation (the current write batch, which no reader
 // can see yet): those are changed in place, so a batch of n updates costs about n leaf changes plus one
 // copy of each touched path, never a copy of the table.
+//
+// Layout for the fast path: a leaf lives inline in its parent's kid array (hash and, for the common
+// single-value leaf, the value itself), so a lookup costs one cache line per level plus the value.
 type hamt[V any] struct {
 	root *hnode[V]
 	n    int // number of values
 }
 
 const (
-	hbits  = 5
-	hwidth = 1 << hbits
-	hmask  = hwidth - 1
+	hbits = 5
+	hmask = 1<<hbits - 1
 )
 
 type hnode[V any] struct {
@@ -24,15 +26,29 @@ type hnode[V any] struct {
 	kids   []hkid[V]
 }
 
+// hkid is a child: an internal node (node != nil) or a leaf (hash, values: one[0] alone, or *more).
 type hkid[V any] struct {
+	hash uint64
 	node *hnode[V]
-	leaf *hleaf[V]
+	one  [1]V
+	more *[]V
 }
 
-type hleaf[V any] struct {
-	hash uint64
-	gen  uint64
-	vals []V
+func (k *hkid[V]) vals() []V {
+	if k.more != nil {
+		return *k.more
+	}
+	return k.one[:]
+}
+
+func (k *hkid[V]) setVals(vals []V) {
+	k.one[0] = vals[0]
+	if len(vals) == 1 {
+		k.more = nil
+		return
+	}
+	v := vals
+	k.more = &v
 }
 
 // get returns the values stored under hash h (nil if none). The slice must not be modified.
@@ -45,9 +61,9 @@ func (m *hamt[V]) get(h uint64) []V {
 			return nil
 		}
 		k := &n.kids[bits.OnesCount32(n.bitmap&(bit-1))]
-		if k.leaf != nil {
-			if k.leaf.hash == h {
-				return k.leaf.vals
+		if k.node == nil {
+			if k.hash == h {
+				return k.vals()
 			}
 			return nil
 		}
@@ -57,8 +73,8 @@ func (m *hamt[V]) get(h uint64) []V {
 	return nil
 }
 
-// update replaces the values under hash h by f(old). f receives the current slice (nil if none) and
-// an owned flag: true if the slice belongs to this generation and may be modified in place. An empty
+// update replaces the values under hash h by f(old). f receives the current values (nil if none) and
+// an owned flag: true if the slice may be modified in place (it belongs to this generation). An empty
 // result removes the hash. delta is the change in value count reported by the caller.
 func (m *hamt[V]) update(gen uint64, h uint64, delta int, f func(old []V, owned bool) []V) {
 	if m.root == nil {
@@ -88,24 +104,22 @@ func (n *hnode[V]) update(gen, h uint64, shift uint, f func([]V, bool) []V) {
 		}
 		n.kids = append(n.kids, hkid[V]{})
 		copy(n.kids[pos+1:], n.kids[pos:])
-		n.kids[pos] = hkid[V]{leaf: &hleaf[V]{hash: h, gen: gen, vals: vals}}
+		n.kids[pos] = hkid[V]{hash: h}
+		n.kids[pos].setVals(vals)
 		n.bitmap |= bit
 		return
 	}
 	k := &n.kids[pos]
-	if k.leaf != nil {
-		if k.leaf.hash == h {
-			owned := k.leaf.gen == gen
-			vals := f(k.leaf.vals, owned)
+	if k.node == nil {
+		if k.hash == h {
+			// The kid array belongs to gen, so a single inline value may change in place; a *more
+			// slice may be shared with published snapshots.
+			vals := f(k.vals(), k.more == nil)
 			if len(vals) == 0 {
 				n.remove(pos, bit)
 				return
 			}
-			if owned {
-				k.leaf.vals = vals
-			} else {
-				k.leaf = &hleaf[V]{hash: h, gen: gen, vals: vals}
-			}
+			k.setVals(vals)
 			return
 		}
 		// A different hash shares this slot: push the existing leaf one level down.
@@ -116,13 +130,11 @@ func (n *hnode[V]) update(gen, h uint64, shift uint, f func([]V, bool) []V) {
 		if shift+hbits >= 64 {
 			panic("tables: hamt depth exhausted") // distinct 64-bit hashes always differ within 13 levels
 		}
-		sub := &hnode[V]{gen: gen}
-		old := k.leaf
+		old := *k
 		oidx := (old.hash >> (shift + hbits)) & hmask
-		sub.bitmap = 1 << oidx
-		sub.kids = []hkid[V]{{leaf: old}}
-		k.leaf = nil
-		k.node = sub
+		sub := &hnode[V]{gen: gen, bitmap: 1 << oidx, kids: make([]hkid[V], 1, 2)}
+		sub.kids[0] = old
+		*k = hkid[V]{node: sub}
 		sub.update(gen, h, shift+hbits, func([]V, bool) []V { return vals })
 		return
 	}
@@ -135,10 +147,9 @@ func (n *hnode[V]) update(gen, h uint64, shift uint, f func([]V, bool) []V) {
 	switch {
 	case len(child.kids) == 0:
 		n.remove(pos, bit)
-	case len(child.kids) == 1 && child.kids[0].leaf != nil:
+	case len(child.kids) == 1 && child.kids[0].node == nil:
 		// Collapse a node holding a single leaf into its parent.
-		k.node = nil
-		k.leaf = child.kids[0].leaf
+		*k = child.kids[0]
 	}
 }
 
@@ -160,8 +171,8 @@ func (m *hamt[V]) each(f func(V) bool) bool {
 func (n *hnode[V]) each(f func(V) bool) bool {
 	for i := range n.kids {
 		k := &n.kids[i]
-		if k.leaf != nil {
-			for _, v := range k.leaf.vals {
+		if k.node == nil {
+			for _, v := range k.vals() {
 				if !f(v) {
 					return false
 				}

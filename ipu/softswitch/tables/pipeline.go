@@ -148,12 +148,12 @@ func (s *Store) migrate(old, n *State) (*State, error) {
 			}
 			if e.Learned || e.IsConst {
 				nt := tx.st.ownTable(nti.Index)
-				k := *e
-				k.Table, k.Mask = nti, e.Mask
-				if ne := nt.find(&k); ne != nil {
-					c := *ne
+				k := e.clone()
+				k.Table = nti
+				if ne := nt.find(k); ne != nil {
+					c := ne.clone()
 					c.Learned, c.IsConst = e.Learned, e.IsConst
-					nt.put(tx.st.gen, &c, true)
+					nt.put(tx.st.gen, c, true)
 					if ch := nt.rt.chunk(c.Handle); ch != nil {
 						if och := ot.rt.chunk(e.Handle); och != nil {
 							ch.profile[c.Handle&chunkMask].Store(och.profile[e.Handle&chunkMask].Load())
@@ -252,7 +252,8 @@ func (s *Store) learnLocked(t *Table, key []byte, actionID uint32, params []byte
 		return nil, errf(codes.InvalidArgument, "table %q: action %q params of %d bytes, want %d", ti.Name, ref.Action.Name, len(params), ref.Action.ParamsLen)
 	}
 	cur := base.tables[ti.Index]
-	e := &Entry{Table: ti, Mask: ti.validMask, Key: make([]byte, ti.KeyLen), Kind: ActDirect, Learned: true}
+	e := &Entry{Table: ti, Mask: ti.validMask, Kind: ActDirect, Learned: true}
+	e.newKey(ti.KeyLen)
 	for i := range key {
 		e.Key[i] = key[i] & ti.validMask[i]
 	}

@@ -62,7 +62,7 @@ func (a *registerArray) decode(d *p4.P4Data, strict bool) (regVal, *Error) {
 			return regVal{u: v}, nil
 		}
 		buf := make([]byte, (ri.Bitwidth+7)/8)
-		if err := putBits(buf, b, ri.Bitwidth, strict, "register "+ri.Name); err != nil {
+		if err := putBits(buf, b, ri.Bitwidth, strict, desc{a: "register", b: ri.Name}); err != nil {
 			return regVal{}, err
 		}
 		if a.u64 != nil {

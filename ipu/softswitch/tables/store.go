@@ -353,7 +353,7 @@ func (s *Store) initialDefault(t *Table, now int64) *Entry {
 		for _, arg := range d.Arguments {
 			if i, ok := ref.Action.paramByID[arg.ParamId]; ok {
 				p := ref.Action.Params[i]
-				_ = putBits(e.Action.Params[p.Offset:p.Offset+p.Width], arg.Value, p.Bitwidth, false, "initial default")
+				_ = putBits(e.Action.Params[p.Offset:p.Offset+p.Width], arg.Value, p.Bitwidth, false, desc{a: "initial default"})
 			}
 		}
 	} else if t.Info.ConstDefaultActionID != 0 {

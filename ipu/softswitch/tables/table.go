@@ -66,6 +66,27 @@ type Entry struct {
 	Learned            bool // inserted by the data plane (Learn)
 
 	rank int32 // lookup order: priority, or prefix length for lpm tables
+
+	kbuf [64]byte // Key's storage when KeyLen <= 64: one allocation, adjacent cache lines
+}
+
+// newKey points e.Key at fresh zeroed storage of n bytes (inline when it fits).
+func (e *Entry) newKey(n int) {
+	if n <= len(e.kbuf) {
+		e.kbuf = [64]byte{}
+		e.Key = e.kbuf[:n:n]
+		return
+	}
+	e.Key = make([]byte, n)
+}
+
+// clone copies an entry, keeping its key inline in the copy.
+func (e *Entry) clone() *Entry {
+	c := *e
+	if len(e.Key) > 0 && len(e.Key) <= len(e.kbuf) {
+		c.Key = c.kbuf[:len(e.Key):len(e.Key)]
+	}
+	return &c
 }
 
 func (e *Entry) rangesMatch(key []byte) bool {

@@ -270,18 +270,17 @@ func (tx *txn) tableEntry(typ p4.Update_Type, te *p4.TableEntry) *Error {
 		if old == nil {
 			return errf(codes.NotFound, "table %q: no such entry", ti.Name)
 		}
-		n := *old
-		n.Mask = old.Mask
+		n := old.clone()
 		if ti.IsConst || old.IsConst {
 			if te.Action != nil {
 				return errf(codes.PermissionDenied, "table %q: const entries only allow direct resource changes", ti.Name)
 			}
 		} else {
 			if te.Action != nil {
-				if err := tx.decodeTableAction(ti, te.Action, &n); err != nil {
+				if err := tx.decodeTableAction(ti, te.Action, n); err != nil {
 					return err
 				}
-				if err := tx.acquire(ti, &n); err != nil {
+				if err := tx.acquire(ti, n); err != nil {
 					return err
 				}
 				tx.releaseRefs(ti, old)
@@ -294,7 +293,7 @@ func (tx *txn) tableEntry(typ p4.Update_Type, te *p4.TableEntry) *Error {
 		if c := te.CounterData; c != nil {
 			tx.setDirect(t, n.Handle, c)
 		}
-		t.put(tx.st.gen, &n, true)
+		t.put(tx.st.gen, n, true)
 		return nil
 	default: // DELETE
 		if old == nil {
@@ -336,15 +335,14 @@ func (tx *txn) defaultEntry(typ p4.Update_Type, ti *TableInfo, te *p4.TableEntry
 		if a == nil {
 			return errf(codes.InvalidArgument, "table %q: the default entry takes a direct action", ti.Name)
 		}
-		act, err := decodeAction(a, ti.Actions, true, tx.strict, "table "+ti.Name+" default")
+		act, err := decodeAction(a, ti.Actions, true, tx.strict, desc{"table", ti.Name, "default", "", ""})
 		if err != nil {
 			return err
 		}
-		c := *old
-		c.Action = act
-		c.Metadata = cloneBytes(te.Metadata)
-		c.ControllerMetadata = te.ControllerMetadata
-		n = &c
+		n = old.clone()
+		n.Action = act
+		n.Metadata = cloneBytes(te.Metadata)
+		n.ControllerMetadata = te.ControllerMetadata
 	} else {
 		n = tx.s.initialDefault(t, tx.now)
 		if ti.ConstDefaultActionID != 0 || ti.Profile != nil {
@@ -367,7 +365,7 @@ func (tx *txn) decodeTableAction(ti *TableInfo, ta *p4.TableAction, e *Entry) *E
 		if ti.Profile != nil {
 			return errf(codes.InvalidArgument, "table %q is implemented by action profile %q: use a member, group or action set", ti.Name, ti.Profile.Name)
 		}
-		act, err := decodeAction(x.Action, ti.Actions, false, tx.strict, "table "+ti.Name)
+		act, err := decodeAction(x.Action, ti.Actions, false, tx.strict, desc{"table", ti.Name, "", "", ""})
 		if err != nil {
 			return err
 		}
@@ -399,7 +397,7 @@ func (tx *txn) decodeTableAction(ti *TableInfo, ta *p4.TableAction, e *Entry) *E
 			if apa.Action == nil {
 				return errf(codes.InvalidArgument, "table %q: action set member without action", ti.Name)
 			}
-			act, err := decodeAction(apa.Action, pi.Actions, false, tx.strict, "table "+ti.Name+" action set")
+			act, err := decodeAction(apa.Action, pi.Actions, false, tx.strict, desc{"table", ti.Name, "action set", "", ""})
 			if err != nil {
 				return err
 			}
@@ -410,7 +408,7 @@ func (tx *txn) decodeTableAction(ti *TableInfo, ta *p4.TableAction, e *Entry) *E
 				return errf(codes.InvalidArgument, "table %q: weight %d above max_member_weight %d", ti.Name, apa.Weight, pi.MaxMemberWeight)
 			}
 			_, isBytes := apa.WatchKind.(*p4.ActionProfileAction_WatchPort)
-			port, kind, werr := decodeWatch(apa.GetWatchPort(), apa.GetWatch(), isBytes, tx.strict, "table "+ti.Name)
+			port, kind, werr := decodeWatch(apa.GetWatchPort(), apa.GetWatch(), isBytes, tx.strict, desc{"table", ti.Name, "", "", ""})
 			if werr != nil {
 				return werr
 			}
@@ -531,7 +529,7 @@ func (tx *txn) member(typ p4.Update_Type, m *p4.ActionProfileMember) *Error {
 		if p.oneShots > 0 {
 			return errf(codes.InvalidArgument, "action profile %q is programmed with one-shot action sets", name)
 		}
-		act, aerr := decodeAction(m.Action, p.Info.Actions, false, tx.strict, "action profile "+name)
+		act, aerr := decodeAction(m.Action, p.Info.Actions, false, tx.strict, desc{"action profile", name, "", "", ""})
 		if aerr != nil {
 			return aerr
 		}
@@ -632,7 +630,7 @@ func (tx *txn) group(typ p4.Update_Type, g *p4.ActionProfileGroup) *Error {
 			return errf(codes.NotFound, "action selector %q: no member %d", pi.Name, gm.MemberId)
 		}
 		_, isBytes := gm.WatchKind.(*p4.ActionProfileGroup_Member_WatchPort)
-		port, kind, werr := decodeWatch(gm.GetWatchPort(), gm.GetWatch(), isBytes, tx.strict, "action selector "+pi.Name)
+		port, kind, werr := decodeWatch(gm.GetWatchPort(), gm.GetWatch(), isBytes, tx.strict, desc{"action selector", pi.Name, "", "", ""})
 		if werr != nil {
 			return werr
 		}

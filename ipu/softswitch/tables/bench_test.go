@@ -1,0 +1,302 @@
+package tables
+
+import (
+	"encoding/binary"
+	"math/rand"
+	"testing"
+
+	p4 "github.com/p4lang/p4runtime/go/p4/v1"
+)
+
+// Fast-path benchmarks: ns per lookup and allocations, on realistic table sizes.
+
+func ctKey(i int) []byte {
+	k := make([]byte, 13)
+	binary.BigEndian.PutUint32(k[0:], 0x0a000000|uint32(i>>8))
+	binary.BigEndian.PutUint32(k[4:], 0x0a800000|uint32(i&0xff))
+	k[8] = 6
+	binary.BigEndian.PutUint16(k[9:], uint16(1024+i%50000))
+	binary.BigEndian.PutUint16(k[11:], 443)
+	return k
+}
+
+func ctEntry(i int) *p4.Update {
+	k := ctKey(i)
+	ms := []*p4.FieldMatch{}
+	for j, f := range [][2]int{{0, 4}, {4, 4}, {8, 1}, {9, 2}, {11, 2}} {
+		ms = append(ms, &p4.FieldMatch{FieldId: uint32(j + 1), FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: Canonical(k[f[0] : f[0]+f[1]])}}})
+	}
+	return upd(p4.Update_INSERT, &p4.TableEntry{TableId: tCT, Match: ms,
+		Action: &p4.TableAction{Type: &p4.TableAction_Action{Action: &p4.Action{ActionId: aCtHit, Params: []*p4.Action_Param{{ParamId: 1, Value: []byte{1}}}}}}})
+}
+
+func fill(b *testing.B, s *Store, ups []*p4.Update) {
+	b.Helper()
+	for i := 0; i < len(ups); i += 10000 {
+		errs, err := s.Write(ups[i:min(i+10000, len(ups))], p4.WriteRequest_CONTINUE_ON_ERROR)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range errs {
+			if e != nil {
+				b.Fatal(e)
+			}
+		}
+	}
+}
+
+func BenchmarkLookupExact(b *testing.B) {
+	for _, n := range []int{1000, 65536} {
+		b.Run(itoa(n), func(b *testing.B) {
+			s := newTestStore(b, Options{})
+			var ups []*p4.Update
+			for i := 0; i < n; i++ {
+				ups = append(ups, ctEntry(i))
+			}
+			fill(b, s, ups)
+			st := s.Load()
+			t := st.TableByID(tCT)
+			keys := make([][]byte, 4096)
+			for i := range keys {
+				keys[i] = ctKey(rand.Intn(n))
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if t.Lookup(keys[i&4095]) == nil {
+					b.Fatal("miss")
+				}
+			}
+		})
+	}
+	b.Run("miss", func(b *testing.B) {
+		s := newTestStore(b, Options{})
+		var ups []*p4.Update
+		for i := 0; i < 65536; i++ {
+			ups = append(ups, ctEntry(i))
+		}
+		fill(b, s, ups)
+		t := s.Load().TableByID(tCT)
+		key := ctKey(1)
+		key[12] = 99
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if t.Lookup(key) != nil {
+				b.Fatal("hit")
+			}
+		}
+	})
+}
+
+func lpmEntry(vrf uint16, addr uint32, plen int, port uint16) *p4.Update {
+	te := &p4.TableEntry{TableId: tLPM, Match: []*p4.FieldMatch{{FieldId: 1, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: Canonical(be(uint64(vrf), 2))}}}},
+		Action: &p4.TableAction{Type: &p4.TableAction_Action{Action: &p4.Action{ActionId: aSetNhop, Params: []*p4.Action_Param{
+			{ParamId: 1, Value: []byte{1}}, {ParamId: 2, Value: Canonical(be(uint64(port), 2))}}}}}}
+	if plen > 0 {
+		te.Match = append(te.Match, &p4.FieldMatch{FieldId: 2, FieldMatchType: &p4.FieldMatch_Lpm{Lpm: &p4.FieldMatch_LPM{Value: Canonical(be(uint64(addr), 4)), PrefixLen: int32(plen)}}})
+	}
+	return upd(p4.Update_INSERT, te)
+}
+
+// BenchmarkLookupLPM: a routing table of 10k routes (a default, /16 pools, /26 blocks, /32 hosts), and
+// an IP-set-like table of 100k members (mostly /32 with some /24), keys drawn from the installed routes.
+func BenchmarkLookupLPM(b *testing.B) {
+	type spec struct {
+		name  string
+		plens []int // prefix length per entry, cycled
+		n     int
+	}
+	for _, sp := range []spec{
+		{"routes10k", []int{26, 26, 26, 32, 32, 32, 32, 32, 24, 16}, 10000},
+		{"hosts100k", []int{32, 32, 32, 32, 32, 32, 32, 32, 32, 24}, 100000},
+	} {
+		b.Run(sp.name, func(b *testing.B) {
+			s := newTestStore(b, Options{})
+			ups := []*p4.Update{lpmEntry(0, 0, 0, 1)}
+			seen := map[[2]uint32]bool{}
+			rng := rand.New(rand.NewSource(5))
+			var addrs []uint32
+			for len(ups) < sp.n {
+				plen := sp.plens[len(ups)%len(sp.plens)]
+				a := rng.Uint32()
+				a &^= 1<<uint(32-plen) - 1
+				if seen[[2]uint32{a, uint32(plen)}] {
+					continue
+				}
+				seen[[2]uint32{a, uint32(plen)}] = true
+				addrs = append(addrs, a)
+				ups = append(ups, lpmEntry(0, a, plen, uint16(len(ups)%500)))
+			}
+			fill(b, s, ups)
+			t := s.Load().TableByID(tLPM)
+			keys := make([][]byte, 4096)
+			for i := range keys {
+				k := make([]byte, 6)
+				binary.BigEndian.PutUint32(k[2:], addrs[rng.Intn(len(addrs))]|uint32(rng.Intn(64)))
+				keys[i] = k
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if t.Lookup(keys[i&4095]) == nil {
+					b.Fatal("miss")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLookupTernary: an ACL of 1000 rules over 12 distinct masks (the shape of compiled policy
+// rules: protocol, port or port range, optional source port, sometimes a source prefix), priorities
+// distinct; keys that hit a random rule, and keys that hit only low-priority catch-alls.
+func BenchmarkLookupTernary(b *testing.B) {
+	s := newTestStore(b, Options{})
+	rng := rand.New(rand.NewSource(6))
+	var ups []*p4.Update
+	var keys [][]byte
+	for i := 0; i < 1000; i++ {
+		te := &p4.TableEntry{TableId: tACL, Priority: int32(2000 - i),
+			Action: &p4.TableAction{Type: &p4.TableAction_Action{Action: &p4.Action{ActionId: aPermit}}}}
+		key := make([]byte, 13)
+		proto := []byte{6, 17}[i%2]
+		key[12] = proto
+		te.Match = append(te.Match, &p4.FieldMatch{FieldId: 5, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: []byte{proto}}}})
+		switch i % 3 {
+		case 0:
+			p := uint64(1 + i)
+			binary.BigEndian.PutUint16(key[8:], uint16(p))
+			te.Match = append(te.Match, &p4.FieldMatch{FieldId: 3, FieldMatchType: &p4.FieldMatch_Range_{Range: &p4.FieldMatch_Range{Low: Canonical(be(p, 2)), High: Canonical(be(p, 2))}}})
+		case 1:
+			lo := uint64(2000 + i*10)
+			binary.BigEndian.PutUint16(key[8:], uint16(lo+3))
+			te.Match = append(te.Match, &p4.FieldMatch{FieldId: 3, FieldMatchType: &p4.FieldMatch_Range_{Range: &p4.FieldMatch_Range{Low: Canonical(be(lo, 2)), High: Canonical(be(lo+9, 2))}}})
+		}
+		if i%4 == 0 {
+			pl := []int{8, 16, 24}[i%3]
+			a := uint32(0x0a000000|rng.Intn(1<<24)) &^ (1<<uint(32-pl) - 1)
+			binary.BigEndian.PutUint32(key[0:], a)
+			m := ^uint32(0) << uint(32-pl)
+			te.Match = append(te.Match, &p4.FieldMatch{FieldId: 1, FieldMatchType: &p4.FieldMatch_Ternary_{Ternary: &p4.FieldMatch_Ternary{Value: Canonical(be(uint64(a), 4)), Mask: Canonical(be(uint64(m), 4))}}})
+		}
+		if i%5 == 0 {
+			te.Match = append(te.Match, &p4.FieldMatch{FieldId: 4, FieldMatchType: &p4.FieldMatch_Optional_{Optional: &p4.FieldMatch_Optional{Value: []byte{1}}}})
+			key[11] = 1
+		}
+		ups = append(ups, upd(p4.Update_INSERT, te))
+		keys = append(keys, key)
+	}
+	fill(b, s, ups)
+	t := s.Load().TableByID(tACL)
+	b.Run("hit", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if t.Lookup(keys[i%len(keys)]) == nil {
+				b.Fatal("miss")
+			}
+		}
+	})
+	b.Run("miss", func(b *testing.B) {
+		key := make([]byte, 13)
+		key[12] = 47
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if t.Lookup(key) != nil {
+				b.Fatal("hit")
+			}
+		}
+	})
+}
+
+func BenchmarkResolveAndCount(b *testing.B) {
+	s := newTestStore(b, Options{Workers: 2})
+	var ups []*p4.Update
+	for i := 1; i <= 16; i++ {
+		ups = append(ups, &p4.Update{Type: p4.Update_INSERT, Entity: &p4.Entity{Entity: &p4.Entity_ActionProfileMember{ActionProfileMember: &p4.ActionProfileMember{
+			ActionProfileId: pECMP, MemberId: uint32(i), Action: &p4.Action{ActionId: aSetNhop, Params: []*p4.Action_Param{{ParamId: 1, Value: []byte{byte(i)}}, {ParamId: 2, Value: []byte{1}}}}}}}})
+	}
+	fill(b, s, ups)
+	g := &p4.ActionProfileGroup{ActionProfileId: pECMP, GroupId: 1, MaxSize: 16}
+	for i := 1; i <= 16; i++ {
+		g.Members = append(g.Members, &p4.ActionProfileGroup_Member{MemberId: uint32(i), Weight: 1})
+	}
+	fill(b, s, []*p4.Update{{Type: p4.Update_INSERT, Entity: &p4.Entity{Entity: &p4.Entity_ActionProfileGroup{ActionProfileGroup: g}}},
+		upd(p4.Update_INSERT, &p4.TableEntry{TableId: tECMP, Match: []*p4.FieldMatch{{FieldId: 1, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: []byte{10, 0, 0, 1}}}}},
+			Action: &p4.TableAction{Type: &p4.TableAction_ActionProfileGroupId{ActionProfileGroupId: 1}}})})
+	fill(b, s, []*p4.Update{ctEntry(1)})
+	st := s.Load()
+	t := st.TableByID(tECMP)
+	e := t.Lookup([]byte{10, 0, 0, 1})
+	b.Run("selector", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if st.Resolve(e, uint32(i)) == nil {
+				b.Fatal("nil")
+			}
+		}
+	})
+	ct := st.TableByID(tCT)
+	ce := ct.Lookup(ctKey(1))
+	b.Run("touch", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			st.Touch(ct, ce.Handle, int64(i))
+		}
+	})
+	ex := st.TableByID(tACL)
+	b.Run("indexed_counter", func(b *testing.B) {
+		ci := st.CounterIndex("ingress.port_pkts")
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			st.AddCounter(1, ci, i&511, 64)
+		}
+	})
+	_ = ex
+}
+
+// BenchmarkStoreInsert is the store's share of a Write (validate, insert, publish), batches of 1000
+// /32 routes into the lpm table, which is refilled from empty every 200k entries (no gRPC).
+func BenchmarkStoreInsert(b *testing.B) {
+	const per = 200000
+	ups := make([]*p4.Update, per)
+	for i := range ups {
+		ups[i] = lpmEntry(1, uint32(0x0a000000+i), 32, uint16(i%500))
+	}
+	s := newTestStore(b, Options{})
+	b.ReportAllocs()
+	b.ResetTimer()
+	done := 0
+	for done < b.N {
+		if done > 0 && done%per == 0 {
+			b.StopTimer()
+			s = newTestStore(b, Options{})
+			b.StartTimer()
+		}
+		off := done % per
+		n := min(1000, b.N-done, per-off)
+		errs, err := s.Write(ups[off:off+n], p4.WriteRequest_CONTINUE_ON_ERROR)
+		if err != nil || errs[0] != nil {
+			b.Fatal(err, errs[0])
+		}
+		done += n
+	}
+}
+
+func itoa(n int) string {
+	if n >= 1000 && n%1000 == 0 {
+		return fmtInt(n/1000) + "k"
+	}
+	return fmtInt(n)
+}
+
+func fmtInt(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b []byte
+	for n > 0 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+		n /= 10
+	}
+	return string(b)
+}

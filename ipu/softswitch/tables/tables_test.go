@@ -1,0 +1,660 @@
+package tables
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand"
+	"os"
+	"testing"
+	"time"
+
+	p4cfg "github.com/p4lang/p4runtime/go/p4/config/v1"
+	p4 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/prototext"
+)
+
+const (
+	tExact   = 0x02000001
+	tLPM     = 0x02000002
+	tACL     = 0x02000003
+	tECMP    = 0x02000005
+	tOneShot = 0x02000007
+	tIdle    = 0x02000008
+	tCT      = 0x02000009
+
+	aSetPort = 0x01000003
+	aSetNhop = 0x01000004
+	aPermit  = 0x01000005
+	aDeny    = 0x01000006
+	aCtHit   = 0x01000008
+	pECMP    = 0x11000001
+)
+
+func testInfo(t testing.TB) *p4cfg.P4Info {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/full.p4info.txtpb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := &p4cfg.P4Info{}
+	if err := prototext.Unmarshal(b, info); err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func newTestStore(t testing.TB, opts Options) *Store {
+	t.Helper()
+	s := NewStore(opts)
+	if err := s.SetPipeline(p4.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT, &p4.ForwardingPipelineConfig{P4Info: testInfo(t)}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mustWrite(t testing.TB, s *Store, updates ...*p4.Update) {
+	t.Helper()
+	errs, err := s.Write(updates, p4.WriteRequest_CONTINUE_ON_ERROR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range errs {
+		if e != nil {
+			t.Fatalf("update %d: %v", i, e)
+		}
+	}
+}
+
+func upd(typ p4.Update_Type, te *p4.TableEntry) *p4.Update {
+	return &p4.Update{Type: typ, Entity: &p4.Entity{Entity: &p4.Entity_TableEntry{TableEntry: te}}}
+}
+
+func be(v uint64, n int) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b[8-n:]
+}
+
+func setPort(port uint16) *p4.TableAction {
+	return &p4.TableAction{Type: &p4.TableAction_Action{Action: &p4.Action{ActionId: aSetPort, Params: []*p4.Action_Param{{ParamId: 1, Value: be(uint64(port), 2)}}}}}
+}
+
+// refEntry is the reference model of one entry: value/mask per key byte, ranges, rank.
+type refEntry struct {
+	val, mask []byte
+	lo, hi    map[int][2]uint64 // field offset → range (2-byte fields)
+	rank      int32
+	port      uint16
+}
+
+func (r *refEntry) matches(key []byte) bool {
+	for i := range key {
+		if key[i]&r.mask[i] != r.val[i] {
+			return false
+		}
+	}
+	for off, lh := range r.lo {
+		v := uint64(binary.BigEndian.Uint16(key[off:]))
+		if v < lh[0] || v > lh[1] {
+			return false
+		}
+	}
+	return true
+}
+
+func refLookup(es []*refEntry, key []byte) *refEntry {
+	var best *refEntry
+	for _, e := range es {
+		if e.matches(key) && (best == nil || e.rank > best.rank) {
+			best = e
+		}
+	}
+	return best
+}
+
+func portOf(t *testing.T, st *State, e *Entry) uint16 {
+	a := st.Resolve(e, 0)
+	return uint16(U64(a.Param(0)))
+}
+
+func TestExactTableMatchesAMapUnderRandomInsertModifyDelete(t *testing.T) {
+	s := newTestStore(t, Options{})
+	rng := rand.New(rand.NewSource(1))
+	ref := map[[8]byte]uint16{}
+	keyOf := func(mac uint64, port uint16) (k [8]byte) {
+		copy(k[:6], be(mac, 6))
+		binary.BigEndian.PutUint16(k[6:], port)
+		return k
+	}
+	entry := func(k [8]byte, p uint16) *p4.TableEntry {
+		return &p4.TableEntry{TableId: tExact, Action: setPort(p), Match: []*p4.FieldMatch{
+			{FieldId: 1, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: k[:6]}}},
+			{FieldId: 2, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: k[6:]}}}}}
+	}
+	old := s.Load()
+	for round := 0; round < 30; round++ {
+		var ups []*p4.Update
+		var want []codes.Code
+		for i := 0; i < 50; i++ {
+			k := keyOf(uint64(rng.Intn(300)), uint16(rng.Intn(2)))
+			p := uint16(rng.Intn(511))
+			_, exists := ref[k]
+			switch rng.Intn(3) {
+			case 0:
+				ups = append(ups, upd(p4.Update_INSERT, entry(k, p)))
+				if exists || len(ref) >= 1024 {
+					want = append(want, codes.AlreadyExists)
+					if !exists {
+						want[len(want)-1] = codes.ResourceExhausted
+					}
+				} else {
+					want = append(want, codes.OK)
+					ref[k] = p
+				}
+			case 1:
+				ups = append(ups, upd(p4.Update_MODIFY, entry(k, p)))
+				if exists {
+					want = append(want, codes.OK)
+					ref[k] = p
+				} else {
+					want = append(want, codes.NotFound)
+				}
+			case 2:
+				ups = append(ups, upd(p4.Update_DELETE, entry(k, 0)))
+				if exists {
+					want = append(want, codes.OK)
+					delete(ref, k)
+				} else {
+					want = append(want, codes.NotFound)
+				}
+			}
+		}
+		errs, err := s.Write(ups, p4.WriteRequest_CONTINUE_ON_ERROR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range errs {
+			if CodeOf(errs[i]) != want[i] {
+				t.Fatalf("round %d update %d: %v, want %v", round, i, errs[i], want[i])
+			}
+		}
+		st := s.Load()
+		tbl := st.TableByID(tExact)
+		if tbl.Len() != len(ref) {
+			t.Fatalf("round %d: %d entries, reference has %d", round, tbl.Len(), len(ref))
+		}
+		for mac := uint64(0); mac < 300; mac++ {
+			for port := uint16(0); port < 2; port++ {
+				k := keyOf(mac, port)
+				e := tbl.Lookup(k[:])
+				p, ok := ref[k]
+				if ok != (e != nil) || (ok && portOf(t, st, e) != p) {
+					t.Fatalf("round %d key %x: got %v, reference %v/%v", round, k, e, p, ok)
+				}
+			}
+		}
+	}
+	if old.TableByID(tExact).Len() != 0 || old.TableByID(tExact).Lookup(make([]byte, 8)) != nil {
+		t.Fatal("an old snapshot changed")
+	}
+}
+
+func TestLPMTableReturnsTheLongestPrefixPerVRF(t *testing.T) {
+	s := newTestStore(t, Options{})
+	rng := rand.New(rand.NewSource(2))
+	var ref []*refEntry
+	seen := map[string]bool{}
+	var ups []*p4.Update
+	for len(ups) < 400 {
+		vrf := uint16(rng.Intn(2))
+		plen := rng.Intn(33)
+		addr := uint32(0x0a000000) | uint32(rng.Intn(1<<16))<<8 | uint32(rng.Intn(256))
+		if plen < 32 {
+			addr &^= 1<<uint(32-plen) - 1
+		}
+		mask := uint32(0)
+		if plen > 0 {
+			mask = ^uint32(0) << uint(32-plen)
+		}
+		id := string(be(uint64(vrf), 2)) + string(be(uint64(addr), 4)) + string(rune(plen))
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		port := uint16(len(ups) + 1)
+		r := &refEntry{val: append(be(uint64(vrf), 2), be(uint64(addr), 4)...), mask: append([]byte{0xff, 0xff}, be(uint64(mask), 4)...), rank: int32(plen), port: port}
+		ref = append(ref, r)
+		te := &p4.TableEntry{TableId: tLPM, Match: []*p4.FieldMatch{{FieldId: 1, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: Canonical(be(uint64(vrf), 2))}}}},
+			Action: &p4.TableAction{Type: &p4.TableAction_Action{Action: &p4.Action{ActionId: aSetNhop, Params: []*p4.Action_Param{
+				{ParamId: 1, Value: []byte{1}}, {ParamId: 2, Value: Canonical(be(uint64(port), 2))}}}}}}
+		if plen > 0 {
+			te.Match = append(te.Match, &p4.FieldMatch{FieldId: 2, FieldMatchType: &p4.FieldMatch_Lpm{Lpm: &p4.FieldMatch_LPM{Value: Canonical(be(uint64(addr), 4)), PrefixLen: int32(plen)}}})
+		}
+		ups = append(ups, upd(p4.Update_INSERT, te))
+	}
+	mustWrite(t, s, ups...)
+	st := s.Load()
+	tbl := st.TableByID(tLPM)
+	for i := 0; i < 20000; i++ {
+		key := append(be(uint64(rng.Intn(2)), 2), be(uint64(0x0a000000|uint32(rng.Intn(1<<24))), 4)...)
+		if i%3 == 0 { // keys that surely hit some prefix
+			r := ref[rng.Intn(len(ref))]
+			copy(key, r.val)
+			key[5] |= byte(rng.Intn(256)) &^ r.mask[5]
+		}
+		want := refLookup(ref, key)
+		got := tbl.Lookup(key)
+		if (want == nil) != (got == nil) {
+			t.Fatalf("key %x: got %v want %v", key, got, want)
+		}
+		if want != nil {
+			if a := st.Resolve(got, 0); uint16(U64(a.Param(1))) != want.port {
+				t.Fatalf("key %x: port %d, want %d (/%d)", key, U64(a.Param(1)), want.port, want.rank)
+			}
+		}
+	}
+}
+
+func TestTernaryRangeOptionalTableReturnsTheHighestPriorityMatch(t *testing.T) {
+	s := newTestStore(t, Options{})
+	rng := rand.New(rand.NewSource(3))
+	// Key layout of ingress.acl: src(4) dst(4) dport(2) port(2) proto(1).
+	var ref []*refEntry
+	var ups []*p4.Update
+	prios := rng.Perm(600)
+	for i := 0; i < 600; i++ {
+		r := &refEntry{val: make([]byte, 13), mask: make([]byte, 13), lo: map[int][2]uint64{}, rank: int32(prios[i] + 1)}
+		te := &p4.TableEntry{TableId: tACL, Priority: r.rank}
+		// src ternary (sometimes omitted)
+		if rng.Intn(4) != 0 {
+			m := []uint32{0xffffffff, 0xffffff00, 0xffff0000, 0x0000ff00}[rng.Intn(4)]
+			v := uint32(0x0a000000|rng.Intn(1<<16)) & m
+			copy(r.val[0:], be(uint64(v), 4))
+			copy(r.mask[0:], be(uint64(m), 4))
+			te.Match = append(te.Match, &p4.FieldMatch{FieldId: 1, FieldMatchType: &p4.FieldMatch_Ternary_{Ternary: &p4.FieldMatch_Ternary{Value: Canonical(be(uint64(v), 4)), Mask: Canonical(be(uint64(m), 4))}}})
+		}
+		// dst lpm (masked match in a priority table)
+		if pl := []int{0, 8, 16, 24}[rng.Intn(4)]; pl > 0 {
+			m := ^uint32(0) << uint(32-pl)
+			v := uint32(0x0a000000|rng.Intn(1<<16)<<8) & m
+			copy(r.val[4:], be(uint64(v), 4))
+			copy(r.mask[4:], be(uint64(m), 4))
+			te.Match = append(te.Match, &p4.FieldMatch{FieldId: 2, FieldMatchType: &p4.FieldMatch_Lpm{Lpm: &p4.FieldMatch_LPM{Value: Canonical(be(uint64(v), 4)), PrefixLen: int32(pl)}}})
+		}
+		// dport range: point, interval or omitted
+		switch rng.Intn(3) {
+		case 0:
+			p := uint64(rng.Intn(100))
+			copy(r.val[8:], be(p, 2))
+			r.mask[8], r.mask[9] = 0xff, 0xff
+			te.Match = append(te.Match, &p4.FieldMatch{FieldId: 3, FieldMatchType: &p4.FieldMatch_Range_{Range: &p4.FieldMatch_Range{Low: Canonical(be(p, 2)), High: Canonical(be(p, 2))}}})
+		case 1:
+			lo := uint64(rng.Intn(100))
+			hi := lo + uint64(rng.Intn(50)) + 1
+			r.lo[8] = [2]uint64{lo, hi}
+			te.Match = append(te.Match, &p4.FieldMatch{FieldId: 3, FieldMatchType: &p4.FieldMatch_Range_{Range: &p4.FieldMatch_Range{Low: Canonical(be(lo, 2)), High: Canonical(be(hi, 2))}}})
+		}
+		// optional ingress port
+		if rng.Intn(2) == 0 {
+			p := uint64(rng.Intn(3))
+			copy(r.val[10:], be(p, 2))
+			r.mask[10], r.mask[11] = 0x01, 0xff
+			te.Match = append(te.Match, &p4.FieldMatch{FieldId: 4, FieldMatchType: &p4.FieldMatch_Optional_{Optional: &p4.FieldMatch_Optional{Value: Canonical(be(p, 2))}}})
+		}
+		proto := []byte{6, 17}[rng.Intn(2)]
+		r.val[12], r.mask[12] = proto, 0xff
+		te.Match = append(te.Match, &p4.FieldMatch{FieldId: 5, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: []byte{proto}}}})
+		a := aPermit
+		if rng.Intn(2) == 0 {
+			a = aDeny
+		}
+		r.port = uint16(a)
+		te.Action = &p4.TableAction{Type: &p4.TableAction_Action{Action: &p4.Action{ActionId: uint32(a)}}}
+		ref = append(ref, r)
+		ups = append(ups, upd(p4.Update_INSERT, te))
+	}
+	mustWrite(t, s, ups...)
+	check := func(ref []*refEntry) {
+		st := s.Load()
+		tbl := st.TableByID(tACL)
+		for i := 0; i < 20000; i++ {
+			key := make([]byte, 13)
+			if i%2 == 0 {
+				r := ref[rng.Intn(len(ref))]
+				for j := range key {
+					key[j] = r.val[j] | byte(rng.Intn(256))&^r.mask[j]
+				}
+				for off, lh := range r.lo {
+					copy(key[off:], be(lh[0]+uint64(rng.Intn(int(lh[1]-lh[0]+1))), 2))
+				}
+				key[10] &= 0x01
+			} else {
+				copy(key, be(uint64(0x0a000000|rng.Intn(1<<16)), 4))
+				copy(key[4:], be(uint64(0x0a000000|rng.Intn(1<<24)), 4))
+				copy(key[8:], be(uint64(rng.Intn(160)), 2))
+				copy(key[10:], be(uint64(rng.Intn(3)), 2))
+				key[12] = []byte{6, 17}[rng.Intn(2)]
+			}
+			want := refLookup(ref, key)
+			got := tbl.Lookup(key)
+			if (want == nil) != (got == nil) || (want != nil && got.Priority != want.rank) {
+				t.Fatalf("key %x: got %+v, want %+v", key, got, want)
+			}
+		}
+	}
+	check(ref)
+	// Delete half (including the highest priorities) and check again: upper bounds go stale safely.
+	var dels []*p4.Update
+	var kept []*refEntry
+	for i, u := range ups {
+		if ref[i].rank > 300 || i%3 == 0 {
+			dels = append(dels, &p4.Update{Type: p4.Update_DELETE, Entity: u.Entity})
+		} else {
+			kept = append(kept, ref[i])
+		}
+	}
+	mustWrite(t, s, dels...)
+	if n := s.Load().TableByID(tACL).Len(); n != len(kept) {
+		t.Fatalf("%d entries after deletes, want %d", n, len(kept))
+	}
+	check(kept)
+}
+
+func TestSnapshotsAreImmutableAndBatchesAtomic(t *testing.T) {
+	s := newTestStore(t, Options{ChunkSize: 7})
+	var ups []*p4.Update
+	for i := 0; i < 100; i++ {
+		ups = append(ups, upd(p4.Update_INSERT, &p4.TableEntry{TableId: tExact, Action: setPort(1), Match: []*p4.FieldMatch{
+			{FieldId: 1, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: be(uint64(i), 6)}}},
+			{FieldId: 2, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: []byte{1}}}}}}))
+	}
+	before := s.Load()
+	rv := s.ReadView()
+	mustWrite(t, s, ups[:50]...)
+	if before.TableByID(tExact).Len() != 0 || rv.TableByID(tExact).Len() != 0 {
+		t.Fatal("published snapshots changed")
+	}
+	if n := s.ReadView().TableByID(tExact).Len(); n != 50 {
+		t.Fatalf("read view has %d", n)
+	}
+	// A failed ROLLBACK_ON_ERROR batch changes nothing.
+	bad := append(append([]*p4.Update{}, ups[50:]...), ups[0]) // duplicate of an installed entry
+	errs, err := s.Write(bad, p4.WriteRequest_ROLLBACK_ON_ERROR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if CodeOf(errs[len(errs)-1]) != codes.AlreadyExists || CodeOf(errs[0]) != codes.Aborted {
+		t.Fatalf("errors %v / %v", errs[0], errs[len(errs)-1])
+	}
+	if n := s.Load().TableByID(tExact).Len(); n != 50 {
+		t.Fatalf("rolled back batch left %d entries", n)
+	}
+	errs, err = s.Write(ups[50:], p4.WriteRequest_DATAPLANE_ATOMIC)
+	if err != nil || errs[0] != nil {
+		t.Fatal(err, errs[0])
+	}
+	if n := s.Load().TableByID(tExact).Len(); n != 100 {
+		t.Fatalf("%d entries", n)
+	}
+}
+
+func TestSelectorPicksMembersByWeightAndSkipsDownWatchPorts(t *testing.T) {
+	s := newTestStore(t, Options{})
+	mem := func(id uint32, port byte) *p4.Update {
+		return &p4.Update{Type: p4.Update_INSERT, Entity: &p4.Entity{Entity: &p4.Entity_ActionProfileMember{ActionProfileMember: &p4.ActionProfileMember{
+			ActionProfileId: pECMP, MemberId: id, Action: &p4.Action{ActionId: aSetNhop, Params: []*p4.Action_Param{{ParamId: 1, Value: []byte{byte(id)}}, {ParamId: 2, Value: []byte{port}}}}}}}}
+	}
+	mustWrite(t, s, mem(1, 1), mem(2, 2), mem(3, 3))
+	mustWrite(t, s, &p4.Update{Type: p4.Update_INSERT, Entity: &p4.Entity{Entity: &p4.Entity_ActionProfileGroup{ActionProfileGroup: &p4.ActionProfileGroup{
+		ActionProfileId: pECMP, GroupId: 1, MaxSize: 16, Members: []*p4.ActionProfileGroup_Member{
+			{MemberId: 1, Weight: 1}, {MemberId: 2, Weight: 3, WatchKind: &p4.ActionProfileGroup_Member_WatchPort{WatchPort: []byte{7}}}, {MemberId: 3, Weight: 4}}}}}})
+	mustWrite(t, s, upd(p4.Update_INSERT, &p4.TableEntry{TableId: tECMP, Match: []*p4.FieldMatch{{FieldId: 1, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: []byte{10, 0, 0, 1}}}}},
+		Action: &p4.TableAction{Type: &p4.TableAction_ActionProfileGroupId{ActionProfileGroupId: 1}}}))
+	count := func() map[uint64]int {
+		st := s.Load()
+		e := st.TableByID(tECMP).Lookup([]byte{10, 0, 0, 1})
+		n := map[uint64]int{}
+		for h := uint32(0); h < 8000; h++ {
+			n[U64(st.Resolve(e, h).Param(0))]++
+		}
+		return n
+	}
+	n := count()
+	if n[1] != 1000 || n[2] != 3000 || n[3] != 4000 {
+		t.Fatalf("weighted picks %v, want 1000/3000/4000", n)
+	}
+	s.SetPortDown(7, true)
+	n = count()
+	if n[2] != 0 || n[1] != 1600 || n[3] != 6400 {
+		t.Fatalf("picks with member 2's watch port down %v", n)
+	}
+	s.SetPortDown(7, false)
+	if n = count(); n[2] != 3000 {
+		t.Fatalf("picks after port up %v", n)
+	}
+}
+
+func TestLearnerTableLearnsAndExpiresByProfile(t *testing.T) {
+	now := int64(1)
+	s := newTestStore(t, Options{Now: func() int64 { return now }, Learners: map[string]LearnerConfig{
+		"ingress.ct": {Profiles: []time.Duration{10 * time.Second, time.Minute}}}})
+	st := s.Load()
+	ct := st.TableByName("ingress.ct")
+	key := func(i int) []byte {
+		return append(append(be(uint64(0x0a000001), 4), be(uint64(0x0a000002), 4)...), append([]byte{6}, append(be(uint64(1000+i), 2), be(80, 2)...)...)...)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := s.Learn(ct, key(i), aCtHit, []byte{byte(i)}, uint8(i%2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again, err := s.Learn(ct, key(0), aCtHit, []byte{9}, 0)
+	if err != nil || again.Action.Params[0] != 0 {
+		t.Fatalf("second learn of the same key: %v %v", again, err)
+	}
+	if _, err := s.Learn(s.Load().TableByName("ingress.exact_tbl"), make([]byte, 8), aSetPort, []byte{0, 1}, 0); CodeOf(err) != codes.FailedPrecondition {
+		t.Fatalf("learn into a non-learner table: %v", err)
+	}
+	st = s.Load()
+	ct = st.TableByName("ingress.ct")
+	if ct.Len() != 3 || ct.Lookup(key(1)) == nil {
+		t.Fatalf("learned entries not visible: %d", ct.Len())
+	}
+	now += int64(9 * time.Second)
+	st.Touch(ct, ct.Lookup(key(2)).Handle, now) // profile 0 but refreshed
+	now += int64(2 * time.Second)
+	res := s.Sweep()
+	if res.Expired != 1 {
+		t.Fatalf("expired %d, want 1 (key 0)", res.Expired)
+	}
+	ct = s.Load().TableByName("ingress.ct")
+	if ct.Lookup(key(0)) != nil || ct.Lookup(key(1)) == nil || ct.Lookup(key(2)) == nil {
+		t.Fatal("wrong entries expired")
+	}
+	// Learned entries are visible to P4Runtime reads.
+	var n int
+	if err := s.ReadView().Read(&p4.Entity{Entity: &p4.Entity_TableEntry{TableEntry: &p4.TableEntry{TableId: tCT}}}, func(*p4.Entity) error { n++; return nil }); err != nil || n != 2 {
+		t.Fatalf("read %d learned entries: %v", n, err)
+	}
+}
+
+func TestIdleTimeoutSweepReportsIdleEntriesAndRestartsTheirTimer(t *testing.T) {
+	now := int64(1)
+	s := newTestStore(t, Options{Now: func() int64 { return now }})
+	mustWrite(t, s, upd(p4.Update_INSERT, &p4.TableEntry{TableId: tIdle, IdleTimeoutNs: int64(time.Second), Action: setPort(1),
+		Match: []*p4.FieldMatch{{FieldId: 1, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: []byte{1}}}}}}),
+		upd(p4.Update_INSERT, &p4.TableEntry{TableId: tIdle, Action: setPort(1),
+			Match: []*p4.FieldMatch{{FieldId: 1, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: []byte{2}}}}}}))
+	now += int64(500 * time.Millisecond)
+	if r := s.Sweep(); len(r.Idle) != 0 {
+		t.Fatalf("idle too early: %v", r.Idle)
+	}
+	now += int64(600 * time.Millisecond)
+	r := s.Sweep()
+	if len(r.Idle) != 1 || !bytes.Equal(r.Idle[0].Entry.Key, []byte{0, 0, 0, 1}) {
+		t.Fatalf("idle %v", r.Idle)
+	}
+	if r := s.Sweep(); len(r.Idle) != 0 {
+		t.Fatal("timer not restarted after a notification")
+	}
+	st := s.Load()
+	tbl := st.TableByID(tIdle)
+	now += int64(900 * time.Millisecond)
+	st.Touch(tbl, tbl.Lookup([]byte{0, 0, 0, 1}).Handle, now)
+	now += int64(900 * time.Millisecond)
+	if r := s.Sweep(); len(r.Idle) != 0 {
+		t.Fatal("a touched entry was reported idle")
+	}
+}
+
+func TestCountersSumWorkerShardsAndHonourControlPlaneSets(t *testing.T) {
+	s := newTestStore(t, Options{Workers: 4})
+	mustWrite(t, s, upd(p4.Update_INSERT, &p4.TableEntry{TableId: tExact, Action: setPort(1), Match: []*p4.FieldMatch{
+		{FieldId: 1, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: []byte{1}}}},
+		{FieldId: 2, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: []byte{1}}}}},
+		CounterData: &p4.CounterData{PacketCount: 100, ByteCount: 1000}}))
+	st := s.Load()
+	tbl := st.TableByID(tExact)
+	e := tbl.Lookup([]byte{0, 0, 0, 0, 0, 1, 0, 1})
+	for w := 0; w < 4; w++ {
+		for i := 0; i < 10; i++ {
+			st.AddDirect(w, tbl, e.Handle, 64)
+		}
+	}
+	if v := st.DirectCounter(tbl, e.Handle); v.Packets != 140 || v.Bytes != 1000+40*64 {
+		t.Fatalf("direct counter %+v", v)
+	}
+	ci := st.CounterIndex("ingress.port_pkts")
+	st.AddCounter(0, ci, 7, 100)
+	st.AddCounter(3, ci, 7, 50)
+	st.AddCounter(1, ci, 100000, 1) // out of range: ignored
+	if v := st.Counter(ci, 7); v.Packets != 2 || v.Bytes != 150 {
+		t.Fatalf("indexed counter %+v", v)
+	}
+	mustWrite(t, s, &p4.Update{Type: p4.Update_MODIFY, Entity: &p4.Entity{Entity: &p4.Entity_CounterEntry{CounterEntry: &p4.CounterEntry{
+		CounterId: 0x12000001, Index: &p4.Index{Index: 7}, Data: &p4.CounterData{}}}}})
+	st.AddCounter(2, ci, 7, 10)
+	if v := st.Counter(ci, 7); v.Packets != 1 || v.Bytes != 10 {
+		t.Fatalf("indexed counter after reset %+v", v)
+	}
+}
+
+func TestHamtSurvivesCollisionsAndShrinks(t *testing.T) {
+	var m hamt[int]
+	gen := uint64(1)
+	// Force hashes sharing long prefixes (same low bits) and exact collisions.
+	for i := 0; i < 2000; i++ {
+		h := uint64(i%7) << 60 // many equal low bits
+		if i%5 == 0 {
+			h = 42 // full collisions
+		}
+		h |= uint64(i/5) << 5
+		v := i
+		m.update(gen, h, 1, func(old []int, owned bool) []int { return append(append([]int(nil), old...), v) })
+		if i%100 == 0 {
+			gen++
+		}
+	}
+	if m.n != 2000 {
+		t.Fatalf("n=%d", m.n)
+	}
+	seen := 0
+	m.each(func(int) bool { seen++; return true })
+	if seen != 2000 {
+		t.Fatalf("each saw %d", seen)
+	}
+	for i := 0; i < 2000; i++ {
+		h := uint64(i%7) << 60
+		if i%5 == 0 {
+			h = 42
+		}
+		h |= uint64(i/5) << 5
+		v := i
+		found := false
+		for _, x := range m.get(h) {
+			found = found || x == v
+		}
+		if !found {
+			t.Fatalf("value %d lost", i)
+		}
+		m.update(gen, h, -1, func(old []int, owned bool) []int {
+			var out []int
+			for _, x := range old {
+				if x != v {
+					out = append(out, x)
+				}
+			}
+			return out
+		})
+	}
+	if m.n != 0 || len(m.root.kids) != 0 {
+		t.Fatalf("not empty: n=%d kids=%d", m.n, len(m.root.kids))
+	}
+}
+
+func TestBytestringsAcceptPaddingAndRejectOverflow(t *testing.T) {
+	cases := []struct {
+		in     []byte
+		width  int
+		strict bool
+		want   codes.Code
+		out    []byte
+	}{
+		{[]byte{0x63}, 8, false, codes.OK, []byte{0x63}},
+		{[]byte{0x00, 0x63}, 16, false, codes.OK, []byte{0x00, 0x63}},
+		{[]byte{0x00, 0x00, 0x63}, 12, false, codes.OK, []byte{0x00, 0x63}},
+		{[]byte{0x00, 0x63}, 12, true, codes.InvalidArgument, nil},
+		{[]byte{0x01, 0x63}, 8, false, codes.OutOfRange, nil},
+		{[]byte{}, 8, false, codes.OutOfRange, nil},
+		{[]byte{0x10, 0x63}, 12, false, codes.OutOfRange, nil},
+		{[]byte{0x01, 0x00, 0x63}, 16, false, codes.OutOfRange, nil},
+		{[]byte{0x01, 0xff}, 9, false, codes.OK, []byte{0x01, 0xff}},
+		{[]byte{0x02, 0x00}, 9, false, codes.OutOfRange, nil},
+	}
+	for _, c := range cases {
+		dst := make([]byte, (c.width+7)/8)
+		err := putBits(dst, c.in, c.width, c.strict, desc{a: "v"})
+		if got := CodeOf(errOrNil(err)); got != c.want {
+			t.Errorf("putBits(%x, %d, strict=%v) = %v, want %v", c.in, c.width, c.strict, err, c.want)
+			continue
+		}
+		if c.out != nil && !bytes.Equal(dst, c.out) {
+			t.Errorf("putBits(%x, %d) = %x, want %x", c.in, c.width, dst, c.out)
+		}
+	}
+	for _, c := range []struct{ v, want []byte }{{[]byte{0, 0, 5}, []byte{5}}, {[]byte{0, 0}, []byte{0}}, {[]byte{1, 0}, []byte{1, 0}}} {
+		if got := Canonical(c.v); !bytes.Equal(got, c.want) {
+			t.Errorf("Canonical(%x) = %x", c.v, got)
+		}
+	}
+	for _, c := range []struct {
+		in   []byte
+		w    int
+		want codes.Code
+		back []byte
+	}{
+		{[]byte{0x9d}, 8, codes.OK, []byte{0x9d}},
+		{[]byte{0xff, 0x9d}, 8, codes.OK, []byte{0x9d}},
+		{[]byte{0x00, 0x9d}, 8, codes.OutOfRange, nil},
+		{[]byte{0xfd, 0x1d}, 12, codes.OK, []byte{0xfd, 0x1d}},
+		{[]byte{0x8d, 0x1d}, 12, codes.OutOfRange, nil},
+		{[]byte{0x00, 0x00}, 16, codes.OK, []byte{0x00}},
+	} {
+		u, err := decodeSigned(c.in, c.w, "v")
+		if CodeOf(errOrNil(err)) != c.want {
+			t.Errorf("decodeSigned(%x, %d) = %v, want %v", c.in, c.w, err, c.want)
+			continue
+		}
+		if c.back != nil && !bytes.Equal(encodeSigned(u, c.w), c.back) {
+			t.Errorf("encodeSigned(decodeSigned(%x)) = %x, want %x", c.in, encodeSigned(u, c.w), c.back)
+		}
+	}
+}
+
+func errOrNil(e *Error) error {
+	if e == nil {
+		return nil
+	}
+	return e
+}
