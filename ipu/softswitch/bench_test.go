@@ -34,7 +34,7 @@ func (rawCodec) Marshal(v any) ([]byte, error) {
 	return proto.Marshal(v.(proto.Message))
 }
 func (rawCodec) Unmarshal(b []byte, v any) error { return proto.Unmarshal(b, v.(proto.Message)) }
-func (rawCodec) Name() string                     { return "proto" }
+func (rawCodec) Name() string                    { return "proto" }
 
 // BenchmarkWrite measures table-entry inserts over real gRPC (unix socket) with batches of 1, 100 and
 // 1000 updates: the WriteRequests are encoded before the timer starts, so the figure is the server's

@@ -70,7 +70,9 @@ func oneShotEntry(dst byte, a *p4.TableAction) *p4.Entity {
 	return te(tOneShot, 0, a, exact(1, 10, 0, 0, dst))
 }
 
-func ecmpEntry(dst byte, a *p4.TableAction) *p4.Entity { return te(tECMP, 0, a, exact(1, 10, 0, 0, dst)) }
+func ecmpEntry(dst byte, a *p4.TableAction) *p4.Entity {
+	return te(tECMP, 0, a, exact(1, 10, 0, 0, dst))
+}
 
 func idx(i int64) *p4.Index { return &p4.Index{Index: i} }
 
