@@ -161,15 +161,15 @@ func (s *Server) dumpEntry(st *tables.State, t *tables.Table, e *tables.Entry) D
 			}
 			switch {
 			case m.GetExact() != nil:
-				de.Match = append(de.Match, fmt.Sprintf("%s=0x%x", name, m.GetExact().Value))
+				de.Match = append(de.Match, fmt.Sprintf("%s=%s", name, hexVal(m.GetExact().Value)))
 			case m.GetLpm() != nil:
-				de.Match = append(de.Match, fmt.Sprintf("%s=0x%x/%d", name, m.GetLpm().Value, m.GetLpm().PrefixLen))
+				de.Match = append(de.Match, fmt.Sprintf("%s=%s/%d", name, hexVal(m.GetLpm().Value), m.GetLpm().PrefixLen))
 			case m.GetTernary() != nil:
-				de.Match = append(de.Match, fmt.Sprintf("%s=0x%x&&&0x%x", name, m.GetTernary().Value, m.GetTernary().Mask))
+				de.Match = append(de.Match, fmt.Sprintf("%s=%s&&&%s", name, hexVal(m.GetTernary().Value), hexVal(m.GetTernary().Mask)))
 			case m.GetRange() != nil:
-				de.Match = append(de.Match, fmt.Sprintf("%s=0x%x..0x%x", name, m.GetRange().Low, m.GetRange().High))
+				de.Match = append(de.Match, fmt.Sprintf("%s=%s..%s", name, hexVal(m.GetRange().Low), hexVal(m.GetRange().High)))
 			case m.GetOptional() != nil:
-				de.Match = append(de.Match, fmt.Sprintf("%s=0x%x?", name, m.GetOptional().Value))
+				de.Match = append(de.Match, fmt.Sprintf("%s=%s?", name, hexVal(m.GetOptional().Value)))
 			}
 		}
 	}
@@ -200,7 +200,7 @@ func actionString(a *tables.Action) string {
 	}
 	var ps []string
 	for i, p := range a.Info.Params {
-		ps = append(ps, fmt.Sprintf("%s=0x%x", p.Name, tables.Canonical(a.Param(i))))
+		ps = append(ps, fmt.Sprintf("%s=%s", p.Name, hexVal(a.Param(i))))
 	}
 	return a.Info.Name + "(" + strings.Join(ps, ", ") + ")"
 }
@@ -293,4 +293,13 @@ func (s *Server) DebugHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		d.WriteText(w)
 	})
+}
+
+// hexVal renders a big-endian value as 0x… without leading zeros.
+func hexVal(b []byte) string {
+	h := strings.TrimLeft(hex.EncodeToString(b), "0")
+	if h == "" {
+		h = "0"
+	}
+	return "0x" + h
 }

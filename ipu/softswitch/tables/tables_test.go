@@ -658,3 +658,64 @@ func errOrNil(e *Error) error {
 	}
 	return e
 }
+
+// TestReadersNeverSeeAHalfAppliedAtomicBatch runs lock-free lookups while batches insert and delete
+// pairs of entries atomically: a reader sees both entries of a pair or neither (run with -race).
+func TestReadersNeverSeeAHalfAppliedAtomicBatch(t *testing.T) {
+	s := newTestStore(t, Options{})
+	pair := func(i int, typ p4.Update_Type) []*p4.Update {
+		var ups []*p4.Update
+		for _, port := range []byte{1, 2} {
+			ups = append(ups, upd(typ, &p4.TableEntry{TableId: tExact, Action: setPort(1), Match: []*p4.FieldMatch{
+				{FieldId: 1, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: be(uint64(i), 6)}}},
+				{FieldId: 2, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: []byte{port}}}}}}))
+		}
+		return ups
+	}
+	stop := make(chan struct{})
+	fail := make(chan string, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		k1, k2 := make([]byte, 8), make([]byte, 8)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			st := s.Load()
+			tbl := st.TableByID(tExact)
+			for i := 0; i < 8; i++ {
+				copy(k1, be(uint64(i), 6))
+				copy(k2, be(uint64(i), 6))
+				k1[7], k2[7] = 1, 2
+				if (tbl.Lookup(k1) == nil) != (tbl.Lookup(k2) == nil) {
+					select {
+					case fail <- "half a pair visible":
+					default:
+					}
+					return
+				}
+			}
+		}
+	}()
+	for round := 0; round < 300; round++ {
+		i := round % 8
+		typ := p4.Update_INSERT
+		if (round/8)%2 == 1 {
+			typ = p4.Update_DELETE
+		}
+		errs, err := s.Write(pair(i, typ), p4.WriteRequest_DATAPLANE_ATOMIC)
+		if err != nil || errs[0] != nil || errs[1] != nil {
+			t.Fatal(err, errs)
+		}
+	}
+	close(stop)
+	<-done
+	select {
+	case msg := <-fail:
+		t.Fatal(msg)
+	default:
+	}
+}
