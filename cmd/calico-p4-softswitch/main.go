@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -37,7 +38,8 @@ func command() *cobra.Command {
 	var (
 		p4rtListen, ctlListen, metricsListen, logLevel string
 		deviceID                                       uint64
-		workers                                        int
+		workers, pollers                               int
+		spin                                           time.Duration
 		portFlags                                      []string
 	)
 	cmd := &cobra.Command{
@@ -62,7 +64,8 @@ func command() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return run(ctx, log, deviceID, workers, specs, p4rtListen, ctlListen, metricsListen)
+			return run(ctx, log, embedded.Config{DeviceID: deviceID, Workers: workers, Pollers: pollers, Spin: spin, Ports: specs},
+				p4rtListen, ctlListen, metricsListen)
 		},
 	}
 	f := cmd.Flags()
@@ -71,6 +74,8 @@ func command() *cobra.Command {
 	f.StringVar(&ctlListen, "ctl-listen", "unix:///run/calico-p4/softswitch.sock", "ctl API address (calico-p4ctl): host:port or unix:///path; empty disables")
 	f.StringVar(&metricsListen, "metrics-listen", "", "address serving /metrics and /debug (empty disables)")
 	f.IntVar(&workers, "workers", 0, "pipeline workers (default GOMAXPROCS)")
+	f.IntVar(&pollers, "pollers", 0, "receive threads (default 1)")
+	f.DurationVar(&spin, "spin", 0, "busy-poll window after traffic (default 200µs; negative disables)")
 	f.StringArrayVar(&portFlags, "port", nil, "interface to attach: name[@netns][,tap] (netns: a name under /run/netns or a path); repeatable")
 	f.StringVar(&logLevel, "log-level", "info", "log level")
 	return cmd
@@ -111,10 +116,11 @@ func listen(addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
-func run(ctx context.Context, log *zap.Logger, deviceID uint64, workers int, specs []ports.Spec, p4rtAddr, ctlAddr, metricsAddr string) error {
+func run(ctx context.Context, log *zap.Logger, cfg embedded.Config, p4rtAddr, ctlAddr, metricsAddr string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	sw, err := embedded.New(ctx, embedded.Config{DeviceID: deviceID, Workers: workers, Ports: specs, Logger: log, Registry: reg})
+	cfg.Logger, cfg.Registry = log, reg
+	sw, err := embedded.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -125,7 +131,7 @@ func run(ctx context.Context, log *zap.Logger, deviceID uint64, workers int, spe
 		return fmt.Errorf("p4rt listen %s: %w", p4rtAddr, err)
 	}
 	go func() { errc <- sw.Serve(lis) }()
-	log.Info("serving P4Runtime", zap.String("addr", p4rtAddr), zap.Uint64("device_id", deviceID))
+	log.Info("serving P4Runtime", zap.String("addr", p4rtAddr), zap.Uint64("device_id", cfg.DeviceID))
 	serveHTTP := func(addr, what string, h http.Handler) error {
 		l, err := listen(addr)
 		if err != nil {

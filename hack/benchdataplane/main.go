@@ -35,6 +35,8 @@ var (
 	podB = topology.PodSpec{Name: "bench/server", IPv4: netip.MustParseAddr("10.65.0.3"), IPv6: netip.MustParseAddr("fd00:65::3")}
 )
 
+var extraArgs string
+
 type result struct {
 	rr   float64 // transactions/s
 	bulk float64 // bits/s
@@ -43,6 +45,7 @@ type result struct {
 func main() {
 	bin := flag.String("softswitch", "bin/calico-p4-softswitch", "calico-p4-softswitch binary")
 	dur := flag.Duration("duration", 5*time.Second, "length of each measurement")
+	flag.StringVar(&extraArgs, "softswitch-args", "", "extra calico-p4-softswitch flags (space-separated)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench-dataplane: needs root (network namespaces)")
@@ -110,6 +113,7 @@ func runSoftswitch(ctx context.Context, log *zap.Logger, bin string, dur time.Du
 		args = append(args, "--port", p.HostIface+"@"+p.Node.Path())
 		pods = append(pods, podnet.Pod{HostIface: p.HostIface, MAC: p.MAC, IPv4: p.Spec.IPv4, IPv6: p.Spec.IPv6, Endpoint: uint32(101 + i)})
 	}
+	args = append(args, strings.Fields(extraArgs)...)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -35,6 +35,9 @@ type Config struct {
 	Expiry []time.Duration
 	// RetryInterval is how often missing interfaces are retried (default 1s).
 	RetryInterval time.Duration
+	// Pollers and Spin tune the receive threads (ports.Config).
+	Pollers int
+	Spin    time.Duration
 	// GRPCOptions are added to the P4Runtime gRPC server (TLS, interceptors).
 	GRPCOptions []grpc.ServerOption
 	Logger      *zap.Logger
@@ -70,7 +73,7 @@ func New(ctx context.Context, cfg Config) (*Softswitch, error) {
 		return nil, err
 	}
 	s := &Softswitch{Server: srv, Pipeline: pl, log: cfg.Logger}
-	dp, err := ports.New(ports.Config{Pipeline: pl, RetryInterval: cfg.RetryInterval, Logger: cfg.Logger.Named("ports"),
+	dp, err := ports.New(ports.Config{Pipeline: pl, RetryInterval: cfg.RetryInterval, Pollers: cfg.Pollers, Spin: cfg.Spin, Logger: cfg.Logger.Named("ports"),
 		Registry: cfg.Registry, PacketIn: s.packetIn})
 	if err != nil {
 		srv.Stop()

@@ -64,6 +64,13 @@ type Config struct {
 	Workers int
 	// Batch is the number of frames received per system call (default 32).
 	Batch int
+	// Spin is how long a poller keeps polling without blocking after traffic (default 200µs; negative
+	// disables busy-polling). It trades idle CPU for latency: a reply arriving within the window is
+	// forwarded without a wakeup.
+	Spin time.Duration
+	// Pollers is the number of receive threads (default 1: one thread busy-polling every port catches
+	// a flow's replies in its spin window; more scale bulk throughput across cores).
+	Pollers int
 	// RetryInterval is how often ports whose interface is missing are retried (default 1s).
 	RetryInterval time.Duration
 	// PacketIn receives frames the pipeline sends to CPUPort (a copy). Nil drops them.
@@ -72,9 +79,10 @@ type Config struct {
 	Registry prometheus.Registerer
 }
 
-// Dataplane runs the pipeline over attached ports: one receive loop per port (goroutines parked in
-// the Go netpoller, no thread per port), a pool of pipeline workers shared by the loops (a loop holds
-// one for a whole batch), batched transmit per destination port.
+// Dataplane runs the pipeline over attached ports: a few pollers (epoll on locked threads, busy-polling
+// for a short while after traffic) receive batches from their ports with recvmmsg, a pool of pipeline
+// workers is shared by the pollers (one is held for a whole batch), and transmit is batched per
+// destination port (sendmmsg).
 type Dataplane struct {
 	cfg     Config
 	log     *zap.Logger
@@ -89,12 +97,15 @@ type Dataplane struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 
+	pollers []*poller
+
 	noPort, packetInDrops, gsoDrops, collisions atomic.Uint64
 }
 
 type port struct {
 	spec Spec
 	id   uint32
+	pl   *poller
 
 	mu      sync.Mutex
 	link    *link
@@ -123,6 +134,12 @@ func New(cfg Config) (*Dataplane, error) {
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = time.Second
 	}
+	if cfg.Spin == 0 {
+		cfg.Spin = 200 * time.Microsecond
+	}
+	if cfg.Pollers <= 0 {
+		cfg.Pollers = 1
+	}
 	d := &Dataplane{cfg: cfg, log: cfg.Logger, pl: cfg.Pipeline, workers: make(chan *pipeline.Worker, cfg.Workers),
 		ids: newIDMap(), ports: map[string]*port{}, stop: make(chan struct{})}
 	for i := 0; i < cfg.Workers; i++ {
@@ -134,6 +151,15 @@ func New(cfg Config) (*Dataplane, error) {
 	}
 	empty := map[uint32]*port{}
 	d.byID.Store(&empty)
+	for i := 0; i < cfg.Pollers; i++ {
+		pl, err := newPoller(d)
+		if err != nil {
+			return nil, fmt.Errorf("ports: poller: %w", err)
+		}
+		d.pollers = append(d.pollers, pl)
+		d.wg.Add(1)
+		go pl.run()
+	}
 	if cfg.Registry != nil {
 		if err := cfg.Registry.Register(&collector{d: d}); err != nil {
 			return nil, fmt.Errorf("ports: registering metrics: %w", err)
@@ -173,7 +199,7 @@ func (d *Dataplane) Attach(ctx context.Context, spec Spec) (uint32, error) {
 		d.log.Error("port id collision: interface not attached", zap.Error(err))
 		return 0, err
 	}
-	p := &port{spec: spec, id: id, state: StatePending}
+	p := &port{spec: spec, id: id, state: StatePending, pl: d.pollers[int(id)%len(d.pollers)]}
 	d.ports[spec.Name] = p
 	d.publish()
 	d.mu.Unlock()
@@ -198,8 +224,8 @@ func (d *Dataplane) Detach(name string) error {
 	d.mu.Unlock()
 	p.mu.Lock()
 	p.gen++
-	if p.link != nil {
-		p.link.close()
+	if l := p.link; l != nil {
+		p.pl.do(func() { p.pl.remove(l) })
 		p.link = nil
 	}
 	p.state = StatePending
@@ -265,8 +291,8 @@ func (d *Dataplane) open(p *port) error {
 	p.link, p.state, p.lastErr = l, StateUp, ""
 	p.gen++
 	d.log.Info("port attached", zap.Stringer("port", p.spec), zap.Uint32("id", p.id), zap.Bool("vnet", l.vnet))
-	d.wg.Add(1)
-	go d.rxLoop(p, l, p.gen)
+	gen := p.gen
+	p.pl.do(func() { p.pl.add(p, l, gen) })
 	return nil
 }
 
@@ -312,45 +338,14 @@ func (d *Dataplane) Close() error {
 	for _, p := range ps {
 		p.mu.Lock()
 		p.gen++
-		if p.link != nil {
-			p.link.close()
-			p.link = nil
-		}
+		p.link = nil // closed by the poller as it stops
 		p.mu.Unlock()
+	}
+	for _, pl := range d.pollers {
+		pl.do(func() {})
 	}
 	d.wg.Wait()
 	return nil
-}
-
-// rxLoop receives batches from one port and runs them through the pipeline.
-func (d *Dataplane) rxLoop(p *port, l *link, gen int) {
-	defer d.wg.Done()
-	b := newRxBatch(d.cfg.Batch)
-	tx := newTxState()
-	for {
-		n, err := l.recv(b)
-		if err != nil {
-			p.mu.Lock()
-			current := p.gen == gen
-			if current && p.link == l {
-				l.close()
-				p.link = nil
-				p.state = StatePending
-				p.lastErr = err.Error()
-			}
-			p.mu.Unlock()
-			if current {
-				d.log.Warn("port receive failed; reopening when the interface is back", zap.Stringer("port", p.spec), zap.Error(err))
-			}
-			return
-		}
-		w := <-d.workers
-		for i := 0; i < n; i++ {
-			d.processOne(w, p, l, b.bufs[i], b.lens[i], tx)
-		}
-		d.workers <- w
-		tx.flush(d)
-	}
 }
 
 // processOne runs one received frame (buf[Headroom:][:n], virtio-net header in front when the link

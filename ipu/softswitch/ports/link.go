@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"syscall"
+	"runtime"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -24,13 +25,16 @@ const (
 	KindTAP Kind = "tap"
 )
 
-// link is an open interface: batched receive and send of Ethernet frames, with virtio-net headers
-// when vnet is set.
+// link is an open interface: batched, non-blocking receive and send of Ethernet frames, with
+// virtio-net headers when vnet is set. The descriptor is polled by the port's poller (epoll), not by
+// the Go netpoller. mu orders sends (read-locked) before close (write-locked), so a descriptor is
+// never used after it was closed and its number reused.
 type link struct {
-	kind Kind
-	f    *os.File
-	rc   syscall.RawConn
-	vnet bool
+	kind   Kind
+	fd     int
+	vnet   bool
+	mu     sync.RWMutex
+	closed bool
 }
 
 type mmsghdr struct {
@@ -120,17 +124,19 @@ func tapFromFile(name string, f *os.File) (*link, error) {
 	return newLink(KindTAP, fd, "tap:"+name, false)
 }
 
-func newLink(kind Kind, fd int, name string, vnet bool) (*link, error) {
-	f := os.NewFile(uintptr(fd), name)
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return &link{kind: kind, f: f, rc: rc, vnet: vnet}, nil
+func newLink(kind Kind, fd int, _ string, vnet bool) (*link, error) {
+	return &link{kind: kind, fd: fd, vnet: vnet}, nil
 }
 
-func (l *link) close() error { return l.f.Close() }
+func (l *link) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	return unix.Close(l.fd)
+}
 
 // hdrLen is the length of the per-packet prefix (virtio-net header) in front of each frame.
 func (l *link) hdrLen() int {
@@ -157,60 +163,51 @@ func newRxBatch(n int) *rxBatch {
 	return b
 }
 
-// recv blocks until at least one frame arrives, then returns how many were read (up to the batch).
+// recv reads up to a batch of frames without blocking; 0 frames means none is waiting. Only the
+// port's poller calls it.
 func (l *link) recv(b *rxBatch) (int, error) {
 	h := l.hdrLen()
-	var n int
-	var opErr error
-	err := l.rc.Read(func(fd uintptr) bool {
-		if l.kind == KindTAP {
-			n = 0
-			for n < len(b.bufs) {
-				m, err := unix.Read(int(fd), b.bufs[n][pipeline.Headroom-h:pipeline.Headroom+pipeline.MaxPacket])
-				if err != nil {
-					if err == unix.EAGAIN {
-						break
-					}
-					if err == unix.EINTR {
-						continue
-					}
-					opErr = err
-					return true
+	if l.kind == KindTAP {
+		n := 0
+		for n < len(b.bufs) {
+			m, err := unix.Read(l.fd, b.bufs[n][pipeline.Headroom-h:pipeline.Headroom+pipeline.MaxPacket])
+			if err != nil {
+				if err == unix.EAGAIN {
+					break
 				}
-				b.lens[n] = m - h
-				n++
+				if err == unix.EINTR {
+					continue
+				}
+				return n, err
 			}
-			return n > 0
+			b.lens[n] = m - h
+			n++
 		}
-		for i := range b.msgs {
-			buf := b.bufs[i][pipeline.Headroom-h : pipeline.Headroom+pipeline.MaxPacket]
-			b.iov[i].Base = &buf[0]
-			b.iov[i].SetLen(len(buf))
-			b.msgs[i].hdr = unix.Msghdr{Iov: &b.iov[i], Iovlen: 1}
-		}
-		for {
-			r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.msgs[0])), uintptr(len(b.msgs)), unix.MSG_DONTWAIT, 0, 0)
-			if errno == unix.EINTR {
-				continue
-			}
-			if errno == unix.EAGAIN {
-				return false
-			}
-			if errno != 0 {
-				opErr = errno
-				return true
-			}
-			n = int(r)
-			for i := 0; i < n; i++ {
-				b.lens[i] = int(b.msgs[i].len) - h
-			}
-			return true
-		}
-	})
-	if err != nil {
-		return 0, err
+		return n, nil
 	}
-	return n, opErr
+	for i := range b.msgs {
+		buf := b.bufs[i][pipeline.Headroom-h : pipeline.Headroom+pipeline.MaxPacket]
+		b.iov[i].Base = &buf[0]
+		b.iov[i].SetLen(len(buf))
+		b.msgs[i].hdr = unix.Msghdr{Iov: &b.iov[i], Iovlen: 1}
+	}
+	for {
+		r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(l.fd), uintptr(unsafe.Pointer(&b.msgs[0])), uintptr(len(b.msgs)), unix.MSG_DONTWAIT, 0, 0)
+		switch errno {
+		case 0:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, nil
+		default:
+			return 0, errno
+		}
+		n := int(r)
+		for i := 0; i < n; i++ {
+			b.lens[i] = int(b.msgs[i].len) - h
+		}
+		return n, nil
+	}
 }
 
 // txBatch collects frames for one link: frame i is data[i] with its virtio-net header written in the
@@ -223,31 +220,38 @@ type txBatch struct {
 
 func (t *txBatch) add(frame []byte) { t.data = append(t.data, frame) }
 
+// sendRetries bounds the retries of a send that finds the socket's buffer full.
+const sendRetries = 64
+
 // send writes the batch; it returns the number of frames not sent.
 func (l *link) send(t *txBatch) (int, error) {
 	if len(t.data) == 0 {
 		return 0, nil
 	}
-	h := l.hdrLen()
 	defer func() { t.data = t.data[:0] }()
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return len(t.data), errors.New("port closed")
+	}
+	h := l.hdrLen()
 	if l.kind == KindTAP {
 		failed := 0
 		var lastErr error
 		for _, d := range t.data {
 			p := withPrefix(d, h)
-			err := l.rc.Write(func(fd uintptr) bool {
-				_, err := unix.Write(int(fd), p)
-				if err == unix.EAGAIN {
-					return false
+			for try := 0; ; try++ {
+				_, err := unix.Write(l.fd, p)
+				if err == nil {
+					break
 				}
-				lastErr = err
-				return true
-			})
-			if err != nil {
-				lastErr = err
-			}
-			if lastErr != nil {
+				if (err == unix.EAGAIN || err == unix.EINTR) && try < sendRetries {
+					runtime.Gosched()
+					continue
+				}
 				failed++
+				lastErr = err
+				break
 			}
 		}
 		return failed, lastErr
@@ -263,30 +267,25 @@ func (l *link) send(t *txBatch) (int, error) {
 		t.iov[i].SetLen(len(p))
 		t.msgs[i] = mmsghdr{hdr: unix.Msghdr{Iov: &t.iov[i], Iovlen: 1}}
 	}
-	sent := 0
+	sent, failed := 0, 0
 	var opErr error
-	err := l.rc.Write(func(fd uintptr) bool {
-		for sent < len(t.msgs) {
-			r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&t.msgs[sent])), uintptr(len(t.msgs)-sent), unix.MSG_DONTWAIT, 0, 0)
-			switch {
-			case errno == unix.EINTR:
-				continue
-			case errno == unix.EAGAIN || errno == unix.ENOBUFS:
-				return false
-			case errno != 0:
-				// Skip the frame that failed (e.g. EMSGSIZE) and go on.
-				opErr = errno
-				sent++
-				continue
-			}
+	for try := 0; sent < len(t.msgs); {
+		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(l.fd), uintptr(unsafe.Pointer(&t.msgs[sent])), uintptr(len(t.msgs)-sent), unix.MSG_DONTWAIT, 0, 0)
+		switch {
+		case errno == 0:
 			sent += int(r)
+		case errno == unix.EINTR:
+		case (errno == unix.EAGAIN || errno == unix.ENOBUFS) && try < sendRetries:
+			try++
+			runtime.Gosched()
+		default:
+			// Skip the frame that failed (e.g. EMSGSIZE, or the buffer stayed full) and go on.
+			opErr = errno
+			sent++
+			failed++
 		}
-		return true
-	})
-	if err != nil {
-		return len(t.msgs) - sent, err
 	}
-	return 0, opErr
+	return failed, opErr
 }
 
 // withPrefix returns d extended backwards by h bytes (the virtio-net header written there).
