@@ -153,7 +153,7 @@ func (s *Server) Register(r grpc.ServiceRegistrar) { p4.RegisterP4RuntimeServer(
 
 // Serve serves P4Runtime on lis (a TCP or unix listener) until Stop. It returns nil after Stop.
 func (s *Server) Serve(lis net.Listener) error {
-	opts := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(s.cfg.MaxRecvMsgSize)}, s.cfg.GRPCOptions...)
+	opts := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(s.cfg.MaxRecvMsgSize), grpc.ForceServerCodecV2(newWriteCodec())}, s.cfg.GRPCOptions...)
 	g := grpc.NewServer(opts...)
 	s.Register(g)
 	s.mu.Lock()

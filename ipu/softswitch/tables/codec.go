@@ -69,7 +69,11 @@ func decodeMatch(t *TableInfo, ms []*p4.FieldMatch, priority int32, strict bool)
 		return nil, errf(codes.InvalidArgument, "table %q has no ternary/range/optional field: priority must be 0, got %d", t.Name, priority)
 	}
 	e.newKey(t.KeyLen)
-	e.Mask = make([]byte, t.KeyLen)
+	if 2*t.KeyLen <= len(e.kbuf) {
+		e.Mask = e.kbuf[t.KeyLen : 2*t.KeyLen : 2*t.KeyLen] // until put replaces it with the tuple's
+	} else {
+		e.Mask = make([]byte, t.KeyLen)
+	}
 	var seen uint64
 	var seenMap map[uint32]bool
 	if len(t.Fields) > 64 {

@@ -24,31 +24,37 @@ type hnode[V any] struct {
 	bitmap uint32
 	gen    uint64
 	kids   []hkid[V]
+	vals   []V // a multi-value leaf (leaf set): kids unused
+	leaf   bool
 }
 
-// hkid is a child: an internal node (node != nil) or a leaf (hash, values: one[0] alone, or *more).
+// hkid is a child (24 bytes, two pointers, so path copies stay small): a leaf holding one value
+// (node == nil: hash, one[0]), a leaf holding several values (node.leaf: hash, node.vals), or an
+// internal node.
 type hkid[V any] struct {
 	hash uint64
 	node *hnode[V]
 	one  [1]V
-	more *[]V
 }
 
+func (k *hkid[V]) isLeaf() bool { return k.node == nil || k.node.leaf }
+
 func (k *hkid[V]) vals() []V {
-	if k.more != nil {
-		return *k.more
+	if k.node != nil {
+		return k.node.vals
 	}
 	return k.one[:]
 }
 
 func (k *hkid[V]) setVals(vals []V) {
-	k.one[0] = vals[0]
 	if len(vals) == 1 {
-		k.more = nil
+		k.one[0] = vals[0]
+		k.node = nil
 		return
 	}
-	v := vals
-	k.more = &v
+	var zero V
+	k.one[0] = zero
+	k.node = &hnode[V]{leaf: true, vals: vals}
 }
 
 // get returns the values stored under hash h (nil if none). The slice must not be modified.
@@ -63,7 +69,13 @@ func (m *hamt[V]) get(h uint64) []V {
 		k := &n.kids[bits.OnesCount32(n.bitmap&(bit-1))]
 		if k.node == nil {
 			if k.hash == h {
-				return k.vals()
+				return k.one[:]
+			}
+			return nil
+		}
+		if k.node.leaf {
+			if k.hash == h {
+				return k.node.vals
 			}
 			return nil
 		}
@@ -110,11 +122,11 @@ func (n *hnode[V]) update(gen, h uint64, shift uint, f func([]V, bool) []V) {
 		return
 	}
 	k := &n.kids[pos]
-	if k.node == nil {
+	if k.isLeaf() {
 		if k.hash == h {
-			// The kid array belongs to gen, so a single inline value may change in place; a *more
-			// slice may be shared with published snapshots.
-			vals := f(k.vals(), k.more == nil)
+			// The kid array belongs to gen, so a single inline value may change in place; a leaf
+			// set may be shared with published snapshots.
+			vals := f(k.vals(), k.node == nil)
 			if len(vals) == 0 {
 				n.remove(pos, bit)
 				return
@@ -147,7 +159,7 @@ func (n *hnode[V]) update(gen, h uint64, shift uint, f func([]V, bool) []V) {
 	switch {
 	case len(child.kids) == 0:
 		n.remove(pos, bit)
-	case len(child.kids) == 1 && child.kids[0].node == nil:
+	case len(child.kids) == 1 && child.kids[0].isLeaf():
 		// Collapse a node holding a single leaf into its parent.
 		*k = child.kids[0]
 	}
@@ -171,7 +183,7 @@ func (m *hamt[V]) each(f func(V) bool) bool {
 func (n *hnode[V]) each(f func(V) bool) bool {
 	for i := range n.kids {
 		k := &n.kids[i]
-		if k.node == nil {
+		if k.isLeaf() {
 			for _, v := range k.vals() {
 				if !f(v) {
 					return false

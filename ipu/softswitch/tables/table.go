@@ -73,7 +73,6 @@ type Entry struct {
 // newKey points e.Key at fresh zeroed storage of n bytes (inline when it fits).
 func (e *Entry) newKey(n int) {
 	if n <= len(e.kbuf) {
-		e.kbuf = [64]byte{}
 		e.Key = e.kbuf[:n:n]
 		return
 	}
@@ -230,7 +229,7 @@ func (t *Table) put(gen uint64, e *Entry, replace bool) {
 		}
 	}
 	if idx < 0 {
-		t.tuples = append(t.tuples, &tuple{mask: e.Mask, maxRank: e.rank, gen: gen})
+		t.tuples = append(t.tuples, &tuple{mask: bytes.Clone(e.Mask), maxRank: e.rank, gen: gen})
 		idx = len(t.tuples) - 1
 	}
 	tp := t.ownTuple(idx, gen)

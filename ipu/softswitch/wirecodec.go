@@ -1,0 +1,469 @@
+package softswitch
+
+import (
+	"unicode/utf8"
+
+	p4 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// writeCodec is the server's gRPC codec: the standard protobuf codec, except that a WriteRequest made
+// of table-entry updates is decoded by decodeWriteRequest, which builds the same messages from a few
+// slab allocations per batch instead of ~15 small allocations per update (the Write path's largest cost
+// after the store itself). Anything it does not handle falls back to proto.Unmarshal, so the result is
+// always what proto.Unmarshal would produce (FuzzDecodeWriteRequest checks it).
+type writeCodec struct{ base encoding.CodecV2 }
+
+func newWriteCodec() encoding.CodecV2 { return writeCodec{base: encoding.GetCodecV2("proto")} }
+
+func (c writeCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
+func (c writeCodec) Name() string                           { return "proto" }
+
+func (c writeCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	req, ok := v.(*p4.WriteRequest)
+	if !ok {
+		return c.base.Unmarshal(data, v)
+	}
+	buf := data.Materialize() // a copy the decoded bytes fields may alias
+	if decodeWriteRequest(buf, req) {
+		return nil
+	}
+	proto.Reset(req)
+	return proto.Unmarshal(buf, req)
+}
+
+// slab hands out zeroed values from chunks, so a batch's messages cost a few allocations.
+type slab[T any] struct{ buf []T }
+
+func (s *slab[T]) new() *T {
+	if len(s.buf) == cap(s.buf) {
+		n := 2 * cap(s.buf)
+		if n < 4 {
+			n = 4
+		}
+		if n > 4096 {
+			n = 4096
+		}
+		s.buf = make([]T, 0, n)
+	}
+	s.buf = s.buf[:len(s.buf)+1]
+	return &s.buf[len(s.buf)-1]
+}
+
+// ptrs carves fixed sub-slices out of shared pointer arrays (growing chunks, like slab).
+type ptrs[T any] struct{ buf []*T }
+
+func (p *ptrs[T]) take(items []*T) []*T {
+	if len(items) == 0 {
+		return nil
+	}
+	if cap(p.buf)-len(p.buf) < len(items) {
+		n := min(max(2*cap(p.buf), 8), 4096)
+		if len(items) > n {
+			n = len(items)
+		}
+		p.buf = make([]*T, 0, n)
+	}
+	start := len(p.buf)
+	p.buf = append(p.buf, items...)
+	return p.buf[start:len(p.buf):len(p.buf)]
+}
+
+type wireDecoder struct {
+	updates    slab[p4.Update]
+	entities   slab[p4.Entity]
+	teWrap     slab[p4.Entity_TableEntry]
+	tes        slab[p4.TableEntry]
+	fms        slab[p4.FieldMatch]
+	exW        slab[p4.FieldMatch_Exact_]
+	ex         slab[p4.FieldMatch_Exact]
+	lpmW       slab[p4.FieldMatch_Lpm]
+	lpm        slab[p4.FieldMatch_LPM]
+	ternW      slab[p4.FieldMatch_Ternary_]
+	tern       slab[p4.FieldMatch_Ternary]
+	rngW       slab[p4.FieldMatch_Range_]
+	rng        slab[p4.FieldMatch_Range]
+	optW       slab[p4.FieldMatch_Optional_]
+	opt        slab[p4.FieldMatch_Optional]
+	tas        slab[p4.TableAction]
+	taAct      slab[p4.TableAction_Action]
+	taMem      slab[p4.TableAction_ActionProfileMemberId]
+	taGrp      slab[p4.TableAction_ActionProfileGroupId]
+	acts       slab[p4.Action]
+	params     slab[p4.Action_Param]
+	fmPtrs     ptrs[p4.FieldMatch]
+	paramPtrs  ptrs[p4.Action_Param]
+	scratchFM  []*p4.FieldMatch
+	scratchPar []*p4.Action_Param
+}
+
+// decodeWriteRequest fills req from b when every update is a table entry made of the common fields;
+// it returns false (req possibly half filled) for anything else: other entities, meters, action sets,
+// unknown or repeated singular fields, wrong wire types, malformed input.
+func decodeWriteRequest(b []byte, req *p4.WriteRequest) bool {
+	d := &wireDecoder{}
+	var ups []*p4.Update
+	seenElection := false
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return false
+			}
+			req.DeviceId, b = v, b[n:]
+		case num == 2 && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return false
+			}
+			req.RoleId, b = v, b[n:]
+		case num == 6 && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 || !utf8.Valid(v) {
+				return false
+			}
+			req.Role, b = string(v), b[n:]
+		case num == 5 && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return false
+			}
+			req.Atomicity, b = p4.WriteRequest_Atomicity(int32(v)), b[n:]
+		case num == 3 && typ == protowire.BytesType:
+			if seenElection {
+				return false
+			}
+			seenElection = true
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return false
+			}
+			e := &p4.Uint128{}
+			if !decodeUint128(v, e) {
+				return false
+			}
+			req.ElectionId, b = e, b[n:]
+		case num == 4 && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return false
+			}
+			u := d.updates.new()
+			if !d.update(v, u) {
+				return false
+			}
+			ups, b = append(ups, u), b[n:]
+		default:
+			return false
+		}
+	}
+	req.Updates = ups
+	return true
+}
+
+func decodeUint128(b []byte, e *p4.Uint128) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.VarintType || (num != 1 && num != 2) {
+			return false
+		}
+		v, m := protowire.ConsumeVarint(b[n:])
+		if m < 0 {
+			return false
+		}
+		if num == 1 {
+			e.High = v
+		} else {
+			e.Low = v
+		}
+		b = b[n+m:]
+	}
+	return true
+}
+
+// fields iterates over the fields of a message, calling f for each; f returns false to reject.
+func fields(b []byte, f func(num protowire.Number, typ protowire.Type, v []byte, x uint64) bool) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+		switch typ {
+		case protowire.VarintType:
+			x, m := protowire.ConsumeVarint(b)
+			if m < 0 || !f(num, typ, nil, x) {
+				return false
+			}
+			b = b[m:]
+		case protowire.BytesType:
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 || !f(num, typ, v, 0) {
+				return false
+			}
+			b = b[m:]
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (d *wireDecoder) update(b []byte, u *p4.Update) bool {
+	seenEntity := false
+	return fields(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) bool {
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			u.Type = p4.Update_Type(int32(x))
+		case num == 2 && typ == protowire.BytesType && !seenEntity:
+			seenEntity = true
+			e := d.entities.new()
+			if !d.entity(v, e) {
+				return false
+			}
+			u.Entity = e
+		default:
+			return false
+		}
+		return true
+	})
+}
+
+func (d *wireDecoder) entity(b []byte, e *p4.Entity) bool {
+	seen := false
+	return fields(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) bool {
+		if num != 2 || typ != protowire.BytesType || seen {
+			return false // only table entries, once
+		}
+		seen = true
+		te := d.tes.new()
+		if !d.tableEntry(v, te) {
+			return false
+		}
+		w := d.teWrap.new()
+		w.TableEntry = te
+		e.Entity = w
+		return true
+	})
+}
+
+func (d *wireDecoder) tableEntry(b []byte, te *p4.TableEntry) bool {
+	d.scratchFM = d.scratchFM[:0]
+	var seenAction, seenCounter bool
+	ok := fields(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) bool {
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			te.TableId = uint32(x)
+		case num == 2 && typ == protowire.BytesType:
+			fm := d.fms.new()
+			if !d.fieldMatch(v, fm) {
+				return false
+			}
+			d.scratchFM = append(d.scratchFM, fm)
+		case num == 3 && typ == protowire.BytesType && !seenAction:
+			seenAction = true
+			ta := d.tas.new()
+			if !d.tableAction(v, ta) {
+				return false
+			}
+			te.Action = ta
+		case num == 4 && typ == protowire.VarintType:
+			te.Priority = int32(x)
+		case num == 5 && typ == protowire.VarintType:
+			te.ControllerMetadata = x
+		case num == 7 && typ == protowire.BytesType && !seenCounter:
+			seenCounter = true
+			cd := &p4.CounterData{}
+			if !fields(v, func(n protowire.Number, t protowire.Type, _ []byte, x uint64) bool {
+				switch {
+				case n == 1 && t == protowire.VarintType:
+					cd.ByteCount = int64(x)
+				case n == 2 && t == protowire.VarintType:
+					cd.PacketCount = int64(x)
+				default:
+					return false
+				}
+				return true
+			}) {
+				return false
+			}
+			te.CounterData = cd
+		case num == 8 && typ == protowire.VarintType:
+			te.IsDefaultAction = x != 0
+		case num == 9 && typ == protowire.VarintType:
+			te.IdleTimeoutNs = int64(x)
+		case num == 11 && typ == protowire.BytesType:
+			te.Metadata = v
+		case num == 13 && typ == protowire.VarintType:
+			te.IsConst = x != 0
+		default:
+			return false // meters, time_since_last_hit, unknown fields: the general decoder
+		}
+		return true
+	})
+	if !ok {
+		return false
+	}
+	te.Match = d.fmPtrs.take(d.scratchFM)
+	return true
+}
+
+// valueFields decodes a match sub-message made of up to two bytes fields (1, 2) and an optional
+// varint field (2 for lpm's prefix_len).
+func valueFields(b []byte, varint2 bool) (v1, v2 []byte, x int32, ok bool) {
+	ok = fields(b, func(num protowire.Number, typ protowire.Type, v []byte, n uint64) bool {
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			v1 = v
+		case num == 2 && varint2 && typ == protowire.VarintType:
+			x = int32(n)
+		case num == 2 && !varint2 && typ == protowire.BytesType:
+			v2 = v
+		default:
+			return false
+		}
+		return true
+	})
+	return
+}
+
+func (d *wireDecoder) fieldMatch(b []byte, fm *p4.FieldMatch) bool {
+	seen := false
+	return fields(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) bool {
+		if num == 1 && typ == protowire.VarintType {
+			fm.FieldId = uint32(x)
+			return true
+		}
+		if typ != protowire.BytesType || seen {
+			return false
+		}
+		seen = true
+		switch num {
+		case 2:
+			v1, _, _, ok := valueFields(v, false)
+			m := d.ex.new()
+			m.Value = v1
+			w := d.exW.new()
+			w.Exact = m
+			fm.FieldMatchType = w
+			return ok && !hasField(v, 2)
+		case 3:
+			v1, v2, _, ok := valueFields(v, false)
+			m := d.tern.new()
+			m.Value, m.Mask = v1, v2
+			w := d.ternW.new()
+			w.Ternary = m
+			fm.FieldMatchType = w
+			return ok
+		case 4:
+			v1, _, plen, ok := valueFields(v, true)
+			m := d.lpm.new()
+			m.Value, m.PrefixLen = v1, plen
+			w := d.lpmW.new()
+			w.Lpm = m
+			fm.FieldMatchType = w
+			return ok
+		case 6:
+			v1, v2, _, ok := valueFields(v, false)
+			m := d.rng.new()
+			m.Low, m.High = v1, v2
+			w := d.rngW.new()
+			w.Range = m
+			fm.FieldMatchType = w
+			return ok
+		case 7:
+			v1, _, _, ok := valueFields(v, false)
+			m := d.opt.new()
+			m.Value = v1
+			w := d.optW.new()
+			w.Optional = m
+			fm.FieldMatchType = w
+			return ok && !hasField(v, 2)
+		}
+		return false
+	})
+}
+
+// hasField reports whether field 2 occurs in a message (exact/optional have only field 1).
+func hasField(b []byte, want protowire.Number) bool {
+	found := false
+	fields(b, func(num protowire.Number, _ protowire.Type, _ []byte, _ uint64) bool {
+		found = found || num == want
+		return true
+	})
+	return found
+}
+
+func (d *wireDecoder) tableAction(b []byte, ta *p4.TableAction) bool {
+	seen := false
+	return fields(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) bool {
+		if seen {
+			return false
+		}
+		seen = true
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			a := d.acts.new()
+			if !d.action(v, a) {
+				return false
+			}
+			w := d.taAct.new()
+			w.Action = a
+			ta.Type = w
+		case num == 2 && typ == protowire.VarintType:
+			w := d.taMem.new()
+			w.ActionProfileMemberId = uint32(x)
+			ta.Type = w
+		case num == 3 && typ == protowire.VarintType:
+			w := d.taGrp.new()
+			w.ActionProfileGroupId = uint32(x)
+			ta.Type = w
+		default:
+			return false // one-shot action sets: the general decoder
+		}
+		return true
+	})
+}
+
+func (d *wireDecoder) action(b []byte, a *p4.Action) bool {
+	d.scratchPar = d.scratchPar[:0]
+	ok := fields(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) bool {
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			a.ActionId = uint32(x)
+		case num == 4 && typ == protowire.BytesType:
+			p := d.params.new()
+			if !fields(v, func(n protowire.Number, t protowire.Type, pv []byte, px uint64) bool {
+				switch {
+				case n == 2 && t == protowire.VarintType:
+					p.ParamId = uint32(px)
+				case n == 3 && t == protowire.BytesType:
+					p.Value = pv
+				default:
+					return false
+				}
+				return true
+			}) {
+				return false
+			}
+			d.scratchPar = append(d.scratchPar, p)
+		default:
+			return false
+		}
+		return true
+	})
+	if !ok {
+		return false
+	}
+	a.Params = d.paramPtrs.take(d.scratchPar)
+	return true
+}
