@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/rand"
 	"testing"
+	"time"
 
 	p4 "github.com/p4lang/p4runtime/go/p4/v1"
 )
@@ -299,4 +300,38 @@ func fmtInt(n int) string {
 		n /= 10
 	}
 	return string(b)
+}
+
+// BenchmarkLearn is a data-plane insert into a learner table (PNA add_on_miss) that already holds
+// 30k flows; the table (65536 entries) is reset, timer stopped, every 30k learns.
+func BenchmarkLearn(b *testing.B) {
+	const base, per = 30000, 30000
+	opts := Options{Learners: map[string]LearnerConfig{"ingress.ct": {Profiles: []time.Duration{time.Hour}}}}
+	reset := func() (*Store, *Table) {
+		s := newTestStore(b, opts)
+		ct := s.Load().TableByName("ingress.ct")
+		for i := 0; i < base; i++ {
+			if _, err := s.Learn(ct, ctKey(i), aCtHit, []byte{1}, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return s, ct
+	}
+	keys := make([][]byte, per)
+	for i := range keys {
+		keys[i] = ctKey(base + i)
+	}
+	s, ct := reset()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i > 0 && i%per == 0 {
+			b.StopTimer()
+			s, ct = reset()
+			b.StartTimer()
+		}
+		if _, err := s.Learn(ct, keys[i%per], aCtHit, []byte{1}, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

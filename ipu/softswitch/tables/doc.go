@@ -49,6 +49,13 @@
 // Store.SetLearner by table name) take data-plane inserts with Store.Learn / TryLearn and lose learned
 // entries whose expire-time profile elapsed since the last Touch when Store.Sweep runs.
 //
+// Learner tables are not part of the snapshots: they are data-plane volatile (P4Runtime §8.3.1), so
+// every snapshot of a pipeline config shares one live concurrent hash per learner table (lock-free reads,
+// immutable chains, writers under the store lock). A learned entry is visible to every reader at once and
+// a learn costs a hash insert (≈0.6 µs), not a snapshot. Control-plane writes to a learner table are
+// applied live too: ROLLBACK_ON_ERROR undoes them, and a DATAPLANE_ATOMIC batch that includes one is
+// refused with UNIMPLEMENTED (the spec's answer for batches a target cannot make atomic).
+//
 // Counters are sharded per worker (Options.Workers): worker w writes only shard w with atomic loads and
 // stores, so a worker id must be used by one goroutine at a time; reads sum the shards, and a control-plane
 // write records an offset instead of touching the shards.

@@ -260,10 +260,19 @@ func (s *Store) learnLocked(t *Table, key []byte, actionID uint32, params []byte
 	if old := cur.find(e); old != nil {
 		return old, nil
 	}
-	if ti.Size > 0 && int64(cur.count) >= ti.Size {
+	if ti.Size > 0 && int64(cur.Len()) >= ti.Size {
 		return nil, errf(codes.ResourceExhausted, "learner table %q is full (%d entries)", ti.Name, ti.Size)
 	}
 	e.Action = Action{ID: actionID, Info: ref.Action, Params: bytes.Clone(params)}
+	if cur.live != nil {
+		// The common case: no snapshot, no path copy; the entry is visible to every reader at once.
+		e.Handle = cur.rt.alloc(s.opts.Now(), int64(s.opts.HandleGrace))
+		if c := cur.rt.chunk(e.Handle); c != nil {
+			c.profile[e.Handle&chunkMask].Store(uint32(profile))
+		}
+		cur.live.insert(e)
+		return e, nil
+	}
 	tx := s.begin(base)
 	nt := tx.st.ownTable(ti.Index)
 	e.Handle = tx.alloc(nt)
@@ -290,13 +299,36 @@ func (s *Store) SetLearner(name string, cfg *LearnerConfig) {
 		if st == nil || st.Schema == nil {
 			continue
 		}
-		if t := st.TableByName(name); t != nil {
-			if cfg == nil {
-				t.rt.learner = nil
-			} else {
-				c := *cfg
-				t.rt.learner = &c
-			}
+		t := st.TableByName(name)
+		if t == nil {
+			continue
+		}
+		if cfg == nil {
+			t.rt.learner = nil
+		} else {
+			c := *cfg
+			t.rt.learner = &c
+		}
+		if !t.Info.ExactOnly || (cfg != nil) == (t.live != nil) {
+			continue
+		}
+		// Move the entries between the snapshot structure and a live table.
+		n := st.derive(s.nextGen())
+		nt := n.ownTable(t.Info.Index)
+		var ents []*Entry
+		t.Each(func(e *Entry) bool { ents = append(ents, e); return true })
+		nt.tuples, nt.count, nt.live = nil, 0, nil
+		if cfg != nil {
+			nt.live = newLiveTable(s.seed, t.Info.validMask)
+		}
+		for _, e := range ents {
+			nt.put(n.gen, e.clone(), false)
+		}
+		if st == s.pending {
+			s.pending = n
+			s.rv.Store(n)
+		} else {
+			s.publishData(n)
 		}
 	}
 }

@@ -330,6 +330,9 @@ func (s *Store) newState(schema *Schema, gen uint64) *State {
 	st.rt = newRuntime(schema, s.opts.Workers, s.opts.Learners)
 	for _, ti := range schema.Tables {
 		t := &Table{Info: ti, gen: gen, seed: s.seed, rt: st.rt.tables[ti.Index]}
+		if _, ok := s.opts.Learners[ti.Name]; ok && ti.ExactOnly {
+			t.live = newLiveTable(s.seed, ti.validMask)
+		}
 		t.def = s.initialDefault(t, s.opts.Now())
 		st.tables = append(st.tables, t)
 	}

@@ -131,10 +131,19 @@ type Table struct {
 	count  int
 	def    *Entry
 	rt     *tableRuntime
+	live   *liveTable // learner tables: shared by every snapshot, see liveTable
 }
 
 // Len returns the number of (non-default) entries.
-func (t *Table) Len() int { return t.count }
+func (t *Table) Len() int {
+	if t.live != nil {
+		return t.live.len()
+	}
+	return t.count
+}
+
+// Learner reports whether the table takes data-plane inserts (Store.Learn).
+func (t *Table) Learner() bool { return t.live != nil }
 
 // Default returns the table's default entry (never nil).
 func (t *Table) Default() *Entry { return t.def }
@@ -143,6 +152,9 @@ func (t *Table) Default() *Entry { return t.def }
 // Info.KeyLen bytes laid out as described on TableInfo. It does not allocate.
 func (t *Table) Lookup(key []byte) *Entry {
 	key = key[:t.Info.KeyLen]
+	if t.live != nil {
+		return t.live.lookup(key)
+	}
 	var best *Entry
 	var bestRank int32
 	for _, tp := range t.tuples {
@@ -165,6 +177,10 @@ func (t *Table) Lookup(key []byte) *Entry {
 
 // Each calls f for every entry (not the default) until f returns false.
 func (t *Table) Each(f func(*Entry) bool) {
+	if t.live != nil {
+		t.live.each(f)
+		return
+	}
 	for _, tp := range t.tuples {
 		if !tp.m.each(f) {
 			return
@@ -174,6 +190,9 @@ func (t *Table) Each(f func(*Entry) bool) {
 
 // find returns the installed entry with e's identity (mask, key, ranges, priority), or nil.
 func (t *Table) find(e *Entry) *Entry {
+	if t.live != nil {
+		return t.live.find(e)
+	}
 	tp := t.tupleFor(e.Mask)
 	if tp == nil {
 		return nil
@@ -219,8 +238,19 @@ func (t *Table) sortTuples() {
 	sort.SliceStable(t.tuples, func(i, j int) bool { return t.tuples[i].maxRank > t.tuples[j].maxRank })
 }
 
-// put inserts e, or replaces the entry with the same identity when replace is set.
-func (t *Table) put(gen uint64, e *Entry, replace bool) {
+// put inserts e, or replaces the entry with the same identity when replace is set. For a learner
+// table the change is visible at once and put returns the function that undoes it.
+func (t *Table) put(gen uint64, e *Entry, replace bool) (undo func()) {
+	if lt := t.live; lt != nil {
+		e.Mask = t.Info.validMask
+		if !replace {
+			lt.insert(e)
+			return func() { lt.remove(e) }
+		}
+		old := lt.find(e)
+		lt.replace(old, e)
+		return func() { lt.replace(e, old) }
+	}
 	idx := -1
 	for i, tp := range t.tuples {
 		if bytes.Equal(tp.mask, e.Mask) {
@@ -279,10 +309,16 @@ func (t *Table) put(gen uint64, e *Entry, replace bool) {
 			t.sortTuples()
 		}
 	}
+	return nil
 }
 
-// remove deletes the entry with e's identity (which must be installed).
-func (t *Table) remove(gen uint64, e *Entry) {
+// remove deletes the entry with e's identity (which must be installed); see put for the undo.
+func (t *Table) remove(gen uint64, e *Entry) (undo func()) {
+	if lt := t.live; lt != nil {
+		old := lt.find(e)
+		lt.remove(old)
+		return func() { lt.insert(old) }
+	}
 	idx := -1
 	for i, tp := range t.tuples {
 		if bytes.Equal(tp.mask, e.Mask) {
@@ -309,7 +345,7 @@ func (t *Table) remove(gen uint64, e *Entry) {
 		copy(t.tuples[idx:], t.tuples[idx+1:])
 		t.tuples[len(t.tuples)-1] = nil
 		t.tuples = t.tuples[:len(t.tuples)-1]
-		return
+		return nil
 	}
 	tp.dels++
 	if e.rank == tp.maxRank && tp.dels > tp.n/2+8 {
@@ -324,4 +360,5 @@ func (t *Table) remove(gen uint64, e *Entry) {
 		tp.maxRank, tp.dels = mr, 0
 		t.sortTuples()
 	}
+	return nil
 }

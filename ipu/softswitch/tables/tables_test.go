@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"math/rand"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -717,5 +719,111 @@ func TestReadersNeverSeeAHalfAppliedAtomicBatch(t *testing.T) {
 	case msg := <-fail:
 		t.Fatal(msg)
 	default:
+	}
+}
+
+func ctUpdate(typ p4.Update_Type, k []byte, flags byte) *p4.Update {
+	var ms []*p4.FieldMatch
+	for j, f := range [][2]int{{0, 4}, {4, 4}, {8, 1}, {9, 2}, {11, 2}} {
+		ms = append(ms, &p4.FieldMatch{FieldId: uint32(j + 1), FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: Canonical(k[f[0] : f[0]+f[1]])}}})
+	}
+	return upd(typ, &p4.TableEntry{TableId: tCT, Match: ms,
+		Action: &p4.TableAction{Type: &p4.TableAction_Action{Action: &p4.Action{ActionId: aCtHit, Params: []*p4.Action_Param{{ParamId: 1, Value: []byte{flags}}}}}}})
+}
+
+func TestLearnerTablesUnderControlPlaneWrites(t *testing.T) {
+	s := newTestStore(t, Options{Learners: map[string]LearnerConfig{"ingress.ct": {Profiles: []time.Duration{time.Hour}}}})
+	ct := s.Load().TableByName("ingress.ct")
+	if !ct.Learner() {
+		t.Fatal("ingress.ct is not live")
+	}
+	// Control-plane writes to a learner table: insert, modify, delete, and ROLLBACK undoes them.
+	mustWrite(t, s, ctUpdate(p4.Update_INSERT, ctKey(1), 1))
+	if e := s.Load().TableByName("ingress.ct").Lookup(ctKey(1)); e == nil || e.Action.Params[0] != 1 {
+		t.Fatalf("control-plane insert: %v", e)
+	}
+	mustWrite(t, s, ctUpdate(p4.Update_MODIFY, ctKey(1), 2))
+	errs, _ := s.Write([]*p4.Update{ctUpdate(p4.Update_INSERT, ctKey(2), 1), ctUpdate(p4.Update_DELETE, ctKey(1), 0), ctUpdate(p4.Update_INSERT, ctKey(3), 1), ctUpdate(p4.Update_INSERT, ctKey(3), 1)}, p4.WriteRequest_ROLLBACK_ON_ERROR)
+	if CodeOf(errs[3]) != codes.AlreadyExists {
+		t.Fatalf("rollback batch: %v", errs)
+	}
+	tbl := s.Load().TableByName("ingress.ct")
+	if e := tbl.Lookup(ctKey(1)); e == nil || e.Action.Params[0] != 2 || tbl.Lookup(ctKey(2)) != nil || tbl.Lookup(ctKey(3)) != nil || tbl.Len() != 1 {
+		t.Fatalf("rollback left %d entries, key1=%v", tbl.Len(), e)
+	}
+	errs, _ = s.Write([]*p4.Update{ctUpdate(p4.Update_INSERT, ctKey(2), 1)}, p4.WriteRequest_DATAPLANE_ATOMIC)
+	if CodeOf(errs[0]) != codes.Unimplemented {
+		t.Fatalf("DATAPLANE_ATOMIC on a learner table: %v", errs[0])
+	}
+	mustWrite(t, s, ctUpdate(p4.Update_DELETE, ctKey(1), 0))
+	if s.Load().TableByName("ingress.ct").Len() != 0 {
+		t.Fatal("delete left the entry")
+	}
+}
+
+// TestConcurrentLearningLookupsAndSweeps runs workers that learn and look up flows while the control
+// plane writes other tables and the sweeper expires flows (run with -race).
+func TestConcurrentLearningLookupsAndSweeps(t *testing.T) {
+	now := atomic.Int64{}
+	now.Store(1)
+	s := newTestStore(t, Options{Now: now.Load, Learners: map[string]LearnerConfig{"ingress.ct": {Profiles: []time.Duration{time.Second, time.Hour}}}})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 3000; i++ {
+				k := ctKey(w*100000 + i%500)
+				st := s.Load()
+				ct := st.TableByName("ingress.ct")
+				if e := ct.Lookup(k); e != nil {
+					st.Touch(ct, e.Handle, now.Load())
+					continue
+				}
+				if _, err := s.Learn(ct, k, aCtHit, []byte{byte(w)}, uint8(w%2)); err != nil {
+					t.Error(err)
+					return
+				}
+				// Flows of profile 1 (an hour) cannot expire during the test: they must be visible.
+				if w%2 == 1 && s.Load().TableByName("ingress.ct").Lookup(k) == nil {
+					t.Error("a learned flow is not visible")
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 200; i++ {
+			mustWrite(t, s, lpmEntry(1, uint32(i), 32, 1))
+			now.Add(int64(20 * time.Millisecond))
+			s.Sweep()
+		}
+	}()
+	wg.Wait()
+	ct := s.Load().TableByName("ingress.ct")
+	n := 0
+	ct.Each(func(*Entry) bool { n++; return true })
+	if n != ct.Len() || n > 2000 {
+		t.Fatalf("Each saw %d, Len %d", n, ct.Len())
+	}
+}
+
+func TestSetLearnerAfterCommitMovesEntries(t *testing.T) {
+	s := newTestStore(t, Options{})
+	mustWrite(t, s, ctUpdate(p4.Update_INSERT, ctKey(1), 1), ctUpdate(p4.Update_INSERT, ctKey(2), 1))
+	s.SetLearner("ingress.ct", &LearnerConfig{Profiles: []time.Duration{time.Minute}})
+	ct := s.Load().TableByName("ingress.ct")
+	if !ct.Learner() || ct.Len() != 2 || ct.Lookup(ctKey(2)) == nil {
+		t.Fatalf("after SetLearner: learner=%v len=%d", ct.Learner(), ct.Len())
+	}
+	if _, err := s.Learn(ct, ctKey(3), aCtHit, []byte{1}, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.SetLearner("ingress.ct", nil)
+	ct = s.Load().TableByName("ingress.ct")
+	if ct.Learner() || ct.Len() != 3 || ct.Lookup(ctKey(3)) == nil {
+		t.Fatalf("after unsetting: learner=%v len=%d", ct.Learner(), ct.Len())
 	}
 }

@@ -11,6 +11,7 @@ import (
 // txn is one write transaction: it owns a derived State (edit generation st.gen) until commit.
 type txn struct {
 	s         *Store
+	atomic    bool // DATAPLANE_ATOMIC: learner tables (changed live) are refused
 	st        *State
 	now       int64
 	strict    bool
@@ -42,6 +43,12 @@ func (tx *txn) rollback() {
 	}
 	for i := len(tx.undo) - 1; i >= 0; i-- {
 		tx.undo[i]()
+	}
+}
+
+func (tx *txn) addUndo(f func()) {
+	if f != nil {
+		tx.undo = append(tx.undo, f)
 	}
 }
 
@@ -98,6 +105,7 @@ func (s *Store) Write(updates []*p4.Update, atomicity p4.WriteRequest_Atomicity)
 			return nil, errf(codes.FailedPrecondition, "no forwarding pipeline config")
 		}
 		tx := s.begin(base)
+		tx.atomic = atomicity == p4.WriteRequest_DATAPLANE_ATOMIC
 		failed := false
 		for i, u := range updates {
 			if err := tx.apply(u); err != nil {
@@ -238,13 +246,16 @@ func (tx *txn) tableEntry(typ p4.Update_Type, te *p4.TableEntry) *Error {
 		return err
 	}
 	t := tx.st.tables[ti.Index]
+	if t.live != nil && tx.atomic {
+		return errf(codes.Unimplemented, "table %q is a learner table (changed live by the data plane): DATAPLANE_ATOMIC batches cannot include it", ti.Name)
+	}
 	old := t.find(e)
 	switch typ {
 	case p4.Update_INSERT:
 		if old != nil {
 			return errf(codes.AlreadyExists, "table %q: entry already exists", ti.Name)
 		}
-		if ti.Size > 0 && int64(t.count) >= ti.Size {
+		if ti.Size > 0 && int64(t.Len()) >= ti.Size {
 			return errf(codes.ResourceExhausted, "table %q is full (%d entries)", ti.Name, ti.Size)
 		}
 		if te.Action == nil {
@@ -264,7 +275,7 @@ func (tx *txn) tableEntry(typ p4.Update_Type, te *p4.TableEntry) *Error {
 		if c := te.CounterData; c != nil {
 			t.rt.setCounter(e.Handle, CounterValue{Packets: uint64(c.PacketCount), Bytes: uint64(c.ByteCount)})
 		}
-		t.put(tx.st.gen, e, false)
+		tx.addUndo(t.put(tx.st.gen, e, false))
 		return nil
 	case p4.Update_MODIFY:
 		if old == nil {
@@ -293,7 +304,7 @@ func (tx *txn) tableEntry(typ p4.Update_Type, te *p4.TableEntry) *Error {
 		if c := te.CounterData; c != nil {
 			tx.setDirect(t, n.Handle, c)
 		}
-		t.put(tx.st.gen, n, true)
+		tx.addUndo(t.put(tx.st.gen, n, true))
 		return nil
 	default: // DELETE
 		if old == nil {
@@ -304,7 +315,7 @@ func (tx *txn) tableEntry(typ p4.Update_Type, te *p4.TableEntry) *Error {
 		}
 		tx.releaseRefs(ti, old)
 		t = tx.st.ownTable(ti.Index)
-		t.remove(tx.st.gen, old)
+		tx.addUndo(t.remove(tx.st.gen, old))
 		tx.released = append(tx.released, handleRec{t.rt, old.Handle})
 		return nil
 	}
