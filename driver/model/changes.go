@@ -83,6 +83,9 @@ func (c KeyChanges[K]) Of(ct ChangeType) []K {
 type Changes struct {
 	Resync bool
 
+	// ipsetDeltas: see IPSetDelta.
+	ipsetDeltas map[string]IPSetDelta
+
 	IPSets               KeyChanges[string]
 	Policies             KeyChanges[PolicyKey]
 	Profiles             KeyChanges[string]

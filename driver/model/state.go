@@ -39,6 +39,11 @@ type State struct {
 
 	// gen: IP sets whose gen equals this may be mutated in place; others are shared with a snapshot.
 	gen uint64
+
+	// setDeltas: member changes of IP sets since the last TakeChanges (Changes.IPSetDelta);
+	// setDeltasInvalid: none is usable (a snapshot replaced the state).
+	setDeltas        map[string]*setDelta
+	setDeltasInvalid bool
 }
 
 func deepEqual[V any](a, b V) bool { return reflect.DeepEqual(a, b) }
@@ -144,6 +149,7 @@ func (s *State) Clone() *State {
 // ones Updated. next must not be used afterwards.
 func (s *State) Replace(next *State) {
 	s.IPSets.replaceFrom(next.IPSets)
+	s.setDeltasInvalid = true
 	s.Policies.replaceFrom(next.Policies)
 	s.Profiles.replaceFrom(next.Profiles)
 	s.WorkloadEndpoints.replaceFrom(next.WorkloadEndpoints)
@@ -178,8 +184,10 @@ func (s *State) PendingChanges() int {
 // TakeChanges returns what changed since the previous TakeChanges (or since NewState) and starts a new
 // change set.
 func (s *State) TakeChanges() Changes {
+	ipsets := s.IPSets.takeChanges()
 	return Changes{
-		IPSets:               s.IPSets.takeChanges(),
+		ipsetDeltas:          s.takeSetDeltas(ipsets),
+		IPSets:               ipsets,
 		Policies:             s.Policies.takeChanges(),
 		Profiles:             s.Profiles.takeChanges(),
 		WorkloadEndpoints:    s.WorkloadEndpoints.takeChanges(),
@@ -205,6 +213,9 @@ func (s *State) TakeChanges() Changes {
 // next TakeChanges reports them merged with everything that changed since.
 func (s *State) RestoreChanges(c Changes) {
 	s.IPSets.restoreChanges(c.IPSets)
+	for id := range c.IPSets.All() {
+		s.noteSetFull(id)
+	}
 	s.Policies.restoreChanges(c.Policies)
 	s.Profiles.restoreChanges(c.Profiles)
 	s.WorkloadEndpoints.restoreChanges(c.WorkloadEndpoints)
@@ -263,6 +274,7 @@ func (s *State) Apply(msg *proto.ToDataplane) error {
 	case *proto.ToDataplane_IpsetDeltaUpdate:
 		return s.applyIPSetDelta(p.IpsetDeltaUpdate)
 	case *proto.ToDataplane_IpsetRemove:
+		s.noteSetFull(p.IpsetRemove.GetId())
 		return removeByString(s.IPSets, p.IpsetRemove.GetId())
 	case *proto.ToDataplane_ActiveProfileUpdate:
 		return s.applyProfileUpdate(p.ActiveProfileUpdate)
@@ -383,6 +395,7 @@ func (s *State) applyIPSetUpdate(u *proto.IPSetUpdate) error {
 	if u.GetId() == "" {
 		return &InvalidError{Kind: KindIPSet, Err: errors.New("update without an id")}
 	}
+	s.noteSetFull(u.Id)
 	typ, err := parseIPSetType(u.Type)
 	if err != nil {
 		return reject(s.IPSets, u.Id, u.Id, err)
@@ -437,10 +450,16 @@ func (s *State) applyIPSetDelta(d *proto.IPSetDeltaUpdate) error {
 			set = set.copyAt(s.gen)
 		}
 		for _, m := range added {
-			set.members[m] = struct{}{}
+			if _, ok := set.members[m]; !ok {
+				set.members[m] = struct{}{}
+				s.noteMember(d.Id, m, true)
+			}
 		}
 		for _, m := range removed {
-			delete(set.members, m)
+			if _, ok := set.members[m]; ok {
+				delete(set.members, m)
+				s.noteMember(d.Id, m, false)
+			}
 		}
 		s.IPSets.touch(d.Id, true)
 		s.IPSets.m[d.Id] = set

@@ -1,0 +1,206 @@
+package translator
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/calico-p4/calico-p4/driver/model"
+	"github.com/calico-p4/calico-p4/p4src"
+	"github.com/calico-p4/calico-p4/p4src/entry"
+)
+
+// setUnit owns the member entries of one IP set (ipset_net_* for NET and IP sets, ipset_port_* for
+// IP_AND_PORT sets). Members are tracked individually so that a Felix delta becomes a member-level diff.
+type setUnit struct {
+	owner   string
+	name    string // id-space name
+	id      uint32
+	typ     model.IPSetType
+	members map[model.IPSetMember]entry.Key
+	refs    int // derived CIDR sets: programs using it
+}
+
+func setOwner(name string) string { return "set/" + name }
+
+// memberEntry renders one member of set id.
+func memberEntry(id uint32, typ model.IPSetType, m model.IPSetMember) (entry.Entry, bool) {
+	sid := u(uint64(id))
+	hit := act(p4src.ActionIPSetHit)
+	switch typ {
+	case model.IPSetTypeNet, model.IPSetTypeIP:
+		p := m.Net
+		if typ == model.IPSetTypeIP {
+			if !m.AddrPort.Addr.IsValid() {
+				return entry.Entry{}, false
+			}
+			p = netip.PrefixFrom(m.AddrPort.Addr, m.AddrPort.Addr.BitLen())
+		}
+		if !p.IsValid() {
+			return entry.Entry{}, false
+		}
+		if p.Addr().Is4() {
+			return tableEntry(p4src.TableIPSetNetV4, 0, hit, exact(p4src.KeyIPSetNetV4SetID, sid),
+				lpm(p4src.KeyIPSetNetV4Addr, p)), true
+		}
+		return tableEntry(p4src.TableIPSetNetV6, 0, hit, exact(p4src.KeyIPSetNetV6SetID, sid),
+			lpm(p4src.KeyIPSetNetV6Addr, p)), true
+	case model.IPSetTypeIPAndPort:
+		ap := m.AddrPort
+		if !ap.Addr.IsValid() {
+			return entry.Entry{}, false
+		}
+		if ap.Addr.Is4() {
+			return tableEntry(p4src.TableIPSetPortV4, 0, hit, exact(p4src.KeyIPSetPortV4SetID, sid),
+				exact(p4src.KeyIPSetPortV4Addr, addrBytes(ap.Addr)),
+				exact(p4src.KeyIPSetPortV4Protocol, u(uint64(ap.Protocol))),
+				exact(p4src.KeyIPSetPortV4Port, u(uint64(ap.Port)))), true
+		}
+		return tableEntry(p4src.TableIPSetPortV6, 0, hit, exact(p4src.KeyIPSetPortV6SetID, sid),
+			exact(p4src.KeyIPSetPortV6Addr, addrBytes(ap.Addr)),
+			exact(p4src.KeyIPSetPortV6Protocol, u(uint64(ap.Protocol))),
+			exact(p4src.KeyIPSetPortV6Port, u(uint64(ap.Port)))), true
+	}
+	return entry.Entry{}, false
+}
+
+func (t *Translator) addMember(su *setUnit, m model.IPSetMember) {
+	if _, ok := su.members[m]; ok {
+		return
+	}
+	e, ok := memberEntry(su.id, su.typ, m)
+	if !ok {
+		return
+	}
+	k := e.Key()
+	su.members[m] = k
+	t.st.put(su.owner, k, e)
+}
+
+func (t *Translator) delMember(su *setUnit, m model.IPSetMember) {
+	k, ok := su.members[m]
+	if !ok {
+		return
+	}
+	delete(su.members, m)
+	t.st.del(su.owner, k)
+}
+
+func (t *Translator) clearSet(su *setUnit) {
+	for _, k := range su.members {
+		t.st.del(su.owner, k)
+	}
+	su.members = map[model.IPSetMember]entry.Key{}
+}
+
+// translateIPSet brings the unit of Felix set id in line with the model; delta, when given, is the
+// member-level change since the last translation.
+func (t *Translator) translateIPSet(id string, delta *model.IPSetDelta) {
+	set, exists := t.state.IPSets.Get(id)
+	su := t.sets[id]
+	if !exists {
+		if su != nil {
+			t.clearSet(su)
+			t.release(t.ids.set, su.name)
+			delete(t.sets, id)
+		}
+		return
+	}
+	if su != nil && su.typ != set.Type {
+		t.clearSet(su)
+		t.release(t.ids.set, su.name)
+		su = nil
+	}
+	if su == nil {
+		name := setRef{felix: id}.idName()
+		su = &setUnit{owner: setOwner(name), name: name, typ: set.Type, members: map[model.IPSetMember]entry.Key{}}
+		su.id = t.acquire(t.ids.set, name)
+		t.sets[id] = su
+		delta = nil
+	}
+	if delta != nil {
+		for _, m := range delta.Removed {
+			t.delMember(su, m)
+		}
+		for _, m := range delta.Added {
+			t.addMember(su, m)
+		}
+		if len(su.members) == set.Len() {
+			return
+		}
+		// The delta did not lead to the model's set (it was not relative to what we had): full diff.
+	}
+	seen := make(map[model.IPSetMember]struct{}, set.Len())
+	for m := range set.Members() {
+		seen[m] = struct{}{}
+		t.addMember(su, m)
+	}
+	if len(su.members) != len(seen) {
+		for m := range su.members {
+			if _, ok := seen[m]; !ok {
+				t.delMember(su, m)
+			}
+		}
+	}
+}
+
+// refCIDRSet takes a reference on the derived set of a canonical CIDR list, creating its unit.
+func (t *Translator) refCIDRSet(cidrs string) {
+	su := t.cidrSets[cidrs]
+	if su != nil {
+		su.refs++
+		return
+	}
+	name := setRef{cidrs: cidrs}.idName()
+	su = &setUnit{owner: setOwner(name), name: name, typ: model.IPSetTypeNet,
+		members: map[model.IPSetMember]entry.Key{}, refs: 1}
+	su.id = t.acquire(t.ids.set, name)
+	t.cidrSets[cidrs] = su
+	for _, c := range strings.Split(cidrs, ",") {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			t.addMember(su, model.IPSetMember{Net: p})
+		}
+	}
+}
+
+func (t *Translator) unrefCIDRSet(cidrs string) {
+	su := t.cidrSets[cidrs]
+	if su == nil {
+		return
+	}
+	su.refs--
+	if su.refs > 0 {
+		return
+	}
+	t.clearSet(su)
+	t.release(t.ids.set, su.name)
+	delete(t.cidrSets, cidrs)
+}
+
+// setInfo tells the rule compiler whether a Felix set exists and its type.
+func (t *Translator) setInfo(id string) (model.IPSetType, bool) {
+	s, ok := t.state.IPSets.Get(id)
+	if !ok {
+		return 0, false
+	}
+	return s.Type, true
+}
+
+// indexSetUsers records which programs name which Felix sets.
+func (t *Translator) indexSetUsers(owner string, old, cur []string) {
+	for _, id := range old {
+		if m := t.setUsers[id]; m != nil {
+			delete(m, owner)
+			if len(m) == 0 {
+				delete(t.setUsers, id)
+			}
+		}
+	}
+	for _, id := range cur {
+		m := t.setUsers[id]
+		if m == nil {
+			m = map[string]struct{}{}
+			t.setUsers[id] = m
+		}
+		m[owner] = struct{}{}
+	}
+}

@@ -1,0 +1,234 @@
+package translator
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/calico-p4/calico-p4/driver/model"
+	"github.com/calico-p4/calico-p4/p4src"
+	"github.com/calico-p4/calico-p4/p4src/entry"
+)
+
+// chainKind is the kind of Felix endpoint chain a policy list implements (felix/rules/endpoints.go).
+type chainKind uint8
+
+const (
+	// chainNormal: tiers (end of tier: deny), then profiles, then "drop if no profiles matched".
+	chainNormal chainKind = iota
+	// chainForward: applyOnForward tiers (end of tier: deny), no profiles; no verdict at the end.
+	chainForward
+	// chainUntracked, chainPreDNAT: tiers without end-of-tier drop, no profiles; no verdict at the end.
+	chainUntracked
+	chainPreDNAT
+)
+
+// listItem is one position of a policy list: run a program (by the name of its first step) or end.
+type listItem struct {
+	step     string
+	nextTier int
+	verdict  uint8
+}
+
+// listSpec is the content of a policy list; identical contents share one list (interning).
+type listSpec []listItem
+
+func (l listSpec) key() string {
+	var sb strings.Builder
+	for i, it := range l {
+		if i > 0 {
+			sb.WriteByte('|')
+		}
+		if it.step != "" {
+			sb.WriteString("P:")
+			sb.WriteString(it.step)
+			sb.WriteByte('>')
+			sb.WriteString(strconv.Itoa(it.nextTier))
+		} else {
+			sb.WriteString("E:")
+			sb.WriteString(strconv.Itoa(int(it.verdict)))
+		}
+	}
+	return sb.String()
+}
+
+// buildList lays out Felix's endpoint chain as a list: the failsafe program first (host endpoints), the
+// tiers in order (within a tier the policies in order; a policy's pass continues after the tier), the
+// profiles (normal chains; a profile's pass continues with the next profile) and the end. It returns nil
+// for a forward chain without policies (Felix allows forwarded traffic then: no list, no verdict).
+func buildList(kind chainKind, tiers []model.TierInfo, ingress bool, profiles []string, failsafe string) listSpec {
+	dir := dirOut
+	if ingress {
+		dir = dirIn
+	}
+	var l listSpec
+	if failsafe != "" {
+		l = append(l, listItem{step: firstStep(failsafe)})
+	}
+	havePolicies := false
+	for _, tier := range tiers {
+		keys := tier.EgressPolicyKeys()
+		if ingress {
+			keys = tier.IngressPolicyKeys()
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		havePolicies = true
+		start := len(l)
+		for _, k := range keys {
+			l = append(l, listItem{step: firstStep(policyOwner(k, dir))})
+		}
+		if kind == chainNormal || kind == chainForward {
+			l = append(l, listItem{verdict: p4src.VerdictDeny})
+		}
+		for i := start; i < start+len(keys); i++ {
+			l[i].nextTier = len(l)
+		}
+	}
+	if kind == chainForward && !havePolicies {
+		return nil
+	}
+	if kind == chainNormal {
+		for _, p := range profiles {
+			l = append(l, listItem{step: firstStep(profileOwner(p, dir)), nextTier: len(l) + 1})
+		}
+	}
+	end := listItem{verdict: p4src.VerdictContinue}
+	if kind == chainNormal {
+		end.verdict = p4src.VerdictDeny
+	}
+	l = append(l, end)
+	if failsafe != "" {
+		l[0].nextTier = len(l) - 1 // a failsafe pass (untracked, pre-DNAT) ends the check with no verdict
+	}
+	return l
+}
+
+// listUnit owns the entries of one interned list.
+type listUnit struct {
+	*unit
+	name  string
+	id    uint32
+	refs  int
+	steps []string
+}
+
+// refList takes a reference on the list with content l and returns its id.
+func (t *Translator) refList(l listSpec) (string, uint32) {
+	name := l.key()
+	lu := t.lists[name]
+	if lu != nil {
+		lu.refs++
+		return name, lu.id
+	}
+	lu = &listUnit{unit: newUnit("list/" + name), name: name, refs: 1}
+	lu.id = t.acquire(t.ids.list, name)
+	var ents []entry.Entry
+	for pos, it := range l {
+		var a entry.Action
+		if it.step != "" {
+			lu.steps = append(lu.steps, it.step)
+			sid := t.acquire(t.ids.step, it.step)
+			a = act(p4src.ActionRunPolicy, param(p4src.ParamRunPolicyFirstStep, u(uint64(sid))),
+				param(p4src.ParamRunPolicyNextTierPos, u(uint64(it.nextTier))))
+		} else {
+			a = act(p4src.ActionListEnd, param(p4src.ParamListEndVerdict, u(uint64(it.verdict))))
+		}
+		ents = append(ents, tableEntry(p4src.TablePolicyList, 0, a,
+			exact(p4src.KeyPolicyListListID, u(uint64(lu.id))), exact(p4src.KeyPolicyListPosition, u(uint64(pos)))))
+	}
+	lu.replace(t.st, ents)
+	t.lists[name] = lu
+	return name, lu.id
+}
+
+// unrefList drops a reference taken by refList.
+func (t *Translator) unrefList(name string) {
+	lu := t.lists[name]
+	if lu == nil {
+		return
+	}
+	lu.refs--
+	if lu.refs > 0 {
+		return
+	}
+	lu.clear(t.st)
+	for _, s := range lu.steps {
+		t.release(t.ids.step, s)
+	}
+	t.release(t.ids.list, name)
+	delete(t.lists, name)
+}
+
+// listLen is the worst-case number of steps a walk of the list visits (passes of the pipeline), from the
+// programs known now.
+func (t *Translator) listWalk(l listSpec) int {
+	n := 0
+	for _, it := range l {
+		if it.step == "" {
+			continue
+		}
+		owner := strings.TrimSuffix(it.step, "/0")
+		if pu := t.progs[owner]; pu != nil && pu.prog != nil {
+			n += pu.prog.longestWalk()
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+// failsafe programs: Felix's failsafe chains as rule lists (felix/rules/static.go, failsafeInChain and
+// failsafeOutChain). The filter-table chains accept; the raw (untracked) and mangle (pre-DNAT) ones only
+// skip the rest of that table, so they pass to the end of the list (no verdict).
+const (
+	failsafeFilterIn  = "failsafe/filter-in"
+	failsafeFilterOut = "failsafe/filter-out"
+	failsafeRawIn     = "failsafe/raw-in"
+	failsafeRawOut    = "failsafe/raw-out"
+	failsafeMangleIn  = "failsafe/mangle-in"
+)
+
+func failsafeRules(which string, cfg *model.Config) []model.Rule {
+	var rules []model.Rule
+	add := func(ports []model.ProtoPort, action model.Action, dstPort, peerIsSrc bool) {
+		for _, pp := range ports {
+			num, ok := model.ProtocolNumber(pp.Protocol)
+			if !ok {
+				continue
+			}
+			r := model.Rule{Action: action, Protocol: &model.Protocol{Number: num, Name: pp.Protocol}}
+			pr := []model.PortRange{{First: pp.Port, Last: pp.Port}}
+			if dstPort {
+				r.DstPorts = pr
+			} else {
+				r.SrcPorts = pr
+			}
+			if pp.Net.IsValid() {
+				if peerIsSrc {
+					r.SrcNets = []netip.Prefix{pp.Net}
+				} else {
+					r.DstNets = []netip.Prefix{pp.Net}
+				}
+			}
+			rules = append(rules, r)
+		}
+	}
+	in, out := cfg.FailsafeInboundHostPorts, cfg.FailsafeOutboundHostPorts
+	switch which {
+	case failsafeFilterIn:
+		add(in, model.ActionAllow, true, true)
+	case failsafeFilterOut:
+		add(out, model.ActionAllow, true, false)
+	case failsafeRawIn:
+		add(in, model.ActionNextTier, true, true)
+		add(out, model.ActionNextTier, false, true)
+	case failsafeRawOut:
+		add(out, model.ActionNextTier, true, false)
+		add(in, model.ActionNextTier, false, false)
+	case failsafeMangleIn:
+		add(in, model.ActionNextTier, true, true)
+	}
+	return rules
+}

@@ -1,0 +1,316 @@
+package oracle
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/calico-p4/calico-p4/driver/model"
+)
+
+// Ingress says where a packet enters the node.
+type Ingress struct {
+	// Workload is set for a packet from a local workload endpoint.
+	Workload *model.WorkloadEndpointKey
+	// Host: from the host's own stack.
+	Host bool
+	// Iface: from a host interface (the uplink's name, or a tunnel device for decapsulated traffic).
+	Iface string
+}
+
+func (i Ingress) String() string {
+	switch {
+	case i.Workload != nil:
+		return "workload " + i.Workload.String()
+	case i.Host:
+		return "host"
+	}
+	return "interface " + i.Iface
+}
+
+// Destination is where the node sends a packet.
+type Destination struct {
+	Workload *model.WorkloadEndpointKey
+	Host     bool
+	// Iface: out of a host interface (uplink or tunnel device); "" with the others unset: no route.
+	Iface string
+}
+
+func (d Destination) String() string {
+	switch {
+	case d.Workload != nil:
+		return "workload " + d.Workload.String()
+	case d.Host:
+		return "host"
+	case d.Iface != "":
+		return "interface " + d.Iface
+	}
+	return "nowhere"
+}
+
+// Route says where the node sends a packet to dst (after 1:1 NAT): a local workload owning the address,
+// the host for the node's addresses, a tunnel device for remote blocks over VXLAN / IP-in-IP, else the
+// uplink.
+func Route(s *model.State, n Node, dst netip.Addr) Destination {
+	best := -1
+	var out Destination
+	for k, ep := range s.WorkloadEndpoints.All() {
+		for _, p := range append(slices.Clone(ep.IPv4Nets), ep.IPv6Nets...) {
+			if p.Contains(dst) && p.Bits() > best {
+				kk := k
+				best, out = p.Bits(), Destination{Workload: &kk}
+			}
+		}
+	}
+	if best >= 0 {
+		return out
+	}
+	if slices.Contains(n.Addresses, dst) {
+		return Destination{Host: true}
+	}
+	for p, r := range s.Routes.All() {
+		if !p.Contains(dst) || p.Bits() <= best {
+			continue
+		}
+		switch r.Type {
+		case model.RouteRemoteWorkload, model.RouteRemoteTunnel:
+			if r.SameSubnet {
+				best, out = p.Bits(), Destination{Iface: n.Uplink}
+			} else if r.IPPoolType == model.PoolVXLAN || r.Tunnel.VXLAN {
+				dev := "vxlan.calico"
+				if dst.Is6() {
+					dev = "vxlan-v6.calico"
+				}
+				best, out = p.Bits(), Destination{Iface: dev}
+			} else if (r.IPPoolType == model.PoolIPIP || r.Tunnel.IPIP) && dst.Is4() {
+				best, out = p.Bits(), Destination{Iface: "tunl0"}
+			} else {
+				best, out = p.Bits(), Destination{Iface: n.Uplink}
+			}
+		case model.RouteLocalHost, model.RouteLocalTunnel:
+			best, out = p.Bits(), Destination{Host: true}
+		}
+	}
+	if best >= 0 {
+		return out
+	}
+	return Destination{Iface: n.Uplink}
+}
+
+// HostEndpointFor resolves the host endpoint covering a host interface (endpoint_mgr.go): an explicitly
+// named one, or a nameless one expecting one of the node's addresses (uplink only); the smallest id wins;
+// else the smallest all-interfaces one.
+func HostEndpointFor(s *model.State, n Node, iface string) *model.HostEndpoint {
+	var star *model.HostEndpoint
+	for _, h := range s.HostEndpoints.All() {
+		if h.InterfaceName == "*" {
+			if star == nil {
+				star = h
+			}
+			continue
+		}
+		if h.InterfaceName == iface {
+			return h
+		}
+		if h.InterfaceName == "" && iface == n.Uplink {
+			for _, a := range n.Addresses {
+				if slices.Contains(h.ExpectedIPv4Addrs, a) || slices.Contains(h.ExpectedIPv6Addrs, a) {
+					return h
+				}
+			}
+		}
+	}
+	return star
+}
+
+// Evaluate is the verdict for packet p entering at in: Felix's raw, mangle and filter tables in order.
+// The 1:1 NAT of workloads (floating IPs) is applied before routing and the filter table, as Felix's nat
+// PREROUTING does.
+func Evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destination) {
+	cfg := s.Config()
+	// Anti-spoofing (raw PREROUTING, RPF for workload interfaces).
+	if in.Workload != nil {
+		ep, ok := s.WorkloadEndpoints.Get(*in.Workload)
+		if !ok {
+			return deny("unknown workload"), Destination{}
+		}
+		if ep.State != "active" {
+			return deny("%s is down", in), Destination{}
+		}
+		nets := append(append(slices.Clone(ep.IPv4Nets), ep.IPv6Nets...), ep.AllowSpoofedSourcePrefixes...)
+		if !anyContains(nets, p.Src) {
+			return deny("%s: spoofed source %s", in, p.Src), Destination{}
+		}
+	}
+	var inHEP *model.HostEndpoint
+	if in.Iface != "" {
+		inHEP = HostEndpointFor(s, n, in.Iface)
+	}
+
+	// 1:1 NAT of workloads (floating IPs), then routing.
+	dst := p.Dst
+	for _, ep := range s.WorkloadEndpoints.All() {
+		for _, nat := range append(slices.Clone(ep.IPv4NAT), ep.IPv6NAT...) {
+			if nat.ExtIP == p.Dst {
+				dst = nat.IntIP
+			}
+		}
+	}
+	to := Route(s, n, dst)
+	var outHEP *model.HostEndpoint
+	if to.Iface != "" {
+		outHEP = HostEndpointFor(s, n, to.Iface)
+	}
+	if to.Workload != nil {
+		if ep, _ := s.WorkloadEndpoints.Get(*to.Workload); ep.State != "active" {
+			return deny("%s is down", to), to
+		}
+	}
+
+	// raw: untracked policy of the ingress host endpoint, or (host-originated) of the egress one.
+	untrackedAccept := false
+	untracked := func(h *model.HostEndpoint, ingress bool) (Verdict, bool) {
+		if h == nil || h.InterfaceName == "*" || len(h.UntrackedTiers) == 0 {
+			return Verdict{}, false
+		}
+		fs := FailsafeRawOut
+		if ingress {
+			fs = FailsafeRawIn
+		}
+		r, why := EvalChain(s, Untracked, fs, h.UntrackedTiers, nil, ingress, p)
+		switch r {
+		case ResultDeny:
+			return deny("host endpoint %s untracked: %s", h.ID, why), true
+		case ResultAllow:
+			untrackedAccept = true
+		}
+		return Verdict{}, false
+	}
+	if in.Iface != "" {
+		if v, done := untracked(inHEP, true); done {
+			return v, to
+		}
+	}
+	if in.Host && to.Iface != "" {
+		if v, done := untracked(outHEP, false); done {
+			return v, to
+		}
+		if untrackedAccept {
+			return allow("host endpoint %s untracked egress allow", outHEP.ID), to
+		}
+	}
+
+	// conntrack: established and related traffic is accepted by every tracked chain.
+	if p.CT != CTNew && !untrackedAccept {
+		return allow("conntrack %v", p.CT), to
+	}
+
+	// mangle PREROUTING: pre-DNAT policy of the ingress host endpoint.
+	preDNATAccept := untrackedAccept
+	if in.Iface != "" && inHEP != nil && len(inHEP.PreDNATTiers) > 0 && !untrackedAccept {
+		r, why := EvalChain(s, PreDNAT, FailsafeMangleIn, inHEP.PreDNATTiers, nil, true, p)
+		switch r {
+		case ResultDeny:
+			return deny("host endpoint %s pre-DNAT: %s", inHEP.ID, why), to
+		case ResultAllow:
+			preDNATAccept = true
+		}
+	}
+	// From here the packet is judged after DNAT.
+	q := p
+	q.Dst = dst
+
+	wl := func(k *model.WorkloadEndpointKey, ingress bool) (ChainResult, string) {
+		ep, _ := s.WorkloadEndpoints.Get(*k)
+		return EvalChain(s, Normal, NoFailsafe, ep.Tiers, ep.ProfileIDs, ingress, q)
+	}
+	hep := func(h *model.HostEndpoint, kind ChainKind, ingress bool) (ChainResult, string) {
+		switch kind {
+		case Forward:
+			return EvalChain(s, Forward, NoFailsafe, h.ForwardTiers, nil, ingress, q)
+		default:
+			fs := FailsafeFilterOut
+			if ingress {
+				fs = FailsafeFilterIn
+			}
+			return EvalChain(s, Normal, fs, h.Tiers, h.ProfileIDs, ingress, q)
+		}
+	}
+	switch {
+	case in.Workload != nil:
+		if r, why := wl(in.Workload, false); r != ResultAllow {
+			return deny("%s egress: %s", in, why), to
+		}
+		switch {
+		case to.Host:
+			if cfg.DefaultEndpointToHostAction == "DROP" {
+				return deny("DefaultEndpointToHostAction DROP"), to
+			}
+			return allow("to host: DefaultEndpointToHostAction %s", cfg.DefaultEndpointToHostAction), to
+		case to.Workload != nil:
+			if r, why := wl(to.Workload, true); r != ResultAllow {
+				return deny("%s ingress: %s", to, why), to
+			}
+			return allow("workload to workload"), to
+		default:
+			if outHEP != nil {
+				if r, why := hep(outHEP, Forward, false); r == ResultDeny {
+					return deny("host endpoint %s forward egress: %s", outHEP.ID, why), to
+				}
+			}
+			return allow("workload out of %s", to.Iface), to
+		}
+	case in.Host:
+		switch {
+		case to.Workload != nil, to.Host:
+			return allow("from the host (no policy)"), to
+		default:
+			if outHEP != nil {
+				if r, why := hep(outHEP, Normal, false); r != ResultAllow {
+					return deny("host endpoint %s egress: %s", outHEP.ID, why), to
+				}
+			}
+			return allow("host out of %s", to.Iface), to
+		}
+	default: // from a host interface
+		switch {
+		case to.Host:
+			if preDNATAccept {
+				return allow("accepted by untracked / pre-DNAT policy"), to
+			}
+			if inHEP != nil {
+				if r, why := hep(inHEP, Normal, true); r != ResultAllow {
+					return deny("host endpoint %s ingress: %s", inHEP.ID, why), to
+				}
+			}
+			return allow("to host"), to
+		default:
+			if inHEP != nil && !preDNATAccept {
+				if r, why := hep(inHEP, Forward, true); r == ResultDeny {
+					return deny("host endpoint %s forward ingress: %s", inHEP.ID, why), to
+				}
+			}
+			if to.Workload != nil {
+				if r, why := wl(to.Workload, true); r != ResultAllow {
+					return deny("%s ingress: %s", to, why), to
+				}
+				return allow("forwarded to %s", to), to
+			}
+			if outHEP != nil {
+				if r, why := hep(outHEP, Forward, false); r == ResultDeny {
+					return deny("host endpoint %s forward egress: %s", outHEP.ID, why), to
+				}
+			}
+			return allow("forwarded out of %s", to.Iface), to
+		}
+	}
+}
+
+func (c CTState) String() string {
+	switch c {
+	case CTEstablished:
+		return "established"
+	case CTRelated:
+		return "related"
+	}
+	return "new"
+}

@@ -1,0 +1,215 @@
+package translator
+
+import (
+	"strconv"
+
+	"github.com/calico-p4/calico-p4/driver/model"
+	"github.com/calico-p4/calico-p4/p4src"
+	"github.com/calico-p4/calico-p4/p4src/entry"
+)
+
+// Directions of a rule list.
+const (
+	dirIn  = "in"
+	dirOut = "out"
+)
+
+// progUnit owns the entries of one compiled rule list: a policy's or profile's inbound or outbound rules,
+// or a synthetic list (failsafe ports). Its first step has the stable name "<owner>/0", which is what
+// policy lists refer to, so a list never changes when the policy's rules do.
+type progUnit struct {
+	*unit
+	prog *program
+	// names held in the id spaces (released on replace/removal).
+	stepNames, ruleNames, setNames []string
+	cidrSets                       []string // derived CIDR sets referenced (refcounted units)
+	feliSets                       []string // Felix sets the steps look up
+	refSets                        []string // every Felix set the rules name (re-translation on change)
+	issues                         []Unsupported
+}
+
+// progOwner names the program of an object and direction.
+func policyOwner(k model.PolicyKey, dir string) string { return "pol/" + k.Tier + "/" + k.Name + "/" + dir }
+func profileOwner(name, dir string) string         { return "prof/" + name + "/" + dir }
+
+// firstStep is the name of a program's entry step.
+func firstStep(owner string) string { return owner + "/0" }
+
+// translateProgram (re)compiles rules into the unit owned by owner. what is the human name used in
+// reports ("policy default/x", "profile y").
+func (t *Translator) translateProgram(owner, what string, rules []model.Rule) {
+	pu := t.progs[owner]
+	if pu == nil {
+		pu = &progUnit{unit: newUnit(owner)}
+		t.progs[owner] = pu
+	}
+	prog := compileRuleList(rules, t.setInfo)
+	pu.prog = prog
+
+	oldSteps, oldRules, oldSets, oldCIDR, oldFelix := pu.stepNames, pu.ruleNames, pu.setNames, pu.cidrSets, pu.feliSets
+	pu.stepNames = make([]string, len(prog.steps))
+	stepIDs := make([]uint32, len(prog.steps))
+	for i := range prog.steps {
+		pu.stepNames[i] = owner + "/" + strconv.Itoa(i)
+		stepIDs[i] = t.acquire(t.ids.step, pu.stepNames[i])
+	}
+	pu.ruleNames = pu.ruleNames[:0:0]
+	ruleIDs := map[int]uint32{}
+	for _, r := range prog.rules {
+		name := owner + "/" + strconv.Itoa(r)
+		pu.ruleNames = append(pu.ruleNames, name)
+		ruleIDs[r] = t.acquire(t.ids.rule, name)
+	}
+	pu.setNames, pu.cidrSets, pu.feliSets = nil, nil, nil
+	setIDs := map[setRef]uint32{}
+	for _, s := range prog.sets {
+		name := s.idName()
+		pu.setNames = append(pu.setNames, name)
+		setIDs[s] = t.acquire(t.ids.set, name)
+		if s.cidrs != "" {
+			pu.cidrSets = append(pu.cidrSets, s.cidrs)
+			t.refCIDRSet(s.cidrs)
+		} else {
+			pu.feliSets = append(pu.feliSets, s.felix)
+		}
+	}
+	// Every Felix set the rules name, usable or not (missing): a later IPSetUpdate, IPSetRemove or type
+	// change re-translates this program.
+	oldRefs := pu.refSets
+	pu.refSets = referencedSets(rules)
+	t.indexSetUsers(owner, oldRefs, pu.refSets)
+	_ = oldFelix
+
+	var ents []entry.Entry
+	stepID := func(i int) uint32 {
+		if i < 0 {
+			return 0
+		}
+		return stepIDs[i]
+	}
+	for i, st := range prog.steps {
+		var setID uint32
+		if !st.set.isZero() {
+			setID = setIDs[st.set]
+		}
+		ents = append(ents, tableEntry(p4src.TablePolicyStep, 0,
+			act(p4src.ActionRunStep,
+				param(p4src.ParamRunStepLookup, u(uint64(st.lookup))),
+				param(p4src.ParamRunStepSetID, u(uint64(setID))),
+				param(p4src.ParamRunStepMissStep, u(uint64(stepID(st.miss))))),
+			exact(p4src.KeyPolicyStepStepID, u(uint64(stepIDs[i])))))
+		for _, e := range st.ents {
+			ents = append(ents, ruleEntry(stepIDs[i], e, ruleIDs[e.rule], stepID(e.next)))
+		}
+	}
+	for _, r := range prog.rules {
+		ents = append(ents, tableEntry(p4src.TablePolicyRuleStats, 0, act(p4src.ActionCountRule),
+			exact(p4src.KeyPolicyRuleStatsRuleID, u(uint64(ruleIDs[r])))))
+	}
+	pu.replace(t.st, ents)
+
+	pu.issues = pu.issues[:0:0]
+	for _, iss := range prog.issues {
+		pu.issues = append(pu.issues, Unsupported{Feature: iss.feature, Owner: what, Detail: iss.detail,
+			Rendering: iss.rendering})
+	}
+
+	// Release the names of the previous version (after acquiring the new ones: no churn for the names
+	// both versions hold).
+	for _, n := range oldSteps {
+		t.release(t.ids.step, n)
+	}
+	for _, n := range oldRules {
+		t.release(t.ids.rule, n)
+	}
+	for _, n := range oldSets {
+		t.release(t.ids.set, n)
+	}
+	for _, c := range oldCIDR {
+		t.unrefCIDRSet(c)
+	}
+}
+
+// removeProgram deletes a program unit.
+func (t *Translator) removeProgram(owner string) {
+	pu := t.progs[owner]
+	if pu == nil {
+		return
+	}
+	pu.clear(t.st)
+	for _, n := range pu.stepNames {
+		t.release(t.ids.step, n)
+	}
+	for _, n := range pu.ruleNames {
+		t.release(t.ids.rule, n)
+	}
+	for _, n := range pu.setNames {
+		t.release(t.ids.set, n)
+	}
+	for _, c := range pu.cidrSets {
+		t.unrefCIDRSet(c)
+	}
+	t.indexSetUsers(owner, pu.refSets, nil)
+	delete(t.progs, owner)
+}
+
+// ruleEntry renders one policy_rule entry.
+func ruleEntry(step uint32, e pentry, ruleID, next uint32) entry.Entry {
+	ms := []entry.Match{exact(p4src.KeyPolicyRuleStepID, u(uint64(step)))}
+	if e.setHit >= 0 {
+		ms = append(ms, entry.Optional(string(p4src.KeyPolicyRuleSetHit), u(uint64(e.setHit))))
+	}
+	if e.ipver != 0 {
+		ms = append(ms, entry.Optional(string(p4src.KeyPolicyRuleIPVersion), u(uint64(e.ipver))))
+	}
+	if e.proto.mask != 0 {
+		ms = append(ms, entry.Ternary(string(p4src.KeyPolicyRuleProtocol), u(uint64(e.proto.value)), u(uint64(e.proto.mask))))
+	}
+	if e.sport != (portRange{0, 65535}) {
+		ms = append(ms, entry.Range(string(p4src.KeyPolicyRuleSrcPort), u(uint64(e.sport.lo)), u(uint64(e.sport.hi))))
+	}
+	if e.dport != (portRange{0, 65535}) {
+		ms = append(ms, entry.Range(string(p4src.KeyPolicyRuleDstPort), u(uint64(e.dport.lo)), u(uint64(e.dport.hi))))
+	}
+	if e.icmpType.mask != 0 {
+		ms = append(ms, entry.Ternary(string(p4src.KeyPolicyRuleICMPType), u(uint64(e.icmpType.value)), u(uint64(e.icmpType.mask))))
+	}
+	if e.icmpCode.mask != 0 {
+		ms = append(ms, entry.Ternary(string(p4src.KeyPolicyRuleICMPCode), u(uint64(e.icmpCode.value)), u(uint64(e.icmpCode.mask))))
+	}
+	var a entry.Action
+	switch e.act {
+	case actAllow:
+		a = act(p4src.ActionRuleAllow, param(p4src.ParamRuleAllowRuleID, u(uint64(ruleID))))
+	case actDeny:
+		a = act(p4src.ActionRuleDeny, param(p4src.ParamRuleDenyRuleID, u(uint64(ruleID))))
+	case actPass:
+		a = act(p4src.ActionRulePass, param(p4src.ParamRulePassRuleID, u(uint64(ruleID))))
+	case actLog:
+		a = act(p4src.ActionRuleLog, param(p4src.ParamRuleLogRuleID, u(uint64(ruleID))),
+			param(p4src.ParamRuleLogNextStep, u(uint64(next))))
+	case actGoto:
+		a = act(p4src.ActionRuleGoto, param(p4src.ParamRuleGotoNextStep, u(uint64(next))))
+	}
+	return tableEntry(p4src.TablePolicyRule, e.prio, a, ms...)
+}
+
+// referencedSets lists every Felix IP set id the rules name, without duplicates.
+func referencedSets(rules []model.Rule) []string {
+	seen := map[string]bool{}
+	var out []string
+	for i := range rules {
+		r := &rules[i]
+		for _, l := range [][]string{r.SrcIPSetIDs, r.NotSrcIPSetIDs, r.DstIPSetIDs, r.NotDstIPSetIDs,
+			r.SrcNamedPortIPSetIDs, r.NotSrcNamedPortIPSetIDs, r.DstNamedPortIPSetIDs, r.NotDstNamedPortIPSetIDs,
+			r.DstIPPortSetIDs} {
+			for _, id := range l {
+				if !seen[id] {
+					seen[id] = true
+					out = append(out, id)
+				}
+			}
+		}
+	}
+	return out
+}

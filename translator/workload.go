@@ -1,0 +1,165 @@
+package translator
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/calico-p4/calico-p4/driver/model"
+	"github.com/calico-p4/calico-p4/p4src"
+	"github.com/calico-p4/calico-p4/p4src/entry"
+)
+
+// wepUnit owns a local workload endpoint's entries: port classification, anti-spoofing, its next hop
+// (MAC rewrite, per-endpoint counter), 1:1 NAT, its two policy lists; and its routes (candidates of the
+// route table).
+type wepUnit struct {
+	*unit
+	epName string
+	nhName string
+	lists  []string
+	routes []netip.Prefix
+	err    error
+	down   bool
+	// refs are the programs its lists run (to report references to missing policies or profiles).
+	refs []string
+}
+
+func wepOwner(k model.WorkloadEndpointKey) string { return "wep/" + k.String() }
+
+// Workload endpoint flags: anti-spoofing, and the from/to checks always run (Felix always renders
+// from-wl / to-wl chains; no policy and no profile means "drop if no profiles matched").
+const wepFlags = p4src.EPFlagSourceCheck | p4src.EPFlagPolicy
+
+func (t *Translator) translateWEP(k model.WorkloadEndpointKey) {
+	old := t.weps[k]
+	ep, exists := t.state.WorkloadEndpoints.Get(k)
+	if !exists {
+		if old != nil {
+			old.clear(t.st)
+			t.releaseWEP(old, nil)
+			delete(t.weps, k)
+		}
+		return
+	}
+	owner := wepOwner(k)
+	wu := &wepUnit{epName: owner, nhName: "local/" + k.String()}
+	if old != nil {
+		wu.unit = old.unit
+	} else {
+		wu.unit = newUnit(owner)
+	}
+	t.weps[k] = wu
+	epID := t.acquire(t.ids.ep, wu.epName)
+	nhID := t.acquire(t.ids.nh, wu.nhName)
+	wu.down = ep.State != "active"
+
+	port, perr := t.ports.PortID(ep.InterfaceName)
+	var errs []error
+	if perr != nil {
+		errs = append(errs, fmt.Errorf("interface %s has no port: %w", ep.InterfaceName, perr))
+	}
+	deliverable := perr == nil && !wu.down
+	var ents []entry.Entry
+	if perr == nil && !wu.down {
+		ents = append(ents, tableEntry(p4src.TablePortEndpoint, 0,
+			act(p4src.ActionSetEndpoint, param(p4src.ParamSetEndpointEndpointID, u(uint64(epID))),
+				param(p4src.ParamSetEndpointKind, u(uint64(p4src.EPKindWorkload))),
+				param(p4src.ParamSetEndpointFlags, u(uint64(wepFlags))),
+				param(p4src.ParamSetEndpointPeerPort, u(0))),
+			exact(p4src.KeyPortEndpointPort, u(uint64(port)))))
+		var sources []netip.Prefix
+		sources = append(sources, ep.IPv4Nets...)
+		sources = append(sources, ep.IPv6Nets...)
+		sources = append(sources, ep.AllowSpoofedSourcePrefixes...)
+		for _, p := range sources {
+			ents = append(ents, sourceGuard(epID, p))
+		}
+		for _, spec := range []struct {
+			stage   uint8
+			ingress bool
+		}{{p4src.StageWorkloadEgress, false}, {p4src.StageWorkloadIngress, true}} {
+			l := buildList(chainNormal, ep.Tiers, spec.ingress, ep.ProfileIDs, "")
+			name, id := t.refList(l)
+			wu.lists = append(wu.lists, name)
+			for _, it := range l {
+				if it.step != "" {
+					wu.refs = append(wu.refs, it.step)
+				}
+			}
+			ents = append(ents, endpointPolicy(epID, spec.stage, id))
+		}
+		if len(ep.MAC) != 6 {
+			errs = append(errs, errors.New("no MAC address: traffic to the endpoint cannot be delivered"))
+			deliverable = false
+		} else {
+			ents = append(ents, tableEntry(p4src.TableNexthop, 0,
+				act(p4src.ActionNHLocal, param(p4src.ParamNHLocalPort, u(uint64(port))),
+					param(p4src.ParamNHLocalDstMAC, macBytes(ep.MAC)),
+					param(p4src.ParamNHLocalEndpointID, u(uint64(epID))),
+					param(p4src.ParamNHLocalFlags, u(uint64(p4src.EPFlagPolicy)))),
+				exact(p4src.KeyNexthopNexthopID, u(uint64(nhID)))))
+		}
+		for _, n := range ep.IPv4NAT {
+			ents = append(ents, tableEntry(p4src.TableNAT1to1V4, 0,
+				act(p4src.ActionDNATAddressV4, param(p4src.ParamDNATAddressV4Addr, addrBytes(n.IntIP))),
+				exact(p4src.KeyNAT1to1V4ExtAddr, addrBytes(n.ExtIP))))
+		}
+		for _, n := range ep.IPv6NAT {
+			ents = append(ents, tableEntry(p4src.TableNAT1to1V6, 0,
+				act(p4src.ActionDNATAddressV6, param(p4src.ParamDNATAddressV6Addr, addrBytes(n.IntIP))),
+				exact(p4src.KeyNAT1to1V6ExtAddr, addrBytes(n.ExtIP))))
+		}
+	}
+	wu.replace(t.st, ents)
+	// Routes to the endpoint's addresses: its next hop, or unreachable when it cannot be delivered (down,
+	// no port, no MAC), so traffic to it never falls through to a broader route.
+	cand := routeCand{prec: precWorkload, local: true}
+	if deliverable {
+		cand.nh = wu.nhName
+	}
+	for _, p := range ep.IPv4Nets {
+		wu.routes = append(wu.routes, p.Masked())
+	}
+	for _, p := range ep.IPv6Nets {
+		wu.routes = append(wu.routes, p.Masked())
+	}
+	for _, p := range wu.routes {
+		t.setRoute(p, owner, cand)
+	}
+	wu.err = errors.Join(errs...)
+	if old != nil {
+		t.releaseWEP(old, wu.routes)
+	}
+}
+
+// releaseWEP drops what an old version of a workload unit held: list references, ids, and the routes the
+// new version (keep) no longer has.
+func (t *Translator) releaseWEP(old *wepUnit, keep []netip.Prefix) {
+	for _, l := range old.lists {
+		t.unrefList(l)
+	}
+	for _, p := range old.routes {
+		if !slices.Contains(keep, p) {
+			t.delRoute(p, old.owner)
+		}
+	}
+	t.release(t.ids.ep, old.epName)
+	t.release(t.ids.nh, old.nhName)
+}
+
+func sourceGuard(epID uint32, p netip.Prefix) entry.Entry {
+	if p.Addr().Is4() {
+		return tableEntry(p4src.TableSourceGuardV4, 0, act(p4src.ActionSourceAllowed),
+			exact(p4src.KeySourceGuardV4EndpointID, u(uint64(epID))), lpm(p4src.KeySourceGuardV4SrcAddr, p))
+	}
+	return tableEntry(p4src.TableSourceGuardV6, 0, act(p4src.ActionSourceAllowed),
+		exact(p4src.KeySourceGuardV6EndpointID, u(uint64(epID))), lpm(p4src.KeySourceGuardV6SrcAddr, p))
+}
+
+func endpointPolicy(epID uint32, stage uint8, listID uint32) entry.Entry {
+	return tableEntry(p4src.TableEndpointPolicy, 0,
+		act(p4src.ActionSetPolicyList, param(p4src.ParamSetPolicyListListID, u(uint64(listID)))),
+		exact(p4src.KeyEndpointPolicyEndpointID, u(uint64(epID))), exact(p4src.KeyEndpointPolicyStage, u(uint64(stage))))
+}
