@@ -38,13 +38,13 @@ func mac(s string) net.HardwareAddr {
 // testNode is node1 of the captures with a host port and an uplink.
 func testNode() Options {
 	return Options{Node: Node{
-		Name:            "node1",
-		HostInterface:   "cp4host0",
-		HostMAC:         mac("02:00:00:00:00:01"),
-		UplinkInterface: "cp4up0",
+		Name:                  "node1",
+		HostInterface:         "cp4host0",
+		HostMAC:               mac("02:00:00:00:00:01"),
+		UplinkInterface:       "cp4up0",
 		HostEndpointInterface: "eth0",
-		UplinkMAC:       mac("02:00:00:00:00:11"),
-		GatewayMAC:      mac("02:00:00:00:01:01"),
+		UplinkMAC:             mac("02:00:00:00:00:11"),
+		GatewayMAC:            mac("02:00:00:00:01:01"),
 		Neighbors: map[netip.Addr]net.HardwareAddr{
 			netip.MustParseAddr("192.168.122.12"): mac("02:00:00:00:00:12"),
 		},

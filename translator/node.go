@@ -39,7 +39,7 @@ type facts struct {
 	vxlanPort            uint16
 	vni                  uint32
 	natAddr4             netip.Addr
-	ipipAddr             netip.Addr // this node's IP-in-IP tunnel address (LOCAL_TUNNEL route), else addr4
+	ipipAddr             netip.Addr             // this node's IP-in-IP tunnel address (LOCAL_TUNNEL route), else addr4
 	attach               map[string]*attachment // by endpoint-id name: uplink, tunnel/<iface>
 	cfg                  *model.Config
 }
@@ -343,4 +343,3 @@ func (t *Translator) renderNexthop(name string, nu *nhUnit) {
 	}
 	nu.replace(t.st, ents)
 }
-

@@ -228,7 +228,7 @@ func (t *Translator) translateNode() {
 	}
 	if (f.vxlan4 || f.vxlan6) && f.vxlanPort != 4789 {
 		nu.issues = append(nu.issues, Unsupported{Feature: FeatureVXLANPort, Owner: "node",
-			Detail: fmt.Sprintf("VXLANPort %d", f.vxlanPort),
+			Detail:    fmt.Sprintf("VXLANPort %d", f.vxlanPort),
 			Rendering: "encapsulated with that port; received VXLAN is only recognised on 4789"})
 	}
 	if f.ipip && f.addr4.IsValid() {

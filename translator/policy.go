@@ -29,8 +29,10 @@ type progUnit struct {
 }
 
 // progOwner names the program of an object and direction.
-func policyOwner(k model.PolicyKey, dir string) string { return "pol/" + k.Tier + "/" + k.Name + "/" + dir }
-func profileOwner(name, dir string) string         { return "prof/" + name + "/" + dir }
+func policyOwner(k model.PolicyKey, dir string) string {
+	return "pol/" + k.Tier + "/" + k.Name + "/" + dir
+}
+func profileOwner(name, dir string) string { return "prof/" + name + "/" + dir }
 
 // firstStep is the name of a program's entry step.
 func firstStep(owner string) string { return owner + "/0" }

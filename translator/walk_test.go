@@ -14,12 +14,12 @@ import (
 // → policy_list → policy_step → ipset_* → policy_rule), for one check. It is a test model of the P4 walk,
 // independent of how the translator built the entries; the softswitch pipeline is the real one.
 type walker struct {
-	epPolicy map[[2]uint64]uint64         // (endpoint, stage) → list
-	lists    map[[2]uint64]entry.Action   // (list, position) → action
-	steps    map[uint64]entry.Action      // step → run_step
-	rules    map[uint64][]entry.Entry     // step → policy_rule entries, highest priority first
-	nets     map[uint64][]netip.Prefix    // set → NET members (both families)
-	ports    map[uint64]map[portKey]bool  // set → IP_AND_PORT members
+	epPolicy map[[2]uint64]uint64        // (endpoint, stage) → list
+	lists    map[[2]uint64]entry.Action  // (list, position) → action
+	steps    map[uint64]entry.Action     // step → run_step
+	rules    map[uint64][]entry.Entry    // step → policy_rule entries, highest priority first
+	nets     map[uint64][]netip.Prefix   // set → NET members (both families)
+	ports    map[uint64]map[portKey]bool // set → IP_AND_PORT members
 }
 
 type portKey struct {

@@ -86,8 +86,12 @@ type Verdict struct {
 	Why string
 }
 
-func allow(why string, args ...any) Verdict { return Verdict{Allowed: true, Why: fmt.Sprintf(why, args...)} }
-func deny(why string, args ...any) Verdict  { return Verdict{Allowed: false, Why: fmt.Sprintf(why, args...)} }
+func allow(why string, args ...any) Verdict {
+	return Verdict{Allowed: true, Why: fmt.Sprintf(why, args...)}
+}
+func deny(why string, args ...any) Verdict {
+	return Verdict{Allowed: false, Why: fmt.Sprintf(why, args...)}
+}
 
 // ChainResult is the outcome of one Felix endpoint chain.
 type ChainResult uint8

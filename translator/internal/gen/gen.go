@@ -431,6 +431,6 @@ func (g *Gen) HostEndpoint() *proto.ToDataplane {
 
 // Policies lists the generated policy names of a tier; Profiles the profiles; NetSets/PortSets the set ids.
 func (g *Gen) Policies(tier string) []string { return g.policies[tier] }
-func (g *Gen) Profiles() []string { return g.profiles }
-func (g *Gen) NetSets() []string  { return g.netSets }
-func (g *Gen) PortSets() []string { return g.portSets }
+func (g *Gen) Profiles() []string            { return g.profiles }
+func (g *Gen) NetSets() []string             { return g.netSets }
+func (g *Gen) PortSets() []string            { return g.portSets }
