@@ -58,6 +58,7 @@ type Gen struct {
 	R *rand.Rand
 	// sets, policies and profiles that exist (ids/names), to refer to them.
 	netSets, portSets []string
+	setTypes          map[string]proto.IPSetUpdate_IPSetType
 	policies          map[string][]string // by tier
 	profiles          []string
 }
@@ -98,6 +99,14 @@ func (g *Gen) Model() []*proto.ToDataplane {
 	if g.chance(0.7) {
 		out = append(out, g.HostEndpoint())
 	}
+	if g.chance(0.5) {
+		for i := 0; i < 3; i++ {
+			out = append(out, g.Underlay()...)
+		}
+		for i := 0; i < 1+g.R.IntN(5); i++ {
+			out = append(out, g.Route())
+		}
+	}
 	return append(out, &proto.ToDataplane{Payload: &proto.ToDataplane_InSync{InSync: &proto.InSync{}}})
 }
 
@@ -126,6 +135,10 @@ func pool(id, cidr string, masq bool) *proto.ToDataplane {
 // IPSet returns a random set with that id ("n:…" ids are IP_AND_PORT sets, "s:…" NET or IP sets).
 func (g *Gen) IPSet(id string) *proto.ToDataplane {
 	u := &proto.IPSetUpdate{Id: id}
+	if g.setTypes == nil {
+		g.setTypes = map[string]proto.IPSetUpdate_IPSetType{}
+	}
+	defer func() { g.setTypes[id] = u.Type }()
 	if id[0] == 'n' {
 		u.Type = proto.IPSetUpdate_IP_AND_PORT
 		for i := 0; i < g.R.IntN(5); i++ {
