@@ -10,14 +10,28 @@ import (
 
 // Small constructors of canonical P4Runtime values, bound to the generated names of p4src.
 
-func u(v uint64) []byte { return entry.Uint(v) }
+// u is the canonical byte string of v. Values below 256 share preallocated strings (entries are
+// immutable: nothing writes into their byte strings).
+func u(v uint64) []byte {
+	if v < 256 {
+		return smallValues[v : v+1 : v+1]
+	}
+	return entry.Uint(v)
+}
 
-func addrBytes(a netip.Addr) []byte {
-	b, err := p4src.EncodeAddr(a)
-	if err != nil {
-		return []byte{0}
+var smallValues = func() []byte {
+	b := make([]byte, 256)
+	for i := range b {
+		b[i] = byte(i)
 	}
 	return b
+}()
+
+func addrBytes(a netip.Addr) []byte {
+	if !a.IsValid() {
+		return []byte{0}
+	}
+	return canonAddr(a.Unmap())
 }
 
 func macBytes(m net.HardwareAddr) []byte {
@@ -28,22 +42,67 @@ func macBytes(m net.HardwareAddr) []byte {
 	return b
 }
 
-func exact(f p4src.MatchFieldName, v []byte) entry.Match { return entry.Exact(string(f), v) }
+// The constructors below build canonical values directly (the byte strings they are given are canonical:
+// u, addrBytes, macBytes and canonAddr produce canonical strings), so that entry.Set finds them canonical
+// and copies nothing: a large translation builds hundreds of thousands of entries.
 
-func lpm(f p4src.MatchFieldName, p netip.Prefix) entry.Match {
-	b, n, err := p4src.EncodePrefix(p)
-	if err != nil {
-		b, n = []byte{0}, 0
-	}
-	return entry.LPM(string(f), b, int(n))
+func exact(f p4src.MatchFieldName, v []byte) entry.Match {
+	return entry.Match{Field: string(f), Kind: entry.MatchExact, Value: v}
 }
 
-func param(n p4src.ParamName, v []byte) entry.Param { return entry.P(string(n), v) }
+func optional(f p4src.MatchFieldName, v []byte) entry.Match {
+	return entry.Match{Field: string(f), Kind: entry.MatchOptional, Value: v}
+}
 
-func act(n p4src.ActionName, ps ...entry.Param) entry.Action { return entry.Act(string(n), ps...) }
+// ternary: v must already be masked (v & mask == v) and mask non-zero.
+func ternary(f p4src.MatchFieldName, v, mask []byte) entry.Match {
+	return entry.Match{Field: string(f), Kind: entry.MatchTernary, Value: v, Mask: mask}
+}
 
+func rangeMatch(f p4src.MatchFieldName, lo, hi []byte) entry.Match {
+	return entry.Match{Field: string(f), Kind: entry.MatchRange, Value: lo, High: hi}
+}
+
+// lpm matches p; a zero-length prefix is a wildcard and must be left out of the entry (see lpmOpt).
+func lpm(f p4src.MatchFieldName, p netip.Prefix) entry.Match {
+	p = p.Masked()
+	return entry.Match{Field: string(f), Kind: entry.MatchLPM, Value: canonAddr(p.Addr()), PrefixLen: int32(p.Bits())}
+}
+
+func param(n p4src.ParamName, v []byte) entry.Param { return entry.Param{Name: string(n), Value: v} }
+
+// act builds an action with its params sorted by name.
+func act(n p4src.ActionName, ps ...entry.Param) entry.Action {
+	for i := 1; i < len(ps); i++ {
+		for j := i; j > 0 && ps[j].Name < ps[j-1].Name; j-- {
+			ps[j], ps[j-1] = ps[j-1], ps[j]
+		}
+	}
+	if len(ps) == 0 {
+		ps = nil
+	}
+	return entry.Action{Name: string(n), Params: ps}
+}
+
+// tableEntry builds a table entry with its match fields sorted by name; an lpm of length 0 (a wildcard)
+// is dropped, as P4Runtime requires.
 func tableEntry(t p4src.TableName, prio int32, a entry.Action, ms ...entry.Match) entry.Entry {
-	return entry.Table(string(t), prio, a, ms...)
+	out := ms[:0]
+	for _, m := range ms {
+		if m.Kind == entry.MatchLPM && m.PrefixLen == 0 {
+			continue
+		}
+		out = append(out, m)
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].Field < out[j-1].Field; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	return entry.Entry{Kind: entry.KindTable, Table: string(t), Priority: prio, Action: a, Match: out}
 }
 
 // gatewayMAC is Calico's gateway MAC, ee:ee:ee:ee:ee:ee.

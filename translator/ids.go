@@ -22,6 +22,9 @@ type idSpace struct {
 	byID   map[uint32]*idName
 	// displaced are the names not at their first probe (rare).
 	displaced map[string]*idName
+	// plan, while set, gives new names the value a previous translation of the same model settled on
+	// (see Translator.full).
+	plan map[string]uint32
 }
 
 type idName struct {
@@ -80,6 +83,20 @@ func (s *idSpace) Acquire(name string) (id uint32, moved []string) {
 	if n, ok := s.byName[name]; ok {
 		n.refs++
 		return n.id, nil
+	}
+	if v, ok := s.plan[name]; ok {
+		if _, taken := s.byID[v]; !taken {
+			n := &idName{name: name, id: v, refs: 1}
+			for s.probeID(name, n.probe) != v {
+				n.probe++
+			}
+			s.byName[name] = n
+			s.byID[v] = n
+			if n.probe > 0 {
+				s.displaced[name] = n
+			}
+			return v, nil
+		}
 	}
 	v := s.probeID(name, 0)
 	if _, taken := s.byID[v]; !taken {
@@ -152,4 +169,14 @@ func (s *idSpace) reassign(except string) (moved []string) {
 		}
 	}
 	return moved
+}
+
+// canonicalPlan returns the canonical assignment of the names held now.
+func (s *idSpace) canonicalPlan() map[string]uint32 {
+	s.reassign("")
+	out := make(map[string]uint32, len(s.byName))
+	for name, n := range s.byName {
+		out[name] = n.id
+	}
+	return out
 }

@@ -15,6 +15,7 @@ type setUnit struct {
 	owner   string
 	name    string // id-space name
 	id      uint32
+	sid     []byte // canonical bytes of id
 	typ     model.IPSetType
 	members map[model.IPSetMember]entry.Key
 	refs    int // derived CIDR sets: programs using it
@@ -22,10 +23,9 @@ type setUnit struct {
 
 func setOwner(name string) string { return "set/" + name }
 
-// memberEntry renders one member of set id.
-func memberEntry(id uint32, typ model.IPSetType, m model.IPSetMember) (entry.Entry, bool) {
-	sid := u(uint64(id))
-	hit := act(p4src.ActionIPSetHit)
+// memberEntry renders one member of a set whose id is sid (canonical bytes). It builds the canonical
+// entry directly: member entries are the bulk of a large translation and of every IP-set delta.
+func memberEntry(sid []byte, typ model.IPSetType, m model.IPSetMember) (entry.Entry, bool) {
 	switch typ {
 	case model.IPSetTypeNet, model.IPSetTypeIP:
 		p := m.Net
@@ -38,36 +38,65 @@ func memberEntry(id uint32, typ model.IPSetType, m model.IPSetMember) (entry.Ent
 		if !p.IsValid() {
 			return entry.Entry{}, false
 		}
-		if p.Addr().Is4() {
-			return tableEntry(p4src.TableIPSetNetV4, 0, hit, exact(p4src.KeyIPSetNetV4SetID, sid),
-				lpm(p4src.KeyIPSetNetV4Addr, p)), true
+		p = p.Masked()
+		table, setKey, addrKey := p4src.TableIPSetNetV4, p4src.KeyIPSetNetV4SetID, p4src.KeyIPSetNetV4Addr
+		if p.Addr().Is6() {
+			table, setKey, addrKey = p4src.TableIPSetNetV6, p4src.KeyIPSetNetV6SetID, p4src.KeyIPSetNetV6Addr
 		}
-		return tableEntry(p4src.TableIPSetNetV6, 0, hit, exact(p4src.KeyIPSetNetV6SetID, sid),
-			lpm(p4src.KeyIPSetNetV6Addr, p)), true
+		ms := make([]entry.Match, 0, 2)
+		if p.Bits() > 0 {
+			ms = append(ms, entry.Match{Field: string(addrKey), Kind: entry.MatchLPM, Value: canonAddr(p.Addr()),
+				PrefixLen: int32(p.Bits())})
+		}
+		ms = append(ms, entry.Match{Field: string(setKey), Kind: entry.MatchExact, Value: sid})
+		return entry.Entry{Kind: entry.KindTable, Table: string(table), Match: ms, Action: hitAction}, true
 	case model.IPSetTypeIPAndPort:
 		ap := m.AddrPort
 		if !ap.Addr.IsValid() {
 			return entry.Entry{}, false
 		}
-		if ap.Addr.Is4() {
-			return tableEntry(p4src.TableIPSetPortV4, 0, hit, exact(p4src.KeyIPSetPortV4SetID, sid),
-				exact(p4src.KeyIPSetPortV4Addr, addrBytes(ap.Addr)),
-				exact(p4src.KeyIPSetPortV4Protocol, u(uint64(ap.Protocol))),
-				exact(p4src.KeyIPSetPortV4Port, u(uint64(ap.Port)))), true
+		table := p4src.TableIPSetPortV4
+		keys := [4]p4src.MatchFieldName{p4src.KeyIPSetPortV4Addr, p4src.KeyIPSetPortV4Port, p4src.KeyIPSetPortV4Protocol, p4src.KeyIPSetPortV4SetID}
+		if ap.Addr.Is6() {
+			table = p4src.TableIPSetPortV6
+			keys = [4]p4src.MatchFieldName{p4src.KeyIPSetPortV6Addr, p4src.KeyIPSetPortV6Port, p4src.KeyIPSetPortV6Protocol, p4src.KeyIPSetPortV6SetID}
 		}
-		return tableEntry(p4src.TableIPSetPortV6, 0, hit, exact(p4src.KeyIPSetPortV6SetID, sid),
-			exact(p4src.KeyIPSetPortV6Addr, addrBytes(ap.Addr)),
-			exact(p4src.KeyIPSetPortV6Protocol, u(uint64(ap.Protocol))),
-			exact(p4src.KeyIPSetPortV6Port, u(uint64(ap.Port)))), true
+		// Sorted by field name: addr, port, protocol, set_id.
+		ms := []entry.Match{
+			{Field: string(keys[0]), Kind: entry.MatchExact, Value: canonAddr(ap.Addr)},
+			{Field: string(keys[1]), Kind: entry.MatchExact, Value: u(uint64(ap.Port))},
+			{Field: string(keys[2]), Kind: entry.MatchExact, Value: u(uint64(ap.Protocol))},
+			{Field: string(keys[3]), Kind: entry.MatchExact, Value: sid},
+		}
+		return entry.Entry{Kind: entry.KindTable, Table: string(table), Match: ms, Action: hitAction}, true
 	}
 	return entry.Entry{}, false
+}
+
+var hitAction = entry.Action{Name: string(p4src.ActionIPSetHit)}
+
+// canonAddr is the canonical byte string of an address (no leading zero bytes; 0 is one zero byte).
+func canonAddr(a netip.Addr) []byte {
+	var b []byte
+	if a.Is4() {
+		v := a.As4()
+		b = v[:]
+	} else {
+		v := a.As16()
+		b = v[:]
+	}
+	i := 0
+	for i < len(b)-1 && b[i] == 0 {
+		i++
+	}
+	return append([]byte(nil), b[i:]...)
 }
 
 func (t *Translator) addMember(su *setUnit, m model.IPSetMember) {
 	if _, ok := su.members[m]; ok {
 		return
 	}
-	e, ok := memberEntry(su.id, su.typ, m)
+	e, ok := memberEntry(su.sid, su.typ, m)
 	if !ok {
 		return
 	}
@@ -114,6 +143,7 @@ func (t *Translator) translateIPSet(id string, delta *model.IPSetDelta) {
 		name := setRef{felix: id}.idName()
 		su = &setUnit{owner: setOwner(name), name: name, typ: set.Type, members: map[model.IPSetMember]entry.Key{}}
 		su.id = t.acquire(t.ids.set, name)
+		su.sid = u(uint64(su.id))
 		t.sets[id] = su
 		delta = nil
 	}
@@ -154,6 +184,7 @@ func (t *Translator) refCIDRSet(cidrs string) {
 	su = &setUnit{owner: setOwner(name), name: name, typ: model.IPSetTypeNet,
 		members: map[model.IPSetMember]entry.Key{}, refs: 1}
 	su.id = t.acquire(t.ids.set, name)
+	su.sid = u(uint64(su.id))
 	t.cidrSets[cidrs] = su
 	for _, c := range strings.Split(cidrs, ",") {
 		if p, err := netip.ParsePrefix(c); err == nil {

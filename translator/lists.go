@@ -140,6 +140,14 @@ func (t *Translator) refList(l listSpec) (string, uint32) {
 	}
 	lu.replace(t.st, ents)
 	t.lists[name] = lu
+	for _, st := range lu.steps {
+		o := programOf(st)
+		if t.progLists[o] == nil {
+			t.progLists[o] = map[string]struct{}{}
+		}
+		t.progLists[o][name] = struct{}{}
+	}
+	t.updateListWalk(name)
 	return name, lu.id
 }
 
@@ -156,27 +164,16 @@ func (t *Translator) unrefList(name string) {
 	lu.clear(t.st)
 	for _, s := range lu.steps {
 		t.release(t.ids.step, s)
+		if m := t.progLists[programOf(s)]; m != nil {
+			delete(m, name)
+			if len(m) == 0 {
+				delete(t.progLists, programOf(s))
+			}
+		}
 	}
 	t.release(t.ids.list, name)
 	delete(t.lists, name)
-}
-
-// listLen is the worst-case number of steps a walk of the list visits (passes of the pipeline), from the
-// programs known now.
-func (t *Translator) listWalk(l listSpec) int {
-	n := 0
-	for _, it := range l {
-		if it.step == "" {
-			continue
-		}
-		owner := strings.TrimSuffix(it.step, "/0")
-		if pu := t.progs[owner]; pu != nil && pu.prog != nil {
-			n += pu.prog.longestWalk()
-		} else {
-			n++
-		}
-	}
-	return n
+	delete(t.listOver, name)
 }
 
 // failsafe programs: Felix's failsafe chains as rule lists (felix/rules/static.go, failsafeInChain and

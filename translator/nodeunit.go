@@ -257,6 +257,16 @@ func (t *Translator) translateNode() {
 	}
 
 	nu.replace(t.st, ents)
+	if old != nil {
+		for id := range old.refs {
+			if _, still := nu.refs[id]; !still {
+				t.setUserRefs("hep/"+id, nil)
+			}
+		}
+	}
+	for id, steps := range nu.refs {
+		t.setUserRefs("hep/"+id, steps)
+	}
 	for p, c := range routes {
 		nu.routes = append(nu.routes, p)
 		t.setRoute(p, nodeOwner, c)

@@ -20,6 +20,7 @@ const (
 type progUnit struct {
 	*unit
 	prog *program
+	walk int // prog.longestWalk()
 	// names held in the id spaces (released on replace/removal).
 	stepNames, ruleNames, setNames []string
 	cidrSets                       []string // derived CIDR sets referenced (refcounted units)
@@ -41,12 +42,17 @@ func firstStep(owner string) string { return owner + "/0" }
 // reports ("policy default/x", "profile y").
 func (t *Translator) translateProgram(owner, what string, rules []model.Rule) {
 	pu := t.progs[owner]
+	existed, oldWalk := pu != nil, 1
 	if pu == nil {
 		pu = &progUnit{unit: newUnit(owner)}
 		t.progs[owner] = pu
+	} else {
+		oldWalk = pu.walk
 	}
 	prog := compileRuleList(rules, t.setInfo)
 	pu.prog = prog
+	pu.walk = prog.longestWalk()
+	defer t.programChanged(owner, existed, oldWalk)
 
 	oldSteps, oldRules, oldSets, oldCIDR, oldFelix := pu.stepNames, pu.ruleNames, pu.setNames, pu.cidrSets, pu.feliSets
 	pu.stepNames = make([]string, len(prog.steps))
@@ -82,7 +88,11 @@ func (t *Translator) translateProgram(owner, what string, rules []model.Rule) {
 	t.indexSetUsers(owner, oldRefs, pu.refSets)
 	_ = oldFelix
 
-	var ents []entry.Entry
+	n := len(prog.steps) + len(prog.rules)
+	for _, st := range prog.steps {
+		n += len(st.ents)
+	}
+	ents := make([]entry.Entry, 0, n)
 	stepID := func(i int) uint32 {
 		if i < 0 {
 			return 0
@@ -153,31 +163,33 @@ func (t *Translator) removeProgram(owner string) {
 	}
 	t.indexSetUsers(owner, pu.refSets, nil)
 	delete(t.progs, owner)
+	t.programChanged(owner, true, pu.walk)
 }
 
 // ruleEntry renders one policy_rule entry.
 func ruleEntry(step uint32, e pentry, ruleID, next uint32) entry.Entry {
-	ms := []entry.Match{exact(p4src.KeyPolicyRuleStepID, u(uint64(step)))}
+	ms := make([]entry.Match, 0, 8)
+	ms = append(ms, exact(p4src.KeyPolicyRuleStepID, u(uint64(step))))
 	if e.setHit >= 0 {
-		ms = append(ms, entry.Optional(string(p4src.KeyPolicyRuleSetHit), u(uint64(e.setHit))))
+		ms = append(ms, optional(p4src.KeyPolicyRuleSetHit, u(uint64(e.setHit))))
 	}
 	if e.ipver != 0 {
-		ms = append(ms, entry.Optional(string(p4src.KeyPolicyRuleIPVersion), u(uint64(e.ipver))))
+		ms = append(ms, optional(p4src.KeyPolicyRuleIPVersion, u(uint64(e.ipver))))
 	}
 	if e.proto.mask != 0 {
-		ms = append(ms, entry.Ternary(string(p4src.KeyPolicyRuleProtocol), u(uint64(e.proto.value)), u(uint64(e.proto.mask))))
+		ms = append(ms, ternary(p4src.KeyPolicyRuleProtocol, u(uint64(e.proto.value)), u(uint64(e.proto.mask))))
 	}
 	if e.sport != (portRange{0, 65535}) {
-		ms = append(ms, entry.Range(string(p4src.KeyPolicyRuleSrcPort), u(uint64(e.sport.lo)), u(uint64(e.sport.hi))))
+		ms = append(ms, rangeMatch(p4src.KeyPolicyRuleSrcPort, u(uint64(e.sport.lo)), u(uint64(e.sport.hi))))
 	}
 	if e.dport != (portRange{0, 65535}) {
-		ms = append(ms, entry.Range(string(p4src.KeyPolicyRuleDstPort), u(uint64(e.dport.lo)), u(uint64(e.dport.hi))))
+		ms = append(ms, rangeMatch(p4src.KeyPolicyRuleDstPort, u(uint64(e.dport.lo)), u(uint64(e.dport.hi))))
 	}
 	if e.icmpType.mask != 0 {
-		ms = append(ms, entry.Ternary(string(p4src.KeyPolicyRuleICMPType), u(uint64(e.icmpType.value)), u(uint64(e.icmpType.mask))))
+		ms = append(ms, ternary(p4src.KeyPolicyRuleICMPType, u(uint64(e.icmpType.value)), u(uint64(e.icmpType.mask))))
 	}
 	if e.icmpCode.mask != 0 {
-		ms = append(ms, entry.Ternary(string(p4src.KeyPolicyRuleICMPCode), u(uint64(e.icmpCode.value)), u(uint64(e.icmpCode.mask))))
+		ms = append(ms, ternary(p4src.KeyPolicyRuleICMPCode, u(uint64(e.icmpCode.value)), u(uint64(e.icmpCode.mask))))
 	}
 	var a entry.Action
 	switch e.act {

@@ -160,47 +160,41 @@ func (s *store) conflictErr(owner string) error {
 // the keys that changed.
 type unit struct {
 	owner string
-	keys  map[entry.Key]struct{}
+	keys  []entry.Key
 }
 
-func newUnit(owner string) *unit { return &unit{owner: owner, keys: map[entry.Key]struct{}{}} }
+func newUnit(owner string) *unit { return &unit{owner: owner} }
 
 // replace makes the unit hold exactly entries.
 func (u *unit) replace(s *store, entries []entry.Entry) {
-	next := make(map[entry.Key]struct{}, len(entries))
-	for _, e := range entries {
-		k := e.Key()
-		next[k] = struct{}{}
-		s.put(u.owner, k, e)
+	next := make([]entry.Key, len(entries))
+	for i, e := range entries {
+		next[i] = e.Key()
 	}
-	for k := range u.keys {
-		if _, keep := next[k]; !keep {
+	if len(u.keys) == 0 {
+		for i, e := range entries {
+			s.put(u.owner, next[i], e)
+		}
+		u.keys = next
+		return
+	}
+	keep := make(map[entry.Key]struct{}, len(next))
+	for i, e := range entries {
+		keep[next[i]] = struct{}{}
+		s.put(u.owner, next[i], e)
+	}
+	for _, k := range u.keys {
+		if _, ok := keep[k]; !ok {
 			s.del(u.owner, k)
 		}
 	}
 	u.keys = next
 }
 
-// add adds one entry to the unit.
-func (u *unit) add(s *store, e entry.Entry) entry.Key {
-	k := e.Key()
-	u.keys[k] = struct{}{}
-	s.put(u.owner, k, e)
-	return k
-}
-
-// remove removes one key from the unit.
-func (u *unit) remove(s *store, k entry.Key) {
-	if _, ok := u.keys[k]; ok {
-		delete(u.keys, k)
-		s.del(u.owner, k)
-	}
-}
-
 // clear removes every entry of the unit.
 func (u *unit) clear(s *store) {
-	for k := range u.keys {
+	for _, k := range u.keys {
 		s.del(u.owner, k)
 	}
-	u.keys = map[entry.Key]struct{}{}
+	u.keys = nil
 }

@@ -43,7 +43,18 @@ type Translator struct {
 	node     *nodeUnit
 	rtIssues map[netip.Prefix]Unsupported
 
+	// Report bookkeeping, kept up to date incrementally (the report is assembled from small maps).
+	issueOwners map[string]struct{}            // programs with unsupported features
+	progLists   map[string]map[string]struct{} // program → lists running it
+	progUsers   map[string]map[string]struct{} // program → endpoints ("wep/…", "hep/<id>") whose lists run it
+	userRefs    map[string][]string            // endpoint → programs its lists run
+	missing     map[string]error               // endpoint → programs it references that do not exist
+	listOver    map[string]int                 // lists whose worst walk exceeds the pass budget
+
 	nodeWarns []string
+	// lastReport is reused while only IP-set members changed (the report cannot change then).
+	lastReport  *Report
+	reportDirty bool
 	// moved is set when an id assignment changed under existing entries (a hash collision resolved
 	// differently): the translation is redone from scratch.
 	moved bool
@@ -74,6 +85,12 @@ func (t *Translator) reset(st *store) {
 	t.routes = map[netip.Prefix]*routeCell{}
 	t.nexthops = map[string]*nhUnit{}
 	t.rtIssues = map[netip.Prefix]Unsupported{}
+	t.issueOwners = map[string]struct{}{}
+	t.progLists = map[string]map[string]struct{}{}
+	t.progUsers = map[string]map[string]struct{}{}
+	t.userRefs = map[string][]string{}
+	t.missing = map[string]error{}
+	t.listOver = map[string]int{}
 	t.pools = nil
 	t.node = nil
 	t.facts = nil
@@ -92,14 +109,21 @@ func (t *Translator) Apply(desired *model.State, changes model.Changes) Result {
 	t.state = desired
 	if !t.ready || changes.Resync || changes.Config != model.Unchanged || changes.Encapsulation != model.Unchanged {
 		t.full()
+		t.reportDirty = true
 	} else {
+		t.reportDirty = t.reportDirty || !onlyIPSetMembers(changes)
 		t.incremental(changes)
 		if t.moved {
 			t.full()
+			t.reportDirty = true
 		}
 	}
 	t.ready = true
-	return Result{Entries: t.st.set, Report: t.report()}
+	if t.reportDirty || t.lastReport == nil {
+		r := t.report()
+		t.lastReport, t.reportDirty = &r, false
+	}
+	return Result{Entries: t.st.set, Report: *t.lastReport}
 }
 
 // Entries returns the current entry set (the one Apply returns).
@@ -109,21 +133,43 @@ func (t *Translator) Entries() *entry.Set { return t.st.set }
 // the differences (so the programmer's incremental sync still works).
 func (t *Translator) full() {
 	set := t.st.set
+	adopt := !t.ready && set.Len() == 0 // nobody holds the set yet: take the fresh one as it is
 	fresh := &Translator{ports: t.ports, opts: t.opts, state: t.state}
 	fresh.reset(newStore())
 	fresh.buildAll()
-	for k, e := range fresh.st.set.All() {
-		set.Put(e) //nolint:errcheck // e is already canonical and valid: it came from a Set
-		_ = k
-	}
-	var stale []entry.Key
-	for k := range set.All() {
-		if !fresh.st.set.Has(k) {
-			stale = append(stale, k)
+	// A hash collision resolved while building moved ids entries already used: build again, giving every
+	// name the value the canonical assignment of the complete set of names gives it.
+	for attempt := 0; fresh.moved && attempt < 3; attempt++ {
+		sp := []*idSpace{fresh.ids.ep, fresh.ids.list, fresh.ids.step, fresh.ids.set, fresh.ids.rule, fresh.ids.nh}
+		plans := make([]map[string]uint32, len(sp))
+		for i, s := range sp {
+			plans[i] = s.canonicalPlan()
+		}
+		fresh = &Translator{ports: t.ports, opts: t.opts, state: t.state}
+		fresh.reset(newStore())
+		for i, s := range []*idSpace{fresh.ids.ep, fresh.ids.list, fresh.ids.step, fresh.ids.set, fresh.ids.rule, fresh.ids.nh} {
+			s.plan = plans[i]
+		}
+		fresh.buildAll()
+		for _, s := range []*idSpace{fresh.ids.ep, fresh.ids.list, fresh.ids.step, fresh.ids.set, fresh.ids.rule, fresh.ids.nh} {
+			s.plan = nil
 		}
 	}
-	for _, k := range stale {
-		set.Delete(k)
+	if adopt {
+		set = fresh.st.set
+	} else {
+		for _, e := range fresh.st.set.All() {
+			set.Put(e) //nolint:errcheck // e is already canonical and valid: it came from a Set
+		}
+		var stale []entry.Key
+		for k := range set.All() {
+			if !fresh.st.set.Has(k) {
+				stale = append(stale, k)
+			}
+		}
+		for _, k := range stale {
+			set.Delete(k)
+		}
 	}
 	fresh.st.set = set
 	state := t.state
@@ -177,6 +223,7 @@ func (t *Translator) incremental(c model.Changes) {
 		t.translateIPSet(id, delta)
 		after, has := t.sets[id]
 		if had != has || (has && after.typ != oldType) {
+			t.reportDirty = true
 			// Existence or type changed: the programs naming the set render differently.
 			for _, owner := range sortedKeys(t.setUsers[id]) {
 				t.retranslateProgram(owner)
@@ -304,7 +351,7 @@ func (t *Translator) report() Report {
 		agg[k] = &v
 		order = append(order, k)
 	}
-	for _, owner := range sortedKeys(t.progs) {
+	for _, owner := range sortedKeys(t.issueOwners) {
 		for _, u := range t.progs[owner].issues {
 			add(u)
 		}
@@ -322,26 +369,12 @@ func (t *Translator) report() Report {
 	}
 	slices.SortFunc(r.Unsupported, compareUnsupported)
 
-	missing := func(steps []string) error {
-		var miss []string
-		for _, s := range steps {
-			owner := strings.TrimSuffix(s, "/0")
-			if _, ok := t.progs[owner]; !ok {
-				miss = append(miss, describeOwner(owner))
-			}
-		}
-		if len(miss) == 0 {
-			return nil
-		}
-		slices.Sort(miss)
-		return fmt.Errorf("references %s, not known: its traffic is dropped (fail closed)", strings.Join(slices.Compact(miss), ", "))
-	}
 	for k, wu := range t.weps {
 		var errs []string
 		if wu.err != nil {
 			errs = append(errs, wu.err.Error())
 		}
-		if err := missing(wu.refs); err != nil {
+		if err := t.missing[wu.owner]; err != nil {
 			errs = append(errs, err.Error())
 		}
 		if err := t.st.conflictErr(wu.owner); err != nil {
@@ -358,15 +391,15 @@ func (t *Translator) report() Report {
 		}
 	}
 	slices.SortFunc(r.Down, model.CompareWorkloadEndpointKeys)
-	if t.node != nil {
-		for id, steps := range t.node.refs {
-			if err := missing(steps); err != nil {
-				if r.Hosts == nil {
-					r.Hosts = map[string]error{}
-				}
-				r.Hosts[id] = err
+	for user, err := range t.missing {
+		if id, ok := strings.CutPrefix(user, "hep/"); ok {
+			if r.Hosts == nil {
+				r.Hosts = map[string]error{}
 			}
+			r.Hosts[id] = err
 		}
+	}
+	if t.node != nil {
 		r.Warnings = append(r.Warnings, t.node.warns...)
 	}
 	for _, name := range sortedKeys(t.nexthops) {
@@ -374,11 +407,10 @@ func (t *Translator) report() Report {
 			r.Warnings = append(r.Warnings, w)
 		}
 	}
-	for _, name := range sortedKeys(t.lists) {
-		if w := t.listWalkSteps(t.lists[name]); w > int(p4src.PassBudget)-2 {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("policy list %d: a new flow can walk %d steps, more than "+
-				"the pipeline's pass budget (%d): such flows drop (DROP_PASS_BUDGET)", t.lists[name].id, w, p4src.PassBudget))
-		}
+	for _, name := range sortedKeys(t.listOver) {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("policy list %d: a new flow can walk %d steps, more than "+
+			"the pipeline's pass budget (%d) allows: such flows drop (DROP_PASS_BUDGET)", t.lists[name].id, t.listOver[name],
+			p4src.PassBudget))
 	}
 	for _, err := range t.st.errs {
 		r.Warnings = append(r.Warnings, "internal: "+err.Error())
@@ -386,17 +418,105 @@ func (t *Translator) report() Report {
 	return r
 }
 
-// listWalkSteps is the worst-case number of steps a walk of a list visits.
-func (t *Translator) listWalkSteps(lu *listUnit) int {
+// Walk budget: a list walk longer than this leaves too few passes for the other checks of a flow.
+const walkWarn = int(p4src.PassBudget) - 2
+
+// listWalk is the worst-case number of steps a walk of a list visits.
+func (t *Translator) listWalk(lu *listUnit) int {
 	n := 0
 	for _, s := range lu.steps {
-		if pu := t.progs[strings.TrimSuffix(s, "/0")]; pu != nil && pu.prog != nil {
-			n += pu.prog.longestWalk()
+		if pu := t.progs[programOf(s)]; pu != nil {
+			n += pu.walk
 		} else {
 			n++
 		}
 	}
 	return n
+}
+
+func (t *Translator) updateListWalk(name string) {
+	lu := t.lists[name]
+	if lu == nil {
+		delete(t.listOver, name)
+		return
+	}
+	if w := t.listWalk(lu); w > walkWarn {
+		t.listOver[name] = w
+	} else {
+		delete(t.listOver, name)
+	}
+}
+
+// programOf is the program owning a first-step name.
+func programOf(step string) string { return strings.TrimSuffix(step, "/0") }
+
+// setUserRefs records the programs an endpoint's lists run and recomputes its missing references.
+func (t *Translator) setUserRefs(user string, steps []string) {
+	for _, s := range t.userRefs[user] {
+		if m := t.progUsers[programOf(s)]; m != nil {
+			delete(m, user)
+			if len(m) == 0 {
+				delete(t.progUsers, programOf(s))
+			}
+		}
+	}
+	if len(steps) == 0 {
+		delete(t.userRefs, user)
+		delete(t.missing, user)
+		return
+	}
+	t.userRefs[user] = steps
+	for _, s := range steps {
+		o := programOf(s)
+		if t.progUsers[o] == nil {
+			t.progUsers[o] = map[string]struct{}{}
+		}
+		t.progUsers[o][user] = struct{}{}
+	}
+	t.updateMissing(user)
+}
+
+func (t *Translator) updateMissing(user string) {
+	var miss []string
+	for _, s := range t.userRefs[user] {
+		owner := programOf(s)
+		if _, ok := t.progs[owner]; !ok {
+			miss = append(miss, describeOwner(owner))
+		}
+	}
+	if len(miss) == 0 {
+		delete(t.missing, user)
+		return
+	}
+	slices.Sort(miss)
+	t.missing[user] = fmt.Errorf("references %s, not known: its traffic is dropped (fail closed)",
+		strings.Join(slices.Compact(miss), ", "))
+}
+
+// programChanged updates the report bookkeeping after a program was (re)translated or removed.
+func (t *Translator) programChanged(owner string, existed bool, oldWalk int) {
+	pu, exists := t.progs[owner]
+	walk := 1
+	if exists {
+		walk = pu.walk
+		if len(pu.issues) > 0 {
+			t.issueOwners[owner] = struct{}{}
+		} else {
+			delete(t.issueOwners, owner)
+		}
+	} else {
+		delete(t.issueOwners, owner)
+	}
+	if existed != exists {
+		for user := range t.progUsers[owner] {
+			t.updateMissing(user)
+		}
+	}
+	if existed != exists || walk != oldWalk {
+		for name := range t.progLists[owner] {
+			t.updateListWalk(name)
+		}
+	}
 }
 
 func describeOwner(owner string) string {
@@ -419,4 +539,11 @@ func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 			}
 		}
 	}
+}
+
+// onlyIPSetMembers reports whether changes only touch IP sets that existed before and still exist (member
+// changes cannot change the report; a set's appearance, removal or type change re-translates programs and
+// marks the report dirty there).
+func onlyIPSetMembers(c model.Changes) bool {
+	return c.Len() == c.IPSets.Len() && len(c.IPSets.Of(model.Updated)) == c.IPSets.Len()
 }

@@ -40,6 +40,7 @@ func (t *Translator) translateWEP(k model.WorkloadEndpointKey) {
 			old.clear(t.st)
 			t.releaseWEP(old, nil)
 			delete(t.weps, k)
+			t.setUserRefs(old.owner, nil)
 		}
 		return
 	}
@@ -129,6 +130,7 @@ func (t *Translator) translateWEP(k model.WorkloadEndpointKey) {
 		t.setRoute(p, owner, cand)
 	}
 	wu.err = errors.Join(errs...)
+	t.setUserRefs(owner, wu.refs)
 	if old != nil {
 		t.releaseWEP(old, wu.routes)
 	}

@@ -308,12 +308,15 @@ func (e Entry) isCanonical() bool {
 func (e Entry) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	checkBytes := func(what string, b []byte) {
+	// checkBytes reports a non-canonical byte string; what is formatted only then (Validate runs for every
+	// entry a translation produces, so the common path must not allocate).
+	checkBytes := func(b []byte, what string, args ...any) {
 		if !IsCanonical(b) {
+			w := fmt.Sprintf(what, args...)
 			if len(b) == 0 {
-				bad("%s: empty byte string", what)
+				bad("%s: empty byte string", w)
 			} else {
-				bad("%s: non-canonical byte string %x (leading zero bytes)", what, b)
+				bad("%s: non-canonical byte string %x (leading zero bytes)", w, b)
 			}
 		}
 	}
@@ -328,7 +331,7 @@ func (e Entry) Validate() error {
 			if i > 0 && e.Action.Params[i-1].Name >= p.Name {
 				bad("action %s: params not sorted or duplicate %q", e.Action.Name, p.Name)
 			}
-			checkBytes(fmt.Sprintf("action %s param %s", e.Action.Name, p.Name), p.Value)
+			checkBytes(p.Value, "action %s param %s", e.Action.Name, p.Name)
 		}
 	}
 	noAction := func() {
@@ -384,46 +387,45 @@ func (e Entry) Validate() error {
 			bad("table entry needs exactly one of action, member or group (has %d)", refs)
 		}
 		for i, m := range e.Match {
-			what := fmt.Sprintf("match field %q", m.Field)
 			if m.Field == "" {
 				bad("match field %d has no name", i)
 			}
 			if i > 0 && e.Match[i-1].Field >= m.Field {
-				bad("%s: match fields not sorted or duplicate", what)
+				bad("%s: match fields not sorted or duplicate", fieldName(m.Field))
 			}
-			checkBytes(what+" value", m.Value)
+			checkBytes(m.Value, "match field %q value", m.Field)
 			switch m.Kind {
 			case MatchExact, MatchOptional:
 				if m.Mask != nil || m.High != nil || m.PrefixLen != 0 {
-					bad("%s: %s match with mask, high or prefix length", what, m.Kind)
+					bad("%s: %s match with mask, high or prefix length", fieldName(m.Field), m.Kind)
 				}
 			case MatchLPM:
 				if m.PrefixLen <= 0 {
-					bad("%s: lpm prefix length %d (omit the field for a wildcard)", what, m.PrefixLen)
+					bad("%s: lpm prefix length %d (omit the field for a wildcard)", fieldName(m.Field), m.PrefixLen)
 				}
 				if m.Mask != nil || m.High != nil {
-					bad("%s: lpm match with mask or high", what)
+					bad("%s: lpm match with mask or high", fieldName(m.Field))
 				}
 			case MatchTernary:
-				checkBytes(what+" mask", m.Mask)
+				checkBytes(m.Mask, "match field %q mask", m.Field)
 				if isZero(m.Mask) {
-					bad("%s: ternary mask is zero (omit the field for a wildcard)", what)
+					bad("%s: ternary mask is zero (omit the field for a wildcard)", fieldName(m.Field))
 				} else if !bytes.Equal(and(m.Value, m.Mask), m.Value) {
-					bad("%s: ternary value %x has bits outside mask %x", what, m.Value, m.Mask)
+					bad("%s: ternary value %x has bits outside mask %x", fieldName(m.Field), m.Value, m.Mask)
 				}
 				if m.High != nil || m.PrefixLen != 0 {
-					bad("%s: ternary match with high or prefix length", what)
+					bad("%s: ternary match with high or prefix length", fieldName(m.Field))
 				}
 			case MatchRange:
-				checkBytes(what+" high", m.High)
+				checkBytes(m.High, "match field %q high", m.Field)
 				if compareUint(m.Value, m.High) > 0 {
-					bad("%s: range low %x above high %x", what, m.Value, m.High)
+					bad("%s: range low %x above high %x", fieldName(m.Field), m.Value, m.High)
 				}
 				if m.Mask != nil || m.PrefixLen != 0 {
-					bad("%s: range match with mask or prefix length", what)
+					bad("%s: range match with mask or prefix length", fieldName(m.Field))
 				}
 			default:
-				bad("%s: unknown match kind %d", what, m.Kind)
+				bad("%s: unknown match kind %d", fieldName(m.Field), m.Kind)
 			}
 		}
 	case KindMember:
@@ -517,3 +519,6 @@ func (e Entry) References() (kind Kind, name string, ok bool) {
 	}
 	return 0, "", false
 }
+
+// fieldName quotes a match field name for an error message.
+func fieldName(f string) string { return fmt.Sprintf("match field %q", f) }
