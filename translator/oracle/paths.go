@@ -72,6 +72,10 @@ func Route(s *model.State, n Node, dst netip.Addr) Destination {
 			continue
 		}
 		switch r.Type {
+		case model.RouteLocalWorkload:
+			if !r.LocalWorkload && p.Bits() != p.Addr().BitLen() {
+				best, out = p.Bits(), Destination{} // a local IPAM block: blackhole
+			}
 		case model.RouteRemoteWorkload, model.RouteRemoteTunnel:
 			if r.SameSubnet {
 				best, out = p.Bits(), Destination{Iface: n.Uplink}
@@ -81,13 +85,19 @@ func Route(s *model.State, n Node, dst netip.Addr) Destination {
 					dev = "vxlan-v6.calico"
 				}
 				best, out = p.Bits(), Destination{Iface: dev}
-			} else if (r.IPPoolType == model.PoolIPIP || r.Tunnel.IPIP) && dst.Is4() {
-				best, out = p.Bits(), Destination{Iface: "tunl0"}
+			} else if r.IPPoolType == model.PoolIPIP || r.Tunnel.IPIP {
+				if dst.Is4() {
+					best, out = p.Bits(), Destination{Iface: "tunl0"}
+				} else {
+					best, out = p.Bits(), Destination{} // IP-in-IP carries IPv4 only
+				}
 			} else {
 				best, out = p.Bits(), Destination{Iface: n.Uplink}
 			}
 		case model.RouteLocalHost, model.RouteLocalTunnel:
 			best, out = p.Bits(), Destination{Host: true}
+		case model.RouteRemoteHost:
+			best, out = p.Bits(), Destination{Iface: n.Uplink}
 		}
 	}
 	if best >= 0 {
@@ -156,6 +166,9 @@ func Evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 		}
 	}
 	to := Route(s, n, dst)
+	if to.Workload == nil && !to.Host && to.Iface == "" {
+		return deny("no route to %s", dst), to
+	}
 	var outHEP *model.HostEndpoint
 	if to.Iface != "" {
 		outHEP = HostEndpointFor(s, n, to.Iface)
