@@ -21,6 +21,8 @@
 //	set, ok := desired.IPSets.Get(id); set.Nets() / Addrs() / AddrPorts() // sorted members
 //	for _, tier := range ep.Tiers { for _, pk := range tier.IngressPolicyKeys() { p, ok := desired.Policies.Get(pk) … } }
 //	changes.WorkloadEndpoints.Of(model.Removed), changes.IPSets.Get(id) == model.Updated, changes.Resync
+//	d, ok := changes.IPSetDelta(id)   // member-level change of a set changed only by IPSetDeltaUpdates
+//	for m := range set.Members() { … }  // unsorted (Nets / Addrs / AddrPorts sort)
 //	cfg := desired.Config() // parsed Felix config with defaults; cfg.Raw for anything else
 //
 // References between objects (an endpoint's policy or profile, a rule's IP set) are by key and may

@@ -1,0 +1,182 @@
+package oracle_test
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/calico-p4/calico-p4/driver/model"
+	"github.com/calico-p4/calico-p4/translator/oracle"
+	"github.com/projectcalico/calico/felix/proto"
+)
+
+func state(t *testing.T, msgs ...*proto.ToDataplane) *model.State {
+	t.Helper()
+	s := model.NewState()
+	for _, m := range msgs {
+		if err := s.Apply(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func policy(tier, name string, in []*proto.Rule) *proto.ToDataplane {
+	return &proto.ToDataplane{Payload: &proto.ToDataplane_ActivePolicyUpdate{ActivePolicyUpdate: &proto.ActivePolicyUpdate{
+		Id: &proto.PolicyID{Tier: tier, Name: name}, Policy: &proto.Policy{InboundRules: in}}}}
+}
+
+func profile(name string, in []*proto.Rule) *proto.ToDataplane {
+	return &proto.ToDataplane{Payload: &proto.ToDataplane_ActiveProfileUpdate{ActiveProfileUpdate: &proto.ActiveProfileUpdate{
+		Id: &proto.ProfileID{Name: name}, Profile: &proto.Profile{InboundRules: in, OutboundRules: []*proto.Rule{{Action: "allow"}}}}}}
+}
+
+func wep(id, addr string, profiles []string, tiers ...*proto.TierInfo) *proto.ToDataplane {
+	return &proto.ToDataplane{Payload: &proto.ToDataplane_WorkloadEndpointUpdate{WorkloadEndpointUpdate: &proto.WorkloadEndpointUpdate{
+		Id: &proto.WorkloadEndpointID{OrchestratorId: "k8s", WorkloadId: id, EndpointId: "eth0"},
+		Endpoint: &proto.WorkloadEndpoint{State: "active", Name: "cali" + id, Mac: "0a:58:0a:41:00:02",
+			Ipv4Nets: []string{addr + "/32"}, ProfileIds: profiles, Tiers: tiers}}}}
+}
+
+var (
+	tcp  = &proto.Protocol{NumberOrName: &proto.Protocol_Name{Name: "tcp"}}
+	port = func(p int32) []*proto.PortRange { return []*proto.PortRange{{First: p, Last: p}} }
+	pkt  = func(src, dst string, proto uint8, dport uint16) oracle.Packet {
+		return oracle.Packet{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Proto: proto, SrcPort: 40000, DstPort: dport}
+	}
+)
+
+func TestChainsFollowFelixTiersProfilesAndRules(t *testing.T) {
+	s := state(t,
+		&proto.ToDataplane{Payload: &proto.ToDataplane_IpsetUpdate{IpsetUpdate: &proto.IPSetUpdate{Id: "n:web",
+			Type: proto.IPSetUpdate_IP_AND_PORT, Members: []string{"10.65.0.3,tcp:8443"}}}},
+		policy("sec", "sec.pass-web", []*proto.Rule{
+			{Action: "log"},
+			{Action: "deny", Protocol: tcp, DstPorts: port(23)},
+			{Action: "next-tier", Protocol: tcp, DstPorts: port(80), DstNamedPortIpSetIds: []string{"n:web"}},
+		}),
+		policy("default", "v6-only-negation", []*proto.Rule{
+			// NotSrcNet with only IPv6 CIDRs: Felix does not render the rule for IPv4 at all.
+			{Action: "allow", NotSrcNet: []string{"fd00::/8"}},
+		}),
+		profile("deny-ssh", []*proto.Rule{{Action: "next-tier", Protocol: tcp, DstPorts: port(22)}, {Action: "deny", Protocol: tcp, DstPorts: port(22)}}),
+		profile("allow-all", []*proto.Rule{{Action: "allow"}}),
+	)
+	tiers := []model.TierInfo{{Name: "sec", IngressPolicies: []string{"sec.pass-web"}},
+		{Name: "default", IngressPolicies: []string{"v6-only-negation"}}}
+	cases := []struct {
+		name     string
+		p        oracle.Packet
+		profiles []string
+		want     oracle.ChainResult
+	}{
+		{"deny rule after a log rule", pkt("10.0.0.1", "10.65.0.3", 6, 23), []string{"allow-all"}, oracle.ResultDeny},
+		{"pass skips the rest of the tier; the next tier denies at its end", pkt("10.0.0.1", "10.65.0.3", 6, 80), []string{"allow-all"}, oracle.ResultDeny},
+		{"named port is an alternative of the numeric port", pkt("10.0.0.1", "10.65.0.3", 6, 8443), []string{"allow-all"}, oracle.ResultDeny},
+		{"no policy matches in tier sec: end of tier", pkt("10.0.0.1", "10.65.0.3", 17, 53), []string{"allow-all"}, oracle.ResultDeny},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, why := oracle.EvalChain(s, oracle.Normal, oracle.NoFailsafe, tiers, c.profiles, true, c.p)
+			if got != c.want {
+				t.Errorf("got %s (%s), want %s", got, why, c.want)
+			}
+		})
+	}
+	// Without tiers the profiles apply in order; pass moves to the next profile; none matching denies.
+	for _, c := range []struct {
+		name     string
+		p        oracle.Packet
+		profiles []string
+		want     oracle.ChainResult
+	}{
+		{"pass in a profile continues with the next profile", pkt("10.0.0.1", "10.65.0.3", 6, 22), []string{"deny-ssh", "allow-all"}, oracle.ResultAllow},
+		{"no profile matches", pkt("10.0.0.1", "10.65.0.3", 6, 80), []string{"deny-ssh"}, oracle.ResultDeny},
+		{"no profile at all", pkt("10.0.0.1", "10.65.0.3", 6, 80), nil, oracle.ResultDeny},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, why := oracle.EvalChain(s, oracle.Normal, oracle.NoFailsafe, nil, c.profiles, true, c.p)
+			if got != c.want {
+				t.Errorf("got %s (%s), want %s", got, why, c.want)
+			}
+		})
+	}
+	// The IPv6-only negated CIDR: the rule exists for IPv6 only (v6 from outside fd00::/8 is allowed).
+	v6 := oracle.Packet{Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("fd00:65::3"), Proto: 6, DstPort: 80}
+	if got, _ := oracle.EvalChain(s, oracle.Normal, oracle.NoFailsafe, tiers[1:], nil, true, v6); got != oracle.ResultAllow {
+		t.Errorf("IPv6 packet: got %s, want allow", got)
+	}
+	if got, _ := oracle.EvalChain(s, oracle.Normal, oracle.NoFailsafe, tiers[1:], nil, true, pkt("10.0.0.1", "10.65.0.3", 6, 80)); got != oracle.ResultDeny {
+		t.Errorf("IPv4 packet: got %s, want deny (the rule does not exist for IPv4)", got)
+	}
+}
+
+func TestPathsFollowFelixTables(t *testing.T) {
+	node := oracle.Node{Name: "node1", Addresses: []netip.Addr{netip.MustParseAddr("192.168.122.11")}, Uplink: "eth0"}
+	denyAll := profile("deny-all", []*proto.Rule{{Action: "deny"}})
+	hep := func(mut func(*proto.HostEndpoint)) *proto.ToDataplane {
+		h := &proto.HostEndpoint{Name: "eth0", ProfileIds: []string{"deny-all"}}
+		mut(h)
+		return &proto.ToDataplane{Payload: &proto.ToDataplane_HostEndpointUpdate{HostEndpointUpdate: &proto.HostEndpointUpdate{
+			Id: &proto.HostEndpointID{EndpointId: "h"}, Endpoint: h}}}
+	}
+	allowPol := policy("default", "allow", []*proto.Rule{{Action: "allow"}})
+	podA := model.WorkloadEndpointKey{OrchestratorID: "k8s", WorkloadID: "a", EndpointID: "eth0"}
+	cfg := func(kv ...string) *proto.ToDataplane {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return &proto.ToDataplane{Payload: &proto.ToDataplane_ConfigUpdate{ConfigUpdate: &proto.ConfigUpdate{Config: m}}}
+	}
+	cases := []struct {
+		name string
+		msgs []*proto.ToDataplane
+		in   oracle.Ingress
+		p    oracle.Packet
+		want bool
+	}{
+		{"host to a workload: no policy (Felix's OUTPUT chain returns for workload interfaces)",
+			[]*proto.ToDataplane{denyAll, wep("a", "10.65.0.2", []string{"deny-all"})},
+			oracle.Ingress{Host: true}, pkt("192.168.122.11", "10.65.0.2", 6, 80), true},
+		{"workload to host: egress policy, then DefaultEndpointToHostAction DROP (default)",
+			[]*proto.ToDataplane{allowPol, profile("allow-all", []*proto.Rule{{Action: "allow"}}), wep("a", "10.65.0.2", []string{"allow-all"})},
+			oracle.Ingress{Workload: &podA}, pkt("10.65.0.2", "192.168.122.11", 6, 80), false},
+		{"workload to host with ACCEPT",
+			[]*proto.ToDataplane{cfg("DefaultEndpointToHostAction", "ACCEPT"), profile("allow-all", []*proto.Rule{{Action: "allow"}}), wep("a", "10.65.0.2", []string{"allow-all"})},
+			oracle.Ingress{Workload: &podA}, pkt("10.65.0.2", "192.168.122.11", 6, 80), true},
+		{"spoofed source from a workload",
+			[]*proto.ToDataplane{profile("allow-all", []*proto.Rule{{Action: "allow"}}), wep("a", "10.65.0.2", []string{"allow-all"})},
+			oracle.Ingress{Workload: &podA}, pkt("10.65.0.9", "8.8.8.8", 6, 80), false},
+		{"host endpoint without policy denies traffic to the host, except failsafe ports",
+			[]*proto.ToDataplane{denyAll, hep(func(*proto.HostEndpoint) {})},
+			oracle.Ingress{Iface: "eth0"}, pkt("10.0.0.1", "192.168.122.11", 6, 22), true},
+		{"host endpoint without policy denies traffic to the host",
+			[]*proto.ToDataplane{denyAll, hep(func(*proto.HostEndpoint) {})},
+			oracle.Ingress{Iface: "eth0"}, pkt("10.0.0.1", "192.168.122.11", 6, 80), false},
+		{"pre-DNAT allow skips the host endpoint's normal ingress policy",
+			[]*proto.ToDataplane{denyAll, allowPol, hep(func(h *proto.HostEndpoint) {
+				h.PreDnatTiers = []*proto.TierInfo{{Name: "default", IngressPolicies: []string{"allow"}}}
+			})},
+			oracle.Ingress{Iface: "eth0"}, pkt("10.0.0.1", "192.168.122.11", 6, 80), true},
+		{"untracked allow towards a workload still runs the workload's ingress policy",
+			[]*proto.ToDataplane{denyAll, allowPol, wep("a", "10.65.0.2", []string{"deny-all"}), hep(func(h *proto.HostEndpoint) {
+				h.UntrackedTiers = []*proto.TierInfo{{Name: "default", IngressPolicies: []string{"allow"}}}
+			})},
+			oracle.Ingress{Iface: "eth0"}, pkt("10.0.0.1", "10.65.0.2", 6, 80), false},
+		{"forwarded traffic without applyOnForward policy is allowed (then the workload's policy)",
+			[]*proto.ToDataplane{denyAll, profile("allow-all", []*proto.Rule{{Action: "allow"}}), wep("a", "10.65.0.2", []string{"allow-all"}), hep(func(*proto.HostEndpoint) {})},
+			oracle.Ingress{Iface: "eth0"}, pkt("10.0.0.1", "10.65.0.2", 6, 80), true},
+		{"established traffic skips policy",
+			[]*proto.ToDataplane{denyAll, wep("a", "10.65.0.2", []string{"deny-all"})},
+			oracle.Ingress{Iface: "eth0"}, oracle.Packet{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.65.0.2"), Proto: 6, SrcPort: 80, DstPort: 40000, CT: oracle.CTEstablished}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := state(t, c.msgs...)
+			got, to := oracle.Evaluate(s, node, c.in, c.p)
+			if got.Allowed != c.want {
+				t.Errorf("%s → %s: allowed=%v (%s), want %v", c.in, to, got.Allowed, got.Why, c.want)
+			}
+		})
+	}
+}
