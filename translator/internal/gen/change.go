@@ -11,16 +11,23 @@ import (
 // that do not exist, as a real stream can after a resync).
 func (g *Gen) Change(members func(id string) []string) []*proto.ToDataplane {
 	var out []*proto.ToDataplane
+	touched := map[string]bool{} // sets (re)created in this batch: the model does not show them yet
 	for n := 1 + g.R.IntN(3); n > 0; n-- {
 		switch g.R.IntN(16) {
 		case 0, 1:
 			sets := append(slices.Clone(g.netSets), g.portSets...)
 			if len(sets) > 0 {
 				id := pick(g.R, sets)
-				out = append(out, g.IPSetDelta(id, g.setTypes[id], members(id)))
+				var current []string
+				if !touched[id] {
+					current = members(id)
+				}
+				out = append(out, g.IPSetDelta(id, g.setTypes[id], current))
 			}
 		case 2:
-			out = append(out, g.IPSet(fmt.Sprintf("%s:new%d", pick(g.R, []string{"s", "n"}), g.R.IntN(4))))
+			id := fmt.Sprintf("%s:new%d", pick(g.R, []string{"s", "n"}), g.R.IntN(4))
+			touched[id] = true
+			out = append(out, g.IPSet(id))
 		case 3:
 			sets := append(slices.Clone(g.netSets), g.portSets...)
 			if len(sets) > 0 {
