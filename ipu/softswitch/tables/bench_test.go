@@ -70,6 +70,26 @@ func BenchmarkLookupExact(b *testing.B) {
 			}
 		})
 	}
+	b.Run("learner60k", func(b *testing.B) {
+		s := newTestStore(b, Options{Learners: map[string]LearnerConfig{"ingress.ct": {Profiles: []time.Duration{time.Hour}}}})
+		t := s.Load().TableByName("ingress.ct")
+		for i := 0; i < 60000; i++ {
+			if _, err := s.Learn(t, ctKey(i), aCtHit, []byte{1}, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		keys := make([][]byte, 4096)
+		for i := range keys {
+			keys[i] = ctKey(rand.Intn(60000))
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if t.Lookup(keys[i&4095]) == nil {
+				b.Fatal("miss")
+			}
+		}
+	})
 	b.Run("miss", func(b *testing.B) {
 		s := newTestStore(b, Options{})
 		var ups []*p4.Update
