@@ -355,3 +355,31 @@ func TestWriteRPCLevelErrors(t *testing.T) {
 		t.Fatalf("empty batch: %v", err)
 	}
 }
+
+// TestAHugeFailingBatchStillReportsEveryCode: 100k failing updates fit the status trailer (messages
+// are kept for the first failures only) and every update still has its code.
+func TestAHugeFailingBatchStillReportsEveryCode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100k updates")
+	}
+	h := newHarness(t)
+	ct := h.primary(1)
+	ct.commit()
+	const n = 100000
+	ups := make([]*p4.Update, n)
+	for i := range ups {
+		ups[i] = mod(routeEntry(i)) // none exists: NOT_FOUND
+	}
+	ups[7] = ins(routeEntry(7))
+	err := ct.writeAtomic(p4.WriteRequest_CONTINUE_ON_ERROR, ups...)
+	got := codesOf(t, err, n)
+	for i, c := range got {
+		want := codes.NotFound
+		if i == 7 {
+			want = codes.OK
+		}
+		if c != want {
+			t.Fatalf("update %d: %v, want %v", i, c, want)
+		}
+	}
+}

@@ -291,24 +291,53 @@ func (s *Server) write(req *p4.WriteRequest) error {
 	}
 	s.log.Debug("write batch with failed updates", zap.Int("updates", len(req.Updates)), zap.Int("failed", failed), zap.Error(firstErr))
 	msg := fmt.Sprintf("%d of %d updates failed; first: %v", failed, len(req.Updates), firstErr)
-	st := &spb.Status{Code: int32(codes.Unknown), Message: msg, Details: make([]*anypb.Any, len(req.Updates))}
+	details, err := s.errorDetails(errs)
+	if err != nil {
+		return err
+	}
+	return grpcstatus.ErrorProto(&spb.Status{Code: int32(codes.Unknown), Message: msg, Details: details})
+}
+
+// maxDetailMessages bounds the failures reported with a message: the details travel in a gRPC
+// trailer, which clients cap (16 MiB in grpc-go); beyond this many failures only the codes are sent.
+const maxDetailMessages = 1000
+
+// errorDetails builds one p4.v1.Error per update or request (OK ones shared).
+func (s *Server) errorDetails(errs []error) ([]*anypb.Any, error) {
+	out := make([]*anypb.Any, len(errs))
+	bare := map[codes.Code]*anypb.Any{}
+	failed := 0
 	for i, e := range errs {
 		if e == nil {
-			st.Details[i] = s.okDetail
+			out[i] = s.okDetail
 			continue
 		}
-		var te *tables.Error
-		pe := &p4.Error{CanonicalCode: int32(tables.CodeOf(e)), Message: e.Error(), Space: "calico-p4-softswitch"}
-		if errors.As(e, &te) {
-			pe.Message = te.Msg
+		c := tables.CodeOf(e)
+		failed++
+		if failed > maxDetailMessages {
+			if a := bare[c]; a != nil {
+				out[i] = a
+				continue
+			}
+		}
+		pe := &p4.Error{CanonicalCode: int32(c), Space: "calico-p4-softswitch"}
+		if failed <= maxDetailMessages {
+			pe.Message = e.Error()
+			var te *tables.Error
+			if errors.As(e, &te) {
+				pe.Message = te.Msg
+			}
 		}
 		a, err := anypb.New(pe)
 		if err != nil {
-			return rpcErr(codes.Internal, "encoding error details: %v", err)
+			return nil, rpcErr(codes.Internal, "encoding error details: %v", err)
 		}
-		st.Details[i] = a
+		if failed > maxDetailMessages {
+			bare[c] = a
+		}
+		out[i] = a
 	}
-	return grpcstatus.ErrorProto(st)
+	return out, nil
 }
 
 func entityName(e *p4.Entity) string {
@@ -366,7 +395,7 @@ func (s *Server) read(req *p4.ReadRequest, rs p4.P4Runtime_ReadServer) error {
 	var sendErr error
 	emit := func(e *p4.Entity) error {
 		resp.Entities = append(resp.Entities, e)
-		size += proto.Size(e)
+		size += entitySize(e)
 		if len(resp.Entities) >= s.cfg.ReadChunkEntities || size >= s.cfg.ReadChunkBytes {
 			if err := flush(); err != nil {
 				sendErr = err
@@ -392,24 +421,11 @@ func (s *Server) read(req *p4.ReadRequest, rs p4.P4Runtime_ReadServer) error {
 	if failed == 0 {
 		return nil
 	}
-	sp := &spb.Status{Code: int32(codes.Unknown), Message: fmt.Sprintf("%d of %d read requests failed", failed, len(req.Entities)), Details: make([]*anypb.Any, len(errs))}
-	for i, e := range errs {
-		if e == nil {
-			sp.Details[i] = s.okDetail
-			continue
-		}
-		var te *tables.Error
-		pe := &p4.Error{CanonicalCode: int32(tables.CodeOf(e)), Message: e.Error(), Space: "calico-p4-softswitch"}
-		if errors.As(e, &te) {
-			pe.Message = te.Msg
-		}
-		a, err := anypb.New(pe)
-		if err != nil {
-			return rpcErr(codes.Internal, "encoding error details: %v", err)
-		}
-		sp.Details[i] = a
+	details, err := s.errorDetails(errs)
+	if err != nil {
+		return err
 	}
-	return grpcstatus.ErrorProto(sp)
+	return grpcstatus.ErrorProto(&spb.Status{Code: int32(codes.Unknown), Message: fmt.Sprintf("%d of %d read requests failed", failed, len(req.Entities)), Details: details})
 }
 
 // StreamChannel implements P4Runtime.StreamChannel: arbitration, packet-out, digest acks in; arbitration
@@ -526,4 +542,36 @@ func (s *Server) sweepOnce() {
 			p.trySend(msg)
 		}
 	}
+}
+
+// entitySize bounds the encoded size of an entity for chunking reads. Table entries, the bulk of large
+// reads, are estimated from their byte strings (an over-estimate: every field counted with a generous
+// tag/length overhead) instead of a full proto.Size walk.
+func entitySize(e *p4.Entity) int {
+	te := e.GetTableEntry()
+	if te == nil || te.Action.GetActionProfileActionSet() != nil {
+		return proto.Size(e)
+	}
+	n := 64 + len(te.Metadata)
+	for _, m := range te.Match {
+		n += 24
+		switch x := m.FieldMatchType.(type) {
+		case *p4.FieldMatch_Exact_:
+			n += len(x.Exact.GetValue())
+		case *p4.FieldMatch_Lpm:
+			n += len(x.Lpm.GetValue())
+		case *p4.FieldMatch_Ternary_:
+			n += len(x.Ternary.GetValue()) + len(x.Ternary.GetMask())
+		case *p4.FieldMatch_Range_:
+			n += len(x.Range.GetLow()) + len(x.Range.GetHigh())
+		case *p4.FieldMatch_Optional_:
+			n += len(x.Optional.GetValue())
+		default:
+			return proto.Size(e)
+		}
+	}
+	for _, p := range te.Action.GetAction().GetParams() {
+		n += 16 + len(p.Value)
+	}
+	return n
 }

@@ -7,6 +7,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/calico-p4/calico-p4/ipu/softswitch"
 )
 
 func TestCapabilitiesReportsTheAPIVersion(t *testing.T) {
@@ -86,5 +88,20 @@ func TestWriteThenReadTableEntryRoundTrips(t *testing.T) {
 	}
 	if a := st.Resolve(hit, 0); a.ID != aSetPort || a.Param(0)[1] != 3 {
 		t.Fatalf("data plane action %v", a)
+	}
+}
+
+func TestEntitySizeEstimateIsAnUpperBound(t *testing.T) {
+	for _, e := range []*p4.Entity{
+		routeEntry(5), exactEntry(1, 2), aclEntry(3, act(aDeny), tern(1, []byte{10, 0, 0, 0}, []byte{0xff, 0, 0, 0}), rng(3, []byte{1}, []byte{2}), opt(4, 1)),
+		withTE(routeEntry(1), func(t *p4.TableEntry) {
+			t.Metadata = make([]byte, 300)
+			t.ControllerMetadata = 1 << 62
+			t.Priority = -1
+		}),
+	} {
+		if got, want := softswitch.EntitySize(e), proto.Size(e); got < want {
+			t.Errorf("estimate %d below the encoded size %d for %v", got, want, e)
+		}
 	}
 }

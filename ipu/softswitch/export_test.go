@@ -1,0 +1,4 @@
+package softswitch
+
+// EntitySize exposes entitySize to the external tests.
+var EntitySize = entitySize
