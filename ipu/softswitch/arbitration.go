@@ -62,21 +62,24 @@ type role struct {
 	highest *electionID // nil: no election id seen yet
 }
 
-// stream is one controller's StreamChannel.
+// stream is one controller's StreamChannel. Arbitration updates have their own queue, sent first and
+// never blocked behind packet-ins, so a slow controller cannot stall arbitration for the others.
 type stream struct {
 	id         uint64
 	out        chan *p4.StreamMessageResponse
+	ctrl       chan *p4.StreamMessageResponse
 	ctx        context.Context
 	arbitrated bool
 	role       string
 	election   *electionID
 }
 
-// send queues a message; it blocks until queued or the stream ends.
+// send queues an arbitration update without blocking; a controller with this many unread updates
+// is not reading its stream, and loses the oldest news only.
 func (st *stream) send(m *p4.StreamMessageResponse) {
 	select {
-	case st.out <- m:
-	case <-st.ctx.Done():
+	case st.ctrl <- m:
+	default:
 	}
 }
 

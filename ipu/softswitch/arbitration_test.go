@@ -7,6 +7,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/calico-p4/calico-p4/ipu/softswitch"
 )
 
 func arbCode(a *p4.MasterArbitrationUpdate) codes.Code { return codes.Code(a.GetStatus().GetCode()) }
@@ -151,5 +153,24 @@ func TestArbitrationRolesAreIndependent(t *testing.T) {
 	u.arbitrate(nil, "")
 	if a := u.nextArbitration(); arbCode(a) != codes.AlreadyExists {
 		t.Fatalf("unset election id: %v", a)
+	}
+}
+
+func TestTooManyStreamsForARoleAreRefused(t *testing.T) {
+	h := newHarness(t, func(c *softswitch.Config) { c.MaxStreamsPerRole = 2 })
+	h.primary(1)
+	b := h.openStream()
+	b.arbitrate(eid(2), "")
+	b.nextArbitration()
+	c := h.openStream()
+	c.arbitrate(eid(3), "")
+	if got := c.streamEnd(); got != codes.ResourceExhausted {
+		t.Fatalf("third stream: %v", got)
+	}
+	// Another role has its own budget.
+	d := h.openStream()
+	d.arbitrate(eid(3), "other")
+	if u := d.nextArbitration(); arbCode(u) != codes.OK {
+		t.Fatalf("other role: %v", u)
 	}
 }

@@ -433,20 +433,27 @@ func (s *Server) read(req *p4.ReadRequest, rs p4.P4Runtime_ReadServer) error {
 func (s *Server) StreamChannel(ss p4.P4Runtime_StreamChannelServer) error {
 	ctx, cancel := context.WithCancel(ss.Context())
 	defer cancel()
-	st := &stream{id: s.streamSeq.Add(1), out: make(chan *p4.StreamMessageResponse, s.cfg.StreamQueue), ctx: ctx}
+	st := &stream{id: s.streamSeq.Add(1), out: make(chan *p4.StreamMessageResponse, s.cfg.StreamQueue),
+		ctrl: make(chan *p4.StreamMessageResponse, 256), ctx: ctx}
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
 	senderDone := make(chan struct{})
 	go func() {
 		defer close(senderDone)
 		for {
+			var m *p4.StreamMessageResponse
 			select {
-			case m := <-st.out:
-				if err := ss.Send(m); err != nil {
-					cancel()
+			case m = <-st.ctrl:
+			default:
+				select {
+				case m = <-st.ctrl:
+				case m = <-st.out:
+				case <-ctx.Done():
 					return
 				}
-			case <-ctx.Done():
+			}
+			if err := ss.Send(m); err != nil {
+				cancel()
 				return
 			}
 		}
