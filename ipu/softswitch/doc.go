@@ -14,7 +14,9 @@
 //	go srv.Serve(lis)                      // returns nil after Stop
 //	defer srv.Stop()
 //
-// Serve may be called for several listeners; Register adds the service to a gRPC server built elsewhere.
+// Serve may be called for several listeners; Register adds the service to a gRPC server built elsewhere
+// (Serve also installs a codec that decodes WriteRequests of table entries with slab allocation, falling
+// back to proto.Unmarshal; a server built elsewhere works with the standard codec, only slower).
 // Config.GRPCOptions carries credentials (TLS/mTLS) and interceptors. The standalone binary is
 // cmd/calico-p4-softswitch (--p4rt-listen 127.0.0.1:9559 --device-id 1).
 //
@@ -50,7 +52,8 @@
 //
 // # Hooks for the packet pipeline
 //
-//   - Store(): the *tables.Store with the fast-path lookup API (see package tables).
+//   - Store(): the *tables.Store with the fast-path lookup API (see package tables); Learn wraps
+//     Store.Learn and counts failures in calico_p4_softswitch_learn_failures_total.
 //   - SendPacketIn(Packet): CPU port → primary controllers as PacketIn (metadata per the packet_in header).
 //   - SetPacketOutHandler(h): packet-outs from the primary, validated against the packet_out header; errors
 //     go back to the sender as StreamError.
@@ -59,6 +62,9 @@
 //   - Idle timeouts and learner expiry: a background sweep every Config.SweepInterval sends
 //     IdleTimeoutNotifications (NOTIFY_CONTROL tables, entries idle for idle_timeout_ns since the last
 //     tables.State.Touch) and deletes expired learned entries.
+//
+// Not implemented (UNIMPLEMENTED per update or read request): meters and direct meters (and
+// TableEntry.meter_config), packet replication engine entries, value sets, extern entries.
 //
 // # Debug dump
 //
