@@ -1144,6 +1144,16 @@ const (
 	DirectCounterPolicyRuleCounterID DirectCounterID   = 0x13000003
 )
 
+// LearnerTables are k8s.p4's add_on_miss tables, in declaration order: filled by the data plane only.
+var LearnerTables = []TableName{
+	TableCTOrigV4,
+	TableCTReplyV4,
+	TableCTOrigV6,
+	TableCTReplyV6,
+	TableAffinityV4,
+	TableAffinityV6,
+}
+
 // Constants of k8s.p4 (values the translator writes into entries).
 const (
 	EtherTypeIPv4         uint16 = 0x800          // bit<16> ETHERTYPE_IPV4

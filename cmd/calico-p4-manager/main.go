@@ -28,6 +28,8 @@ import (
 
 	"github.com/calico-p4/calico-p4/driver/infraapi"
 	"github.com/calico-p4/calico-p4/driver/session"
+	"github.com/calico-p4/calico-p4/ipu/dataplane"
+	"github.com/calico-p4/calico-p4/ipu/p4rt"
 )
 
 var version = "dev"
@@ -39,7 +41,18 @@ type options struct {
 	logFormat     string
 	metricsListen string
 	addrFile      string
-	dataplane     string
+	target        string
+	dp            dataplaneFlags
+}
+
+// dataplaneFlags configure the apply stage (package ipu/dataplane).
+type dataplaneFlags struct {
+	p4rtListen, p4rtAddress, profile, deviceConfig string
+	deviceID, electionID                           uint64
+	p4rtTLS                                        p4rt.TLSConfig
+	batchSize, pollers                             int
+	hostInterface, uplinkInterface                 string
+	hostMAC, uplinkMAC, gatewayMAC                 string
 }
 
 func main() {
@@ -76,11 +89,30 @@ func newRootCommand() *cobra.Command {
 		"address for /metrics, /livez and /readyz (port 0 picks a free one; see --addr-file)")
 	f.StringVar(&o.addrFile, "addr-file", "",
 		"after binding, write the bound addresses as JSON {\"listen\":…,\"metrics\":…} to this file")
-	f.StringVar(&o.dataplane, "dataplane", "none",
-		"apply stage: none (no target wired yet: every apply fails, endpoints report error, never ready)")
-	// Test mode: a recording applier that accepts every apply without programming anything. Hidden: it
-	// makes the manager claim success for a dataplane that does not exist.
-	f.Lookup("dataplane").Usage += "; record (TESTS ONLY: accepts and records every apply, programs nothing)"
+	f.StringVar(&o.target, "target", dataplane.TargetEmbedded,
+		"dataplane target: embedded (the softswitch in this process, P4Runtime on --p4rt-listen), "+
+			"p4rt (a P4Runtime server at --p4rt-addr), none (nothing programmed: every apply fails, never ready)")
+	// Test mode: a recording applier that accepts every apply without programming anything. It makes the
+	// manager claim success for a dataplane that does not exist, so the help text says so.
+	f.Lookup("target").Usage += ", record (TESTS ONLY: accepts and records every apply, programs nothing)"
+	f.StringVar(&o.dp.p4rtListen, "p4rt-listen", "127.0.0.1:9559",
+		"embedded target: where its P4Runtime server listens (host:port or unix:///path), for the manager and P4Runtime tools")
+	f.StringVar(&o.dp.p4rtAddress, "p4rt-addr", "", "p4rt target: the P4Runtime server's address (host:port or unix:///path)")
+	f.StringVar(&o.dp.profile, "p4rt-profile", string(p4rt.ProfileEmbedded),
+		"p4rt target: embedded (a standalone calico-p4-softswitch), p4-dpdk (infrap4d/OVS-P4) or ipu-es2k")
+	f.StringVar(&o.dp.deviceConfig, "p4rt-device-config", "", "p4rt target: the device config (p4-dpdk: the .pb.bin; ipu-es2k: the vendor's)")
+	f.Uint64Var(&o.dp.deviceID, "device-id", 1, "P4Runtime device id")
+	f.Uint64Var(&o.dp.electionID, "election-id", 1, "P4Runtime election id (a replacing manager needs one at least as high)")
+	f.StringVar(&o.dp.p4rtTLS.CAFile, "p4rt-tls-ca", "", "p4rt target: CA bundle that signs the target's certificate (enables TLS)")
+	f.StringVar(&o.dp.p4rtTLS.CertFile, "p4rt-tls-cert", "", "p4rt target: client certificate (mTLS)")
+	f.StringVar(&o.dp.p4rtTLS.KeyFile, "p4rt-tls-key", "", "p4rt target: client key (mTLS)")
+	f.IntVar(&o.dp.batchSize, "batch-size", 1000, "updates per P4Runtime Write")
+	f.IntVar(&o.dp.pollers, "pollers", 0, "embedded target: receive threads (0: its default)")
+	f.StringVar(&o.dp.hostInterface, "host-interface", "", "port to the host's own network stack (\"\": none)")
+	f.StringVar(&o.dp.hostMAC, "host-mac", "", "MAC of the host stack's side of --host-interface (default: the veth peer's MAC)")
+	f.StringVar(&o.dp.uplinkInterface, "uplink-interface", "", "port to the fabric (\"\": none)")
+	f.StringVar(&o.dp.uplinkMAC, "uplink-mac", "", "this node's MAC on the uplink (default: --uplink-interface's MAC)")
+	f.StringVar(&o.dp.gatewayMAC, "gateway-mac", "", "MAC of the default next hop on the uplink")
 	return cmd
 }
 
@@ -115,7 +147,8 @@ func run(ctx context.Context, o *options) error {
 
 	var applier session.Applier
 	var recorder *session.Recorder
-	switch o.dataplane {
+	var dp *dataplane.Dataplane
+	switch o.target {
 	case "none":
 		applier = session.NoDataplane{}
 		log.Warn("No dataplane configured: Felix's desired state is kept and validated, nothing is programmed; " +
@@ -123,9 +156,19 @@ func run(ctx context.Context, o *options) error {
 	case "record":
 		recorder = &session.Recorder{}
 		applier = recorder
-		log.Warn("TEST MODE (--dataplane=record): every apply is recorded and reported as successful, NOTHING IS PROGRAMMED")
+		log.Warn("TEST MODE (--target=record): every apply is recorded and reported as successful, NOTHING IS PROGRAMMED")
+	case dataplane.TargetEmbedded, dataplane.TargetP4RT:
+		cfg, err := o.dp.config(o.target, log.Named("dataplane"), reg)
+		if err != nil {
+			return err
+		}
+		if dp, err = dataplane.New(ctx, cfg); err != nil {
+			return err
+		}
+		defer dp.Close()
+		applier = dp
 	default:
-		return fmt.Errorf("--dataplane %q: want none or record", o.dataplane)
+		return fmt.Errorf("--target %q: want embedded, p4rt or none", o.target)
 	}
 
 	mgr, err := session.NewManager(reg, session.WithApplier(applier), session.WithLogger(log.Named("session")),
@@ -166,6 +209,11 @@ func run(ctx context.Context, o *options) error {
 		}
 		fmt.Fprintln(w, why)
 	})
+	if dp != nil && dp.CtlHandler() != nil {
+		// The embedded target's ctl API: /v1/ports, /v1/trace (calico-p4ctl) and /debug (every entry).
+		mux.Handle("/v1/", dp.CtlHandler())
+		mux.Handle("/debug", dp.CtlHandler())
+	}
 	if recorder != nil {
 		mux.HandleFunc("/debug/applies", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
@@ -178,7 +226,7 @@ func run(ctx context.Context, o *options) error {
 	go func() { errc <- srv.Serve(lis) }()
 	go func() { errc <- hsrv.Serve(mlis) }()
 	log.Info("calico-p4-manager serving", zap.String("version", version), zap.String("listen", lis.Addr().String()),
-		zap.String("metrics", mlis.Addr().String()), zap.String("dataplane", o.dataplane))
+		zap.String("metrics", mlis.Addr().String()), zap.String("target", o.target))
 	if o.addrFile != "" {
 		if err := writeAddrFile(o.addrFile, o.listen, lis, mlis); err != nil {
 			srv.Stop()

@@ -168,3 +168,23 @@ func TestEstablishedAndNewFlowsDoNotAllocate(t *testing.T) {
 		t.Errorf("unroutable packet: %v allocations", n)
 	}
 }
+
+// The pipeline marks exactly the program's add_on_miss tables as learners (the manager leaves the same list
+// unmanaged), so a learner table added to k8s.p4 cannot be forgotten here.
+func TestLearnerTablesAreTheProgramsAddOnMissTables(t *testing.T) {
+	var got []p4src.TableName
+	for _, r := range learnerTables {
+		got = append(got, tableNames[r])
+	}
+	if strings.Join(toStrings(got), ",") != strings.Join(toStrings(p4src.LearnerTables), ",") {
+		t.Fatalf("pipeline learners %v, k8s.p4 add_on_miss tables %v", got, p4src.LearnerTables)
+	}
+}
+
+func toStrings(names []p4src.TableName) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = string(n)
+	}
+	return out
+}

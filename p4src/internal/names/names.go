@@ -191,6 +191,25 @@ func Generate(info *p4configv1.P4Info, prog *p4parse.Program) ([]byte, error) {
 		g.printf(")\n\n")
 	}
 
+	if prog != nil {
+		// Learner tables are filled by the data plane (PNA add_on_miss); the P4Info does not mark them, so
+		// the list comes from the program. The programmer must leave them alone (never read back, never
+		// deleted by a reconcile).
+		g.printf("// LearnerTables are k8s.p4's add_on_miss tables, in declaration order: filled by the data plane only.\n")
+		g.printf("var LearnerTables = []TableName{\n")
+		for _, t := range prog.Tables {
+			if !t.AddOnMiss {
+				continue
+			}
+			base := "Table" + GoName(t.Name)
+			if _, ok := g.seen[base]; !ok {
+				return nil, fmt.Errorf("learner table %s is not in the P4Info", t.Name)
+			}
+			g.printf("\t%s,\n", base)
+		}
+		g.printf("}\n\n")
+	}
+
 	if prog != nil && len(prog.Consts) > 0 {
 		g.printf("// Constants of k8s.p4 (values the translator writes into entries).\n")
 		g.printf("const (\n")
