@@ -339,7 +339,10 @@ func (t *Translator) routeCandOf(r *model.Route) (routeCand, bool) {
 	case model.RouteRemoteWorkload, model.RouteRemoteTunnel:
 		v6 := r.Dst.Addr().Is6()
 		switch {
-		case r.SameSubnet && r.DstNodeIP.IsValid():
+		case r.SameSubnet && !r.DstNodeIP.IsValid():
+			// Felix cannot program an unencapsulated route without the node's address: no route.
+			return routeCand{}, false
+		case r.SameSubnet:
 			return routeCand{prec: precRoute, nh: "direct/" + r.DstNodeIP.String()}, true
 		case r.IPPoolType == model.PoolVXLAN || r.Tunnel.VXLAN:
 			kind := "vxlan4/"

@@ -77,6 +77,9 @@ func Route(s *model.State, n Node, dst netip.Addr) Destination {
 				best, out = p.Bits(), Destination{} // a local IPAM block: blackhole
 			}
 		case model.RouteRemoteWorkload, model.RouteRemoteTunnel:
+			if r.SameSubnet && !r.DstNodeIP.IsValid() {
+				continue // vxlan_mgr: no unencapsulated route without the node's address
+			}
 			if r.SameSubnet {
 				best, out = p.Bits(), Destination{Iface: n.Uplink}
 			} else if r.IPPoolType == model.PoolVXLAN || r.Tunnel.VXLAN {
