@@ -60,8 +60,12 @@ func softswitch(t testing.TB, set *entry.Set, now *atomic.Int64) (*pipeline.Pipe
 	return p, st
 }
 
-// frame builds the Ethernet frame of a packet.
-func frame(p oracle.Packet, srcMAC string) []byte {
+// frame builds the Ethernet frame of a new flow's first packet.
+func frame(p oracle.Packet, srcMAC string) []byte { return frameWith(p, srcMAC, "S", "") }
+
+// frameWith builds a frame with the given TCP flags; outer, when set, is the VXLAN encapsulation
+// ("eth(…) / ipv4(…) / udp(…) / vxlan(…)") the inner frame is carried in.
+func frameWith(p oracle.Packet, srcMAC, tcpFlags, outer string) []byte {
 	ip := fmt.Sprintf("ipv4(src=%s, dst=%s", p.Src, p.Dst)
 	if p.Src.Is6() {
 		ip = fmt.Sprintf("ipv6(src=%s, dst=%s", p.Src, p.Dst)
@@ -70,7 +74,7 @@ func frame(p oracle.Packet, srcMAC string) []byte {
 	switch p.Proto {
 	case oracle.ProtoTCP:
 		ip += ")"
-		l4 = fmt.Sprintf("tcp(sport=%d, dport=%d, flags=S)", p.SrcPort, p.DstPort)
+		l4 = fmt.Sprintf("tcp(sport=%d, dport=%d, flags=%s)", p.SrcPort, p.DstPort, tcpFlags)
 	case oracle.ProtoUDP:
 		ip += ")"
 		l4 = fmt.Sprintf("udp(sport=%d, dport=%d) / payload(len=8)", p.SrcPort, p.DstPort)
@@ -92,6 +96,9 @@ func frame(p oracle.Packet, srcMAC string) []byte {
 		l4 = "payload(len=8)"
 	}
 	desc := fmt.Sprintf("eth(dst=ee:ee:ee:ee:ee:ee, src=%s) / %s / %s", srcMAC, ip, l4)
+	if outer != "" {
+		desc = outer + " / " + desc
+	}
 	b, err := vectors.ParsePacket(desc)
 	if err != nil {
 		panic(fmt.Sprintf("%s: %v", desc, err))
@@ -135,9 +142,10 @@ func TestDifferentialAgainstTheSoftswitch(t *testing.T) {
 		m := &pathModel{set: res.Entries, w: newWalker(res.Entries)}
 		on := oracleNode()
 		type ingress struct {
-			in   oracle.Ingress
-			port uint32
-			mac  string
+			in    oracle.Ingress
+			port  uint32
+			mac   string
+			outer string // VXLAN from a remote node's VTEP
 		}
 		var ins []ingress
 		for k, ep := range s.WorkloadEndpoints.All() {
@@ -147,15 +155,21 @@ func TestDifferentialAgainstTheSoftswitch(t *testing.T) {
 			if len(ep.MAC) == 6 {
 				mac = ep.MAC.String()
 			}
-			ins = append(ins, ingress{oracle.Ingress{Workload: &kk}, p, mac})
+			ins = append(ins, ingress{oracle.Ingress{Workload: &kk}, p, mac, ""})
 		}
 		hp, _ := testPorts.PortID(genNode().Node.HostInterface)
 		up, _ := testPorts.PortID(genNode().Node.UplinkInterface)
-		ins = append(ins, ingress{oracle.Ingress{Host: true}, hp, "02:00:00:00:00:01"},
-			ingress{oracle.Ingress{Iface: gen.Uplink}, up, "02:00:00:00:01:01"})
+		ins = append(ins, ingress{oracle.Ingress{Host: true}, hp, "02:00:00:00:00:01", ""},
+			ingress{oracle.Ingress{Iface: gen.Uplink}, up, "02:00:00:00:01:01", ""})
+		if outer := vxlanOuter(s); outer != "" {
+			ins = append(ins, ingress{oracle.Ingress{Iface: "vxlan.calico"}, up, "66:00:00:00:00:02", outer})
+		}
 		for j := 0; j < 60 && fails < 5; j++ {
 			in := ins[g.R.IntN(len(ins))]
 			p := pipelinePacket(g.Packet())
+			if in.outer != "" && !p.Src.Is4() {
+				continue // the generated VTEPs carry IPv4 only
+			}
 			if in.in.Workload != nil && g.R.IntN(4) > 0 {
 				ep, _ := s.WorkloadEndpoints.Get(*in.in.Workload)
 				for _, nn := range append(append([]netip.Prefix(nil), ep.IPv4Nets...), ep.IPv6Nets...) {
@@ -165,10 +179,13 @@ func TestDifferentialAgainstTheSoftswitch(t *testing.T) {
 				}
 			}
 			want, to := oracle.Evaluate(s, on, in.in, p)
+			if in.outer != "" {
+				stats["of which VXLAN from another node"]++
+			}
 			// Forget what earlier packets taught conntrack: each packet is a new flow.
 			now.Add(int64(1e15))
 			st.Sweep()
-			got := w.Process(frame(p, in.mac), in.port)
+			got := w.Process(frameWith(p, in.mac, "S", in.outer), in.port)
 			n++
 			allowed := got.Forwarded()
 			switch {
@@ -183,6 +200,12 @@ func TestDifferentialAgainstTheSoftswitch(t *testing.T) {
 						seed+uint64(i), in.in, to, p, got.DropReason, want.Why)
 				}
 				stats["agree"]++
+				if allowed {
+					// The reply, from where the packet went: established for both (unless untracked).
+					checkReply(t, seed+uint64(i), s, on, w, m, p, want, to, ins2(ins, func(x ingress) (oracle.Ingress, uint32, string, string) {
+						return x.in, x.port, x.mac, x.outer
+					}), stats, &fails)
+				}
 				continue
 			case got.DropReason == p4src.DropNoRoute:
 				stats["no usable next hop"]++ // underlay reachability: not modelled by the oracle
@@ -194,7 +217,7 @@ func TestDifferentialAgainstTheSoftswitch(t *testing.T) {
 				continue
 			}
 			fails++
-			tr, _ := pl.Trace(frame(p, in.mac), in.port)
+			tr, _ := pl.Trace(frameWith(p, in.mac, "S", in.outer), in.port)
 			t.Errorf("seed %d: %s → %s, packet %+v: oracle allowed=%v (%s), softswitch forwarded=%v (drop reason %d)\n%s",
 				seed+uint64(i), in.in, to, p, want.Allowed, want.Why, allowed, got.DropReason, indent(fmt.Sprint(tr)))
 		}
@@ -208,4 +231,111 @@ func indent(s string) string {
 		lines = append(lines[:60], "...")
 	}
 	return "    " + strings.Join(lines, "\n    ")
+}
+
+// replyIngress describes where a reply enters.
+type replyIngress struct {
+	in    oracle.Ingress
+	port  uint32
+	mac   string
+	outer string
+}
+
+func ins2[T any](xs []T, f func(T) (oracle.Ingress, uint32, string, string)) []replyIngress {
+	out := make([]replyIngress, 0, len(xs))
+	for _, x := range xs {
+		in, port, mac, outer := f(x)
+		out = append(out, replyIngress{in, port, mac, outer})
+	}
+	return out
+}
+
+// checkReply sends the reply of an allowed flow and checks it passes as established traffic.
+func checkReply(t *testing.T, seed uint64, s *model.State, on oracle.Node, w *pipeline.Worker, m *pathModel, p oracle.Packet,
+	first oracle.Verdict, to oracle.Destination, ins []replyIngress, stats map[string]int, fails *int) {
+	t.Helper()
+	if first.Untracked || (p.Proto == oracle.ProtoICMP && p.ICMPType != 8) || (p.Proto == oracle.ProtoICMPv6 && p.ICMPType != 128) {
+		return // untracked: conntrack knows nothing; ICMP other than echo: no reply to track
+	}
+	if to.Iface != "" {
+		// natOutgoing: the reply comes back to the node's address (masquerade is not modelled here).
+		inPool, masq := false, false
+		for _, pool := range s.IPAMPools.All() {
+			if pool.CIDR.Contains(p.Dst) {
+				inPool = true
+			}
+			if pool.Masquerade && pool.CIDR.Contains(p.Src) {
+				masq = true
+			}
+		}
+		if masq && !inPool {
+			return
+		}
+	}
+	var from *replyIngress
+	for i := range ins {
+		x := &ins[i]
+		switch {
+		case to.Workload != nil && x.in.Workload != nil && *x.in.Workload == *to.Workload,
+			to.Host && x.in.Host,
+			to.Iface != "" && to.Iface == x.in.Iface && x.outer == "":
+			from = x
+		}
+	}
+	if from == nil {
+		return
+	}
+	r := oracle.Packet{Src: p.Dst, Dst: p.Src, Proto: p.Proto, SrcPort: p.DstPort, DstPort: p.SrcPort, CT: oracle.CTEstablished}
+	if to.Workload != nil {
+		// 1:1 NAT: the reply comes from the internal address.
+		ep, _ := s.WorkloadEndpoints.Get(*to.Workload)
+		for _, n := range append(append([]netip.Prefix(nil), ep.IPv4Nets...), ep.IPv6Nets...) {
+			if n.Addr().Is4() == r.Src.Is4() && !n.Contains(r.Src) {
+				return // NATed flow: its reply tuple is the internal one (not modelled here)
+			}
+		}
+	}
+	switch p.Proto {
+	case oracle.ProtoICMP:
+		r.ICMPType = 0
+	case oracle.ProtoICMPv6:
+		r.ICMPType = 129
+	}
+	want, _ := oracle.Evaluate(s, on, from.in, r)
+	got := w.Process(frameWith(r, from.mac, "SA", from.outer), from.port)
+	if !got.Forwarded() && got.DropReason == p4src.DropNoRoute {
+		stats["no usable next hop"]++
+		return
+	}
+	if got.Forwarded() != want.Allowed {
+		if _, div, _ := m.verdict(m.portEndpoint(from.port), r, oracle.CTEstablished); div != "" {
+			stats[string(div)]++
+			return
+		}
+		*fails++
+		t.Errorf("seed %d: reply %s of %+v: oracle allowed=%v (%s), softswitch forwarded=%v (drop reason %d)",
+			seed, from.in, p, want.Allowed, want.Why, got.Forwarded(), got.DropReason)
+		return
+	}
+	stats["replies agree"]++
+}
+
+// vxlanOuter returns the outer headers of VXLAN from another node's VTEP to this node's, when the model
+// has both and VXLAN enabled ("" otherwise).
+func vxlanOuter(s *model.State) string {
+	enc, _ := s.Encapsulation()
+	if !enc.VXLANEnabled {
+		return ""
+	}
+	local, ok := s.VTEPs.Get(gen.NodeName)
+	if !ok || !local.ParentDeviceIP.IsValid() {
+		return ""
+	}
+	for node, v := range s.VTEPs.All() {
+		if node != gen.NodeName && v.ParentDeviceIP.IsValid() {
+			return fmt.Sprintf("eth(dst=02:00:00:00:00:11, src=02:00:00:00:01:01) / ipv4(src=%s, dst=%s) / udp(sport=5555, dport=4789) / vxlan(vni=4096)",
+				v.ParentDeviceIP, local.ParentDeviceIP)
+		}
+	}
+	return ""
 }

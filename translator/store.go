@@ -15,98 +15,95 @@ import (
 // conflict (two endpoints claiming one interface or one address): the smallest owner wins, deterministically
 // and independently of the order of changes, and the others are reported.
 type store struct {
-	set   *entry.Set
-	cells map[entry.Key]cell
+	set *entry.Set
+	// owner of every key's installed entry; others holds the entries other owners want for the same key
+	// (rare: shared or conflicting keys).
+	owner  map[entry.Key]string
+	others map[entry.Key]map[string]entry.Entry
 	// conflicts: owner → keys where its entry lost to another owner's different entry.
 	conflicts map[string]map[entry.Key]string
 	errs      []error // entries the set refused (a translator bug: reported, never silently dropped)
 }
 
-type cell struct {
-	owner string
-	// others holds the entries of the other owners of this key (rare).
-	others map[string]entry.Entry
-}
-
 func newStore() *store {
-	return &store{set: &entry.Set{}, cells: map[entry.Key]cell{}, conflicts: map[string]map[entry.Key]string{}}
+	return &store{set: &entry.Set{}, owner: map[entry.Key]string{}, others: map[entry.Key]map[string]entry.Entry{},
+		conflicts: map[string]map[entry.Key]string{}}
 }
 
 // put records owner's entry e (canonical) under key k.
 func (s *store) put(owner string, k entry.Key, e entry.Entry) {
-	c, ok := s.cells[k]
+	cur, ok := s.owner[k]
 	if !ok {
-		s.cells[k] = cell{owner: owner}
+		s.owner[k] = owner
 		s.write(e)
 		return
 	}
-	if c.owner == owner {
+	if cur == owner {
 		s.write(e)
-		if c.others != nil {
-			s.recheck(k, c)
+		if s.others[k] != nil {
+			s.recheck(k)
 		}
 		return
 	}
-	cur, _ := s.set.Get(k)
-	if c.others == nil {
-		c.others = map[string]entry.Entry{}
+	os := s.others[k]
+	if os == nil {
+		os = map[string]entry.Entry{}
+		s.others[k] = os
 	}
-	if owner < c.owner {
+	if owner < cur {
 		// The newcomer wins; the old winner becomes another candidate.
-		c.others[c.owner] = cur
-		delete(c.others, owner)
-		c.owner = owner
-		s.cells[k] = c
+		old, _ := s.set.Get(k)
+		os[cur] = old
+		delete(os, owner)
+		s.owner[k] = owner
 		s.write(e)
 	} else {
-		c.others[owner] = e
-		s.cells[k] = c
+		os[owner] = e
 	}
-	s.recheck(k, c)
+	s.recheck(k)
 }
 
 // del removes owner's entry under key k.
 func (s *store) del(owner string, k entry.Key) {
-	c, ok := s.cells[k]
+	cur, ok := s.owner[k]
 	if !ok {
 		return
 	}
-	if c.owner != owner {
-		if _, had := c.others[owner]; had {
-			delete(c.others, owner)
+	os := s.others[k]
+	if cur != owner {
+		if _, had := os[owner]; had {
+			delete(os, owner)
 			s.clearConflict(owner, k)
-			if len(c.others) == 0 {
-				c.others = nil
+			if len(os) == 0 {
+				delete(s.others, k)
 			}
-			s.cells[k] = c
-			s.recheck(k, c)
+			s.recheck(k)
 		}
 		return
 	}
-	if len(c.others) == 0 {
-		delete(s.cells, k)
+	if len(os) == 0 {
+		delete(s.owner, k)
 		s.set.Delete(k)
 		s.clearConflict(owner, k)
 		return
 	}
 	// Promote the smallest other owner.
-	names := make([]string, 0, len(c.others))
-	for o := range c.others {
+	names := make([]string, 0, len(os))
+	for o := range os {
 		names = append(names, o)
 	}
 	slices.Sort(names)
 	next := names[0]
-	e := c.others[next]
-	delete(c.others, next)
-	if len(c.others) == 0 {
-		c.others = nil
+	e := os[next]
+	delete(os, next)
+	if len(os) == 0 {
+		delete(s.others, k)
 	}
-	c.owner = next
-	s.cells[k] = c
+	s.owner[k] = next
 	s.clearConflict(owner, k)
 	s.clearConflict(next, k)
 	s.write(e)
-	s.recheck(k, c)
+	s.recheck(k)
 }
 
 func (s *store) write(e entry.Entry) {
@@ -115,11 +112,12 @@ func (s *store) write(e entry.Entry) {
 	}
 }
 
-// recheck updates the conflict records of the losers of one key.
-func (s *store) recheck(k entry.Key, c cell) {
+// recheck updates the conflict records of the other owners of one key.
+func (s *store) recheck(k entry.Key) {
 	win, _ := s.set.Get(k)
-	s.clearConflict(c.owner, k)
-	for o, e := range c.others {
+	owner := s.owner[k]
+	s.clearConflict(owner, k)
+	for o, e := range s.others[k] {
 		if e.Equal(win) {
 			s.clearConflict(o, k)
 			continue
@@ -129,7 +127,7 @@ func (s *store) recheck(k entry.Key, c cell) {
 			m = map[entry.Key]string{}
 			s.conflicts[o] = m
 		}
-		m[k] = c.owner
+		m[k] = owner
 	}
 }
 

@@ -134,6 +134,9 @@ func (t *Translator) Entries() *entry.Set { return t.st.set }
 func (t *Translator) full() {
 	set := t.st.set
 	adopt := !t.ready && set.Len() == 0 // nobody holds the set yet: take the fresh one as it is
+	// Drop the old translation's bookkeeping before building the new one (only the set is kept): the
+	// garbage collector then never scans two translations.
+	t.reset(&store{set: set})
 	fresh := &Translator{ports: t.ports, opts: t.opts, state: t.state}
 	fresh.reset(newStore())
 	fresh.buildAll()

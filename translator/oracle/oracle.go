@@ -84,6 +84,8 @@ type Verdict struct {
 	Allowed bool
 	// Why says which check decided ("workload x egress: policy default/p rule 2 deny", "no route", …).
 	Why string
+	// Untracked: allowed by untracked (doNotTrack) policy, so conntrack does not know the flow.
+	Untracked bool
 }
 
 func allow(why string, args ...any) Verdict {

@@ -139,19 +139,25 @@ func HostEndpointFor(s *model.State, n Node, iface string) *model.HostEndpoint {
 // The 1:1 NAT of workloads (floating IPs) is applied before routing and the filter table, as Felix's nat
 // PREROUTING does.
 func Evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destination) {
+	v, to, untracked := evaluate(s, n, in, p)
+	v.Untracked = v.Allowed && untracked
+	return v, to
+}
+
+func evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destination, bool) {
 	cfg := s.Config()
 	// Anti-spoofing (raw PREROUTING, RPF for workload interfaces).
 	if in.Workload != nil {
 		ep, ok := s.WorkloadEndpoints.Get(*in.Workload)
 		if !ok {
-			return deny("unknown workload"), Destination{}
+			return deny("unknown workload"), Destination{}, false
 		}
 		if ep.State != "active" {
-			return deny("%s is down", in), Destination{}
+			return deny("%s is down", in), Destination{}, false
 		}
 		nets := append(append(slices.Clone(ep.IPv4Nets), ep.IPv6Nets...), ep.AllowSpoofedSourcePrefixes...)
 		if !anyContains(nets, p.Src) {
-			return deny("%s: spoofed source %s", in, p.Src), Destination{}
+			return deny("%s: spoofed source %s", in, p.Src), Destination{}, false
 		}
 	}
 	var inHEP *model.HostEndpoint
@@ -170,7 +176,7 @@ func Evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 	}
 	to := Route(s, n, dst)
 	if to.Workload == nil && !to.Host && to.Iface == "" {
-		return deny("no route to %s", dst), to
+		return deny("no route to %s", dst), to, false
 	}
 	var outHEP *model.HostEndpoint
 	if to.Iface != "" {
@@ -178,7 +184,7 @@ func Evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 	}
 	if to.Workload != nil {
 		if ep, _ := s.WorkloadEndpoints.Get(*to.Workload); ep.State != "active" {
-			return deny("%s is down", to), to
+			return deny("%s is down", to), to, false
 		}
 	}
 
@@ -203,21 +209,21 @@ func Evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 	}
 	if in.Iface != "" {
 		if v, done := untracked(inHEP, true); done {
-			return v, to
+			return v, to, false
 		}
 	}
 	if in.Host && to.Iface != "" {
 		if v, done := untracked(outHEP, false); done {
-			return v, to
+			return v, to, false
 		}
 		if untrackedAccept {
-			return allow("host endpoint %s untracked egress allow", outHEP.ID), to
+			return allow("host endpoint %s untracked egress allow", outHEP.ID), to, untrackedAccept
 		}
 	}
 
 	// conntrack: established and related traffic is accepted by every tracked chain.
 	if p.CT != CTNew && !untrackedAccept {
-		return allow("conntrack %v", p.CT), to
+		return allow("conntrack %v", p.CT), to, untrackedAccept
 	}
 
 	// mangle PREROUTING: pre-DNAT policy of the ingress host endpoint.
@@ -226,7 +232,7 @@ func Evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 		r, why := EvalChain(s, PreDNAT, FailsafeMangleIn, inHEP.PreDNATTiers, nil, true, p)
 		switch r {
 		case ResultDeny:
-			return deny("host endpoint %s pre-DNAT: %s", inHEP.ID, why), to
+			return deny("host endpoint %s pre-DNAT: %s", inHEP.ID, why), to, untrackedAccept
 		case ResultAllow:
 			preDNATAccept = true
 		}
@@ -254,69 +260,69 @@ func Evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 	switch {
 	case in.Workload != nil:
 		if r, why := wl(in.Workload, false); r != ResultAllow {
-			return deny("%s egress: %s", in, why), to
+			return deny("%s egress: %s", in, why), to, untrackedAccept
 		}
 		switch {
 		case to.Host:
 			if cfg.DefaultEndpointToHostAction == "DROP" {
-				return deny("DefaultEndpointToHostAction DROP"), to
+				return deny("DefaultEndpointToHostAction DROP"), to, untrackedAccept
 			}
-			return allow("to host: DefaultEndpointToHostAction %s", cfg.DefaultEndpointToHostAction), to
+			return allow("to host: DefaultEndpointToHostAction %s", cfg.DefaultEndpointToHostAction), to, untrackedAccept
 		case to.Workload != nil:
 			if r, why := wl(to.Workload, true); r != ResultAllow {
-				return deny("%s ingress: %s", to, why), to
+				return deny("%s ingress: %s", to, why), to, untrackedAccept
 			}
-			return allow("workload to workload"), to
+			return allow("workload to workload"), to, untrackedAccept
 		default:
 			if outHEP != nil {
 				if r, why := hep(outHEP, Forward, false); r == ResultDeny {
-					return deny("host endpoint %s forward egress: %s", outHEP.ID, why), to
+					return deny("host endpoint %s forward egress: %s", outHEP.ID, why), to, untrackedAccept
 				}
 			}
-			return allow("workload out of %s", to.Iface), to
+			return allow("workload out of %s", to.Iface), to, untrackedAccept
 		}
 	case in.Host:
 		switch {
 		case to.Workload != nil, to.Host:
-			return allow("from the host (no policy)"), to
+			return allow("from the host (no policy)"), to, untrackedAccept
 		default:
 			if outHEP != nil {
 				if r, why := hep(outHEP, Normal, false); r != ResultAllow {
-					return deny("host endpoint %s egress: %s", outHEP.ID, why), to
+					return deny("host endpoint %s egress: %s", outHEP.ID, why), to, untrackedAccept
 				}
 			}
-			return allow("host out of %s", to.Iface), to
+			return allow("host out of %s", to.Iface), to, untrackedAccept
 		}
 	default: // from a host interface
 		switch {
 		case to.Host:
 			if preDNATAccept {
-				return allow("accepted by untracked / pre-DNAT policy"), to
+				return allow("accepted by untracked / pre-DNAT policy"), to, untrackedAccept
 			}
 			if inHEP != nil {
 				if r, why := hep(inHEP, Normal, true); r != ResultAllow {
-					return deny("host endpoint %s ingress: %s", inHEP.ID, why), to
+					return deny("host endpoint %s ingress: %s", inHEP.ID, why), to, untrackedAccept
 				}
 			}
-			return allow("to host"), to
+			return allow("to host"), to, untrackedAccept
 		default:
 			if inHEP != nil && !preDNATAccept {
 				if r, why := hep(inHEP, Forward, true); r == ResultDeny {
-					return deny("host endpoint %s forward ingress: %s", inHEP.ID, why), to
+					return deny("host endpoint %s forward ingress: %s", inHEP.ID, why), to, untrackedAccept
 				}
 			}
 			if to.Workload != nil {
 				if r, why := wl(to.Workload, true); r != ResultAllow {
-					return deny("%s ingress: %s", to, why), to
+					return deny("%s ingress: %s", to, why), to, untrackedAccept
 				}
-				return allow("forwarded to %s", to), to
+				return allow("forwarded to %s", to), to, untrackedAccept
 			}
 			if outHEP != nil {
 				if r, why := hep(outHEP, Forward, false); r == ResultDeny {
-					return deny("host endpoint %s forward egress: %s", outHEP.ID, why), to
+					return deny("host endpoint %s forward egress: %s", outHEP.ID, why), to, untrackedAccept
 				}
 			}
-			return allow("forwarded out of %s", to.Iface), to
+			return allow("forwarded out of %s", to.Iface), to, untrackedAccept
 		}
 	}
 }

@@ -99,7 +99,18 @@ func (g *Gen) Model() []*proto.ToDataplane {
 	if g.chance(0.7) {
 		out = append(out, g.HostEndpoint())
 	}
-	if g.chance(0.5) {
+	if g.chance(0.4) {
+		// A consistent VXLAN overlay: this node's and node2's VTEPs, node2's block.
+		out = append(out, &proto.ToDataplane{Payload: &proto.ToDataplane_Encapsulation{Encapsulation: &proto.Encapsulation{VxlanEnabled: true}}})
+		for n, name := range []string{NodeName, "node2"} {
+			out = append(out, &proto.ToDataplane{Payload: &proto.ToDataplane_VtepUpdate{VtepUpdate: &proto.VXLANTunnelEndpointUpdate{
+				Node: name, Mac: fmt.Sprintf("66:00:00:00:00:%02x", n+1), Ipv4Addr: fmt.Sprintf("10.65.%d.1", n+10),
+				ParentDeviceIp: fmt.Sprintf("192.168.122.1%d", n+1)}}})
+		}
+		out = append(out, &proto.ToDataplane{Payload: &proto.ToDataplane_RouteUpdate{RouteUpdate: &proto.RouteUpdate{
+			Type: proto.RouteType_REMOTE_WORKLOAD, IpPoolType: proto.IPPoolType_VXLAN, Dst: "10.65.1.0/26",
+			DstNodeName: "node2", DstNodeIp: "192.168.122.12", TunnelType: &proto.TunnelType{Vxlan: true}}}})
+	} else if g.chance(0.5) {
 		for i := 0; i < 3; i++ {
 			out = append(out, g.Underlay()...)
 		}
