@@ -41,7 +41,9 @@
 // Workload endpoints: port_endpoint (kind workload, anti-spoofing and policy flags), source_guard for the
 // endpoint's addresses and allowSpoofedSourcePrefixes (Felix's RPF check), its own next hop (dst MAC =
 // the pod's, src MAC ee:ee:ee:ee:ee:ee, per-endpoint counters), /32 and /128 routes, ipv4_nat/ipv6_nat
-// as nat_1to1_*, and two lists (from-wl: egress policies + outbound profile rules; to-wl: ingress). State
+// as nat_1to1_*, and two lists (from-wl: egress policies + outbound profile rules; to-wl: ingress). The
+// from-wl list starts with Felix's drop of encapsulated packets sent by workloads (UDP to VXLANPort, IP-in-IP)
+// unless AllowVXLANPacketsFromWorkloads / AllowIPIPPacketsFromWorkloads. State
 // other than "active" is Felix's admin-down chain (everything dropped): no port_endpoint, routes
 // unreachable, reported Down. An endpoint without a port or without a MAC is reported in error (routes
 // unreachable: traffic to it never falls to a broader route). The gateway 169.254.1.1 /

@@ -176,6 +176,36 @@ func (t *Translator) unrefList(name string) {
 	delete(t.listOver, name)
 }
 
+// encapDrop is the program Felix puts at the start of every workload's from-wl chain (endpoints.go,
+// endpointIptablesChain): unless AllowVXLANPacketsFromWorkloads / AllowIPIPPacketsFromWorkloads, VXLAN
+// (UDP to the VXLAN port) and IP-in-IP packets sent by workloads are dropped before any policy.
+const encapDrop = "encap-drop"
+
+func encapDropRules(cfg *model.Config) []model.Rule {
+	var rules []model.Rule
+	if !rawBool(cfg, "AllowVXLANPacketsFromWorkloads") {
+		rules = append(rules, model.Rule{Action: model.ActionDeny, Protocol: &model.Protocol{Number: model.ProtoUDP},
+			DstPorts: []model.PortRange{{First: uint16(cfg.VXLANPort), Last: uint16(cfg.VXLANPort)}}})
+	}
+	if !rawBool(cfg, "AllowIPIPPacketsFromWorkloads") {
+		rules = append(rules, model.Rule{Action: model.ActionDeny, Protocol: &model.Protocol{Number: 4}})
+	}
+	return rules
+}
+
+// rawBool reads a boolean Felix parameter the model does not parse (default false).
+func rawBool(cfg *model.Config, key string) bool {
+	for k, v := range cfg.Raw {
+		if strings.EqualFold(k, key) {
+			switch strings.ToLower(strings.TrimSpace(v)) {
+			case "true", "1", "yes", "y", "t":
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // failsafe programs: Felix's failsafe chains as rule lists (felix/rules/static.go, failsafeInChain and
 // failsafeOutChain). The filter-table chains accept; the raw (untracked) and mangle (pre-DNAT) ones only
 // skip the rest of that table, so they pass to the end of the list (no verdict).

@@ -152,6 +152,14 @@ func (t *Translator) translateNode() {
 			anyHEP = true
 		}
 	}
+	// The workloads' encapsulation drop (a program every from-wl list starts with).
+	if rules := encapDropRules(cfg); len(rules) > 0 {
+		t.translateProgram(encapDrop, "workload encapsulation drop", rules)
+		t.encapDrop = true
+	} else {
+		t.removeProgram(encapDrop)
+		t.encapDrop = false
+	}
 	failsafes := []string{failsafeFilterIn, failsafeFilterOut, failsafeRawIn, failsafeRawOut, failsafeMangleIn}
 	for _, fs := range failsafes {
 		if anyHEP {

@@ -120,6 +120,11 @@ func TestPolicyListsAgreeWithTheOracle(t *testing.T) {
 			for j := 0; j < 40; j++ {
 				p := g.Packet()
 				want, why := oracle.EvalChain(s, c.kind, c.fs, c.tiers, c.profs, c.ingress, p)
+				if c.stage == p4src.StageWorkloadEgress {
+					if w := oracle.WorkloadEncapDropped(s.Config(), p); w != "" {
+						want, why = oracle.ResultDeny, w
+					}
+				}
 				got := w.check(ep, c.stage, p)
 				cases++
 				if got.broken || !agree(c.kind, want, got.verdict) {

@@ -52,6 +52,7 @@ type Translator struct {
 	listOver    map[string]int                 // lists whose worst walk exceeds the pass budget
 
 	nodeWarns []string
+	encapDrop bool // workloads' from-wl lists start with the encapDrop program
 	// lastReport is reused while only IP-set members changed (the report cannot change then).
 	lastReport  *Report
 	reportDirty bool

@@ -81,11 +81,15 @@ func (t *Translator) translateWEP(k model.WorkloadEndpointKey) {
 			stage   uint8
 			ingress bool
 		}{{p4src.StageWorkloadEgress, false}, {p4src.StageWorkloadIngress, true}} {
-			l := buildList(chainNormal, ep.Tiers, spec.ingress, ep.ProfileIDs, "")
+			prefix := ""
+			if !spec.ingress && t.encapDrop {
+				prefix = encapDrop
+			}
+			l := buildList(chainNormal, ep.Tiers, spec.ingress, ep.ProfileIDs, prefix)
 			name, id := t.refList(l)
 			wu.lists = append(wu.lists, name)
 			for _, it := range l {
-				if it.step != "" {
+				if it.step != "" && it.step != firstStep(encapDrop) {
 					wu.refs = append(wu.refs, it.step)
 				}
 			}

@@ -3,6 +3,8 @@ package oracle
 import (
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/calico-p4/calico-p4/driver/model"
 )
@@ -259,6 +261,9 @@ func evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 	}
 	switch {
 	case in.Workload != nil:
+		if why := WorkloadEncapDropped(cfg, p); why != "" {
+			return deny("%s: %s", in, why), to, untrackedAccept
+		}
 		if r, why := wl(in.Workload, false); r != ResultAllow {
 			return deny("%s egress: %s", in, why), to, untrackedAccept
 		}
@@ -335,4 +340,28 @@ func (c CTState) String() string {
 		return "related"
 	}
 	return "new"
+}
+
+// configBool reads a boolean Felix parameter from the raw configuration (Felix's default: false).
+func configBool(cfg *model.Config, key string) bool {
+	for k, v := range cfg.Raw {
+		if strings.EqualFold(k, key) {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			return err == nil && b
+		}
+	}
+	return false
+}
+
+// WorkloadEncapDropped says why Felix's from-wl chain drops p before any policy ("" if it does not):
+// VXLAN (UDP to VXLANPort) and IP-in-IP packets from workloads, unless AllowVXLANPacketsFromWorkloads /
+// AllowIPIPPacketsFromWorkloads (felix/rules/endpoints.go).
+func WorkloadEncapDropped(cfg *model.Config, p Packet) string {
+	if !configBool(cfg, "AllowVXLANPacketsFromWorkloads") && p.Proto == ProtoUDP && int(p.DstPort) == cfg.VXLANPort {
+		return "VXLAN packets from workloads are dropped"
+	}
+	if !configBool(cfg, "AllowIPIPPacketsFromWorkloads") && p.Proto == 4 {
+		return "IP-in-IP packets from workloads are dropped"
+	}
+	return ""
 }

@@ -35,9 +35,9 @@ var (
 		"198.51.100.0/24", "198.51.100.0/25", "203.0.113.0/24", "192.168.122.0/24", "0.0.0.0/0", "8.8.8.8/32"}
 	v6Nets = []string{"fd00:65::/64", "fd00:65::2/128", "fd00:65::/127", "fd00:65:1::/64", "fd00::/8",
 		"2001:db8::/32", "2001:db8::/48", "fd00:122::/64", "::/0"}
-	ports      = []uint16{22, 53, 80, 443, 1000, 1001, 1005, 8080, 9000, 65535, 0}
+	ports      = []uint16{22, 53, 80, 443, 1000, 1001, 1005, 4789, 8080, 9000, 65535, 0}
 	protoNames = []string{"tcp", "udp", "sctp", "icmp", "icmpv6"}
-	protoNums  = []uint8{6, 17, 132, 1, 58, 47}
+	protoNums  = []uint8{6, 17, 132, 1, 58, 47, 4}
 	icmpTypes  = []uint8{0, 3, 8, 11, 128, 129, 135}
 	icmpCodes  = []uint8{0, 1, 3}
 )
@@ -123,6 +123,12 @@ func (g *Gen) Model() []*proto.ToDataplane {
 
 func (g *Gen) config() *proto.ToDataplane {
 	cfg := map[string]string{"FelixHostname": NodeName}
+	if g.chance(0.2) {
+		cfg["AllowVXLANPacketsFromWorkloads"] = "true"
+	}
+	if g.chance(0.2) {
+		cfg["AllowIPIPPacketsFromWorkloads"] = "true"
+	}
 	if g.chance(0.5) {
 		cfg["DefaultEndpointToHostAction"] = pick(g.R, []string{"DROP", "RETURN", "ACCEPT"})
 	}

@@ -18,7 +18,7 @@ func (g *Gen) Packet() oracle.Packet {
 	if v4 {
 		icmp = oracle.ProtoICMP
 	}
-	p.Proto = pick(g.R, []uint8{oracle.ProtoTCP, oracle.ProtoTCP, oracle.ProtoUDP, oracle.ProtoSCTP, icmp, icmp, 47})
+	p.Proto = pick(g.R, []uint8{oracle.ProtoTCP, oracle.ProtoTCP, oracle.ProtoUDP, oracle.ProtoSCTP, icmp, icmp, 47, 4})
 	switch {
 	case p.HasPorts():
 		p.SrcPort = g.port()
