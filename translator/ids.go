@@ -1,7 +1,6 @@
 package translator
 
 import (
-	"hash/fnv"
 	"slices"
 	"strconv"
 )
@@ -39,21 +38,28 @@ func newIDSpace(space string) *idSpace {
 		displaced: map[string]*idName{}}
 }
 
-// probeID is the probe-th candidate value of name; never 0.
+// probeID is the probe-th candidate value of name: FNV-1a (32 bits) of the space, a zero byte, the name
+// and, for probes after the first, a zero byte and the probe number in decimal; never 0.
 func (s *idSpace) probeID(name string, probe int) uint32 {
-	h := fnv.New32a()
-	h.Write([]byte(s.space))
-	h.Write([]byte{0})
-	h.Write([]byte(name))
+	const offset, prime = 2166136261, 16777619
+	h := uint32(offset)
+	add := func(str string) {
+		for i := 0; i < len(str); i++ {
+			h ^= uint32(str[i])
+			h *= prime
+		}
+	}
+	add(s.space)
+	h = (h ^ 0) * prime
+	add(name)
 	if probe > 0 {
-		h.Write([]byte{0})
-		h.Write([]byte(strconv.Itoa(probe)))
+		h = (h ^ 0) * prime
+		add(strconv.Itoa(probe))
 	}
-	v := h.Sum32()
-	if v == 0 {
-		v = 1 // 0 means "none" everywhere in k8s.p4; 1 stays a valid first probe of other names.
+	if h == 0 {
+		h = 1 // 0 means "none" everywhere in k8s.p4; 1 stays a valid first probe of other names.
 	}
-	return v
+	return h
 }
 
 // Get returns the value of a name that is held.

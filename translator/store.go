@@ -35,11 +35,11 @@ func (s *store) put(owner string, k entry.Key, e entry.Entry) {
 	cur, ok := s.owner[k]
 	if !ok {
 		s.owner[k] = owner
-		s.write(e)
+		s.write(k, e)
 		return
 	}
 	if cur == owner {
-		s.write(e)
+		s.write(k, e)
 		if s.others[k] != nil {
 			s.recheck(k)
 		}
@@ -56,7 +56,7 @@ func (s *store) put(owner string, k entry.Key, e entry.Entry) {
 		os[cur] = old
 		delete(os, owner)
 		s.owner[k] = owner
-		s.write(e)
+		s.write(k, e)
 	} else {
 		os[owner] = e
 	}
@@ -102,12 +102,12 @@ func (s *store) del(owner string, k entry.Key) {
 	s.owner[k] = next
 	s.clearConflict(owner, k)
 	s.clearConflict(next, k)
-	s.write(e)
+	s.write(k, e)
 	s.recheck(k)
 }
 
-func (s *store) write(e entry.Entry) {
-	if _, err := s.set.Put(e); err != nil {
+func (s *store) write(k entry.Key, e entry.Entry) {
+	if _, err := s.set.PutKeyed(k, e); err != nil {
 		s.errs = append(s.errs, err)
 	}
 }

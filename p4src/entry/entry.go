@@ -308,16 +308,14 @@ func (e Entry) isCanonical() bool {
 func (e Entry) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	// checkBytes reports a non-canonical byte string; what is formatted only then (Validate runs for every
-	// entry a translation produces, so the common path must not allocate).
-	checkBytes := func(b []byte, what string, args ...any) {
-		if !IsCanonical(b) {
-			w := fmt.Sprintf(what, args...)
-			if len(b) == 0 {
-				bad("%s: empty byte string", w)
-			} else {
-				bad("%s: non-canonical byte string %x (leading zero bytes)", w, b)
-			}
+	// badBytes reports a non-canonical byte string. Callers test IsCanonical first: Validate runs for every
+	// entry a translation produces, and the common path must not allocate (format arguments would).
+	badBytes := func(b []byte, what string, args ...any) {
+		w := fmt.Sprintf(what, args...)
+		if len(b) == 0 {
+			bad("%s: empty byte string", w)
+		} else {
+			bad("%s: non-canonical byte string %x (leading zero bytes)", w, b)
 		}
 	}
 	checkAction := func() {
@@ -331,7 +329,9 @@ func (e Entry) Validate() error {
 			if i > 0 && e.Action.Params[i-1].Name >= p.Name {
 				bad("action %s: params not sorted or duplicate %q", e.Action.Name, p.Name)
 			}
-			checkBytes(p.Value, "action %s param %s", e.Action.Name, p.Name)
+			if !IsCanonical(p.Value) {
+				badBytes(p.Value, "action %s param %s", e.Action.Name, p.Name)
+			}
 		}
 	}
 	noAction := func() {
@@ -393,7 +393,9 @@ func (e Entry) Validate() error {
 			if i > 0 && e.Match[i-1].Field >= m.Field {
 				bad("%s: match fields not sorted or duplicate", fieldName(m.Field))
 			}
-			checkBytes(m.Value, "match field %q value", m.Field)
+			if !IsCanonical(m.Value) {
+				badBytes(m.Value, "match field %q value", m.Field)
+			}
 			switch m.Kind {
 			case MatchExact, MatchOptional:
 				if m.Mask != nil || m.High != nil || m.PrefixLen != 0 {
@@ -407,7 +409,9 @@ func (e Entry) Validate() error {
 					bad("%s: lpm match with mask or high", fieldName(m.Field))
 				}
 			case MatchTernary:
-				checkBytes(m.Mask, "match field %q mask", m.Field)
+				if !IsCanonical(m.Mask) {
+					badBytes(m.Mask, "match field %q mask", m.Field)
+				}
 				if isZero(m.Mask) {
 					bad("%s: ternary mask is zero (omit the field for a wildcard)", fieldName(m.Field))
 				} else if !bytes.Equal(and(m.Value, m.Mask), m.Value) {
@@ -417,7 +421,9 @@ func (e Entry) Validate() error {
 					bad("%s: ternary match with high or prefix length", fieldName(m.Field))
 				}
 			case MatchRange:
-				checkBytes(m.High, "match field %q high", m.Field)
+				if !IsCanonical(m.High) {
+					badBytes(m.High, "match field %q high", m.Field)
+				}
 				if compareUint(m.Value, m.High) > 0 {
 					bad("%s: range low %x above high %x", fieldName(m.Field), m.Value, m.High)
 				}

@@ -53,6 +53,20 @@ func (s *Set) Put(e Entry) (Entry, error) {
 	return e, nil
 }
 
+// PutKeyed is Put for a producer that already computed the key of a canonical entry (k == e.Key()): a
+// translation of hundreds of thousands of entries then computes each key once. e is still validated; a
+// non-canonical e is canonicalised and its key recomputed.
+func (s *Set) PutKeyed(k Key, e Entry) (Entry, error) {
+	if !e.isCanonical() {
+		return s.Put(e)
+	}
+	if err := e.Validate(); err != nil {
+		return e, err
+	}
+	s.put(k, e)
+	return e, nil
+}
+
 // Add is Put, except that an entry already present under the same key with
 // different contents is an error (two producers disagree about one key).
 func (s *Set) Add(e Entry) error {
