@@ -60,9 +60,6 @@ func softswitch(t testing.TB, set *entry.Set, now *atomic.Int64) (*pipeline.Pipe
 	return p, st
 }
 
-// frame builds the Ethernet frame of a new flow's first packet.
-func frame(p oracle.Packet, srcMAC string) []byte { return frameWith(p, srcMAC, "S", "") }
-
 // frameWith builds a frame with the given TCP flags; outer, when set, is the VXLAN encapsulation
 // ("eth(…) / ipv4(…) / udp(…) / vxlan(…)") the inner frame is carried in.
 func frameWith(p oracle.Packet, srcMAC, tcpFlags, outer string) []byte {

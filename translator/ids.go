@@ -50,10 +50,10 @@ func (s *idSpace) probeID(name string, probe int) uint32 {
 		}
 	}
 	add(s.space)
-	h = (h ^ 0) * prime
+	h *= prime // a zero byte
 	add(name)
 	if probe > 0 {
-		h = (h ^ 0) * prime
+		h *= prime // a zero byte
 		add(strconv.Itoa(probe))
 	}
 	if h == 0 {

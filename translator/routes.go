@@ -1,7 +1,6 @@
 package translator
 
 import (
-	"cmp"
 	"net/netip"
 	"strings"
 
@@ -185,5 +184,3 @@ func (t *Translator) rerenderNexthops() {
 		t.renderNexthop(name, nu)
 	}
 }
-
-func compareAddrs(a, b netip.Addr) int { return cmp.Compare(a.String(), b.String()) }

@@ -43,8 +43,6 @@ func (s byteSet) empty() bool { return s == byteSet{} }
 // pattern8 is a ternary match on an 8-bit field; mask 0 matches anything.
 type pattern8 struct{ value, mask uint8 }
 
-func (p pattern8) matches(v uint8) bool { return v&p.mask == p.value }
-
 // cover returns ternary patterns whose union is exactly s: the aligned power-of-two blocks of a recursive
 // split (a full set is one wildcard, "all but one value" is 8 patterns, a few values are that many exact
 // patterns). The patterns are disjoint.
@@ -91,8 +89,6 @@ func (s byteSet) countRange(lo, size int) int {
 type portRange struct{ lo, hi uint16 }
 
 var fullPorts = []portRange{{0, 65535}}
-
-func isFullPorts(rs []portRange) bool { return len(rs) == 1 && rs[0] == portRange{0, 65535} }
 
 // normalizePorts sorts and merges ranges into disjoint, non-adjacent ranges.
 func normalizePorts(in []portRange) []portRange {
