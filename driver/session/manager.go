@@ -135,7 +135,7 @@ func (m *Manager) startSession(conn Conn, hello *infraapi.Hello) *session {
 	ctx, cancel := context.WithCancelCause(conn.Context())
 	s := &session{
 		m: m, id: m.nextID, ctx: ctx, cancel: cancel, prev: m.cur, done: make(chan struct{}),
-		pending: model.NewState(), start: time.Now(),
+		pending: model.NewState(), start: time.Now(), lastSeq: -1,
 		log: m.log.With(zap.Uint64("session", m.nextID), zap.Int32("felixPID", hello.FelixPid),
 			zap.Int32("driverPID", hello.DriverPid)),
 		applyDone: make(chan applyResult, 1),
@@ -148,6 +148,7 @@ func (m *Manager) startSession(conn Conn, hello *infraapi.Hello) *session {
 		s.log.Info("New Felix session replaces the current one", zap.Uint64("replaced", m.cur.id))
 	}
 	m.cur = s
+	m.metrics.appliedSeq.Set(-1)
 	m.metrics.sessions.Inc()
 	s.setPhase(PhaseConnected)
 	s.log.Info("Felix session connected", zap.String("driverVersion", hello.DriverVersion),

@@ -46,6 +46,7 @@ type metrics struct {
 	objects       *prometheus.GaugeVec
 	statusSent    *prometheus.CounterVec
 	ready         prometheus.Gauge
+	appliedSeq    prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -75,9 +76,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "FromDataplane messages sent to Felix, by type and status."}, []string{"type", "status"}),
 		ready: prometheus.NewGauge(prometheus.GaugeOpts{Name: "calico_p4_ready",
 			Help: "1 when a session reached in-sync and the last apply succeeded."}),
+		appliedSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: "calico_p4_felix_applied_sequence_number",
+			Help: "Sequence number of the last message of the current Felix session that the dataplane reflects " +
+				"(every change up to it applied successfully); -1 until the session's first successful apply."}),
 	}
 	for _, c := range []prometheus.Collector{m.messages, m.invalid, m.unknown, m.framingErrors, m.sessionState,
-		m.sessions, m.applies, m.applySeconds, m.applyObjects, m.objects, m.statusSent, m.ready} {
+		m.sessions, m.applies, m.applySeconds, m.applyObjects, m.objects, m.statusSent, m.ready, m.appliedSeq} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -96,6 +100,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{"ok", "error"} {
 		m.applies.WithLabelValues(r)
 	}
+	m.appliedSeq.Set(-1)
 	return m, nil
 }
 

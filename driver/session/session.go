@@ -38,6 +38,8 @@ type session struct {
 	retryDelay    time.Duration
 	retryTimer    *time.Timer
 	retryDue      bool
+	lastSeq       int64 // sequence number of the last message handled; -1 before the first
+	lastApplyOK   bool  // the last apply of this session succeeded
 
 	statusInterval time.Duration
 	statusTicker   *time.Ticker
@@ -56,6 +58,7 @@ type session struct {
 type applyResult struct {
 	changes model.Changes
 	desired *model.State
+	seq     int64 // the last message handled when the apply started
 	err     error
 }
 
@@ -258,6 +261,7 @@ func (s *session) handle(ev event) error {
 }
 
 func (s *session) handleMsg(d decoded) {
+	s.lastSeq = int64(d.msg.SequenceNumber)
 	name := model.PayloadName(d.msg)
 	if u, ok := model.IsUnknownPayload(d.err); ok {
 		s.m.metrics.unknown.WithLabelValues(u.Type).Inc()
@@ -391,6 +395,7 @@ func (s *session) maybeApply() {
 	s.m.mu.Lock()
 	if s.m.live.PendingChanges() == 0 && !s.resyncPending && !s.retryDue {
 		s.m.mu.Unlock()
+		s.idle()
 		return
 	}
 	changes = s.m.live.TakeChanges()
@@ -399,8 +404,10 @@ func (s *session) maybeApply() {
 	s.m.mu.Unlock()
 	s.m.updateObjectGauges()
 	if changes.Empty() && !changes.Resync && !s.retryDue {
+		s.idle()
 		return
 	}
+	seq := s.lastSeq
 	s.resyncPending = false
 	s.retryDue = false
 	s.applying = true
@@ -420,12 +427,34 @@ func (s *session) maybeApply() {
 			m.metrics.applies.WithLabelValues("ok").Inc()
 		}
 		m.setApplyResult(err)
-		s.applyDone <- applyResult{changes: changes, desired: desired, err: err}
+		s.applyDone <- applyResult{changes: changes, desired: desired, seq: seq, err: err}
 	}()
+}
+
+// idle is called when there is nothing to apply: messages that changed nothing are reflected by the
+// dataplane as soon as everything before them is.
+func (s *session) idle() {
+	if s.lastApplyOK && s.retryTimer == nil {
+		s.markApplied(s.lastSeq)
+	}
+}
+
+// markApplied publishes the sequence number the dataplane reflects, for the current session only (an
+// apply of a replaced session may finish after its successor started).
+func (s *session) markApplied(seq int64) {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	if s.m.cur == s {
+		s.m.metrics.appliedSeq.Set(float64(seq))
+	}
 }
 
 func (s *session) applied(r applyResult) {
 	s.applying = false
+	s.lastApplyOK = r.err == nil
+	if r.err == nil {
+		s.markApplied(r.seq)
+	}
 	if r.err != nil {
 		if r.changes.Resync {
 			s.resyncPending = true

@@ -6,9 +6,11 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	gogoproto "github.com/gogo/protobuf/proto"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc/codes"
@@ -532,4 +534,58 @@ func TestHelloIsRequiredFirst(t *testing.T) {
 	if err := h.m.Serve(c); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("got %v", err)
 	}
+}
+
+func appliedSeq(m *Manager) float64 { return testutil.ToFloat64(m.metrics.appliedSeq) }
+
+// The applied-sequence gauge tells an observer (the e2e harness, an operator) how far the dataplane has
+// caught up with Felix: it moves only when an apply covering the message succeeded, stays put while an
+// apply fails, covers messages that changed nothing, and starts again at -1 with each new session.
+func TestAppliedSequenceNumberFollowsSuccessfulApplies(t *testing.T) {
+	var fail atomic.Bool
+	h := newHarness(t, func(_ int, _ *model.State, _ model.Changes) error {
+		if fail.Load() {
+			return errors.New("target refuses")
+		}
+		return nil
+	})
+	if got := appliedSeq(h.m); got != -1 {
+		t.Fatalf("before any session: %v, want -1", got)
+	}
+	c, _ := h.start()
+	msgs := through(t, "basic.jsonl", "")
+	last := float64(msgs[len(msgs)-1].SequenceNumber)
+	c.send(t, msgs...)
+	waitFor(t, "the in-sync apply reflected", func() bool { return appliedSeq(h.m) == last })
+
+	// A message that changes nothing (the same config again) is reflected without an apply.
+	applies := len(h.rec.Applies())
+	again := &proto.ToDataplane{SequenceNumber: uint64(last) + 1, Payload: msgs[0].Payload}
+	c.send(t, again)
+	waitFor(t, "the no-op message reflected", func() bool { return appliedSeq(h.m) == last+1 })
+	if n := len(h.rec.Applies()); n != applies {
+		t.Errorf("a message that changed nothing caused %d applies", n-applies)
+	}
+
+	// A failing apply leaves the gauge where it was.
+	fail.Store(true)
+	step := through(t, "basic.jsonl", "01 nodes: update node1 (labels, IPv6), create remote node2")[len(msgs):]
+	for i, m := range step {
+		m = gogoproto.Clone(m).(*proto.ToDataplane)
+		m.SequenceNumber = uint64(last) + 2 + uint64(i)
+		step[i] = m
+	}
+	c.send(t, step...)
+	h.waitApplies("the failing apply", atLeast(applies+1))
+	if got := appliedSeq(h.m); got != last+1 {
+		t.Errorf("after a failed apply: %v, want %v", got, last+1)
+	}
+	fail.Store(false)
+	waitFor(t, "the retried apply reflected", func() bool {
+		return appliedSeq(h.m) == float64(step[len(step)-1].SequenceNumber)
+	})
+
+	// A new session starts from -1 until its own in-sync apply.
+	h.start()
+	waitFor(t, "reset by the new session", func() bool { return appliedSeq(h.m) == -1 })
 }
