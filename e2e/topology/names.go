@@ -86,8 +86,8 @@ func runIDOf(name string) string {
 	return ""
 }
 
-// podMAC derives a stable, locally administered unicast MAC for a pod interface from its name.
-func podMAC(name string) net.HardwareAddr {
+// PodMAC derives (the default of PodSpec.MAC) a stable, locally administered unicast MAC for a pod interface from its name.
+func PodMAC(name string) net.HardwareAddr {
 	sum := sha1.Sum([]byte("calico-p4-pod:" + name))
 	return net.HardwareAddr{0x02, sum[0], sum[1], sum[2], sum[3], sum[4]}
 }
@@ -97,4 +97,11 @@ func checkIfaceName(name string) error {
 		return fmt.Errorf("invalid interface name %q (1..%d chars, no '/', ':' or spaces)", name, MaxIfaceName)
 	}
 	return nil
+}
+
+// portMAC derives the MAC of a dataplane-owned interface in attach mode (a locally administered address
+// that no frame is sent to, so the node kernel ignores unicast frames on the port).
+func portMAC(name string) net.HardwareAddr {
+	sum := sha1.Sum([]byte("calico-p4-port:" + name))
+	return net.HardwareAddr{0x06, sum[0], sum[1], sum[2], sum[3], sum[4]}
 }

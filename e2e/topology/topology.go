@@ -91,6 +91,12 @@ type Config struct {
 	IfacePrefix string    // default "cali"
 	RunID       string    // default: random; 8 hex digits
 	Log         *zap.Logger
+	// HostPort (attach mode) gives every node a host port: a veth whose HostPortIface end is left to the
+	// dataplane (its host interface) and whose HostStackIface end carries the node's addresses, so the
+	// node namespace's kernel is the host's network stack.
+	HostPort bool
+	// External (attach mode, one node) adds a peer outside the cluster on the node's uplink port.
+	External *ExternalSpec
 }
 
 // DefaultNodes are the nodes used when Config.Nodes is empty or names a second node without addresses.
@@ -103,8 +109,12 @@ var DefaultNodes = []NodeSpec{
 type Node struct {
 	Spec  NodeSpec
 	NetNS string // namespace name (under /run/netns)
-	h     netns.NsHandle
-	nl    *netlink.Handle
+	// HostPort is the host port's dataplane end (Config.HostPort), "" without one.
+	HostPort string
+	// Uplink is the uplink's dataplane end in attach mode with an external peer, "" without one.
+	Uplink string
+	h      netns.NsHandle
+	nl     *netlink.Handle
 }
 
 // Path is the node namespace's path, e.g. for `ip netns exec` or setns.
@@ -148,7 +158,11 @@ type Topology struct {
 	log   *zap.Logger
 	reg   string // registry file
 	names []string
+	ext   *External
 }
+
+// External returns the external peer (Config.External), or nil.
+func (t *Topology) External() *External { return t.ext }
 
 // Pod returns the pod with the given name, or nil.
 func (t *Topology) Pod(name string) *Pod {
@@ -200,6 +214,17 @@ func (c *Config) normalise() error {
 	}
 	if len(c.Nodes) > 2 {
 		return fmt.Errorf("%d nodes: the harness joins at most two nodes (one uplink veth)", len(c.Nodes))
+	}
+	if (c.HostPort || c.External != nil) && c.Mode != ModeAttach {
+		return errors.New("a host port and an external peer are dataplane ports: attach mode only")
+	}
+	if c.External != nil {
+		if len(c.Nodes) != 1 {
+			return errors.New("an external peer needs exactly one node (it takes the node's uplink)")
+		}
+		if err := c.External.normalise(); err != nil {
+			return err
+		}
 	}
 	nodes := map[string]bool{}
 	for i := range c.Nodes {
@@ -253,7 +278,7 @@ func (c *Config) normalise() error {
 			ips[a] = p.Name
 		}
 		if p.MAC == nil {
-			p.MAC = podMAC(p.Name)
+			p.MAC = PodMAC(p.Name)
 		}
 		if p.HostIface == "" {
 			p.HostIface = CalicoInterfaceName(c.IfacePrefix, p.Namespace, p.Pod)
@@ -301,8 +326,20 @@ func Create(ctx context.Context, cfg Config) (_ *Topology, err error) {
 		_ = i
 	}
 	if len(t.Nodes) == 2 {
-		if err := t.createUplink(cfg.Mode); err != nil {
+		if err := t.createUplink(cfg.Mode, cfg.HostPort); err != nil {
 			return nil, fmt.Errorf("uplink: %w", err)
+		}
+	}
+	if cfg.HostPort {
+		for _, n := range t.Nodes {
+			if err := t.createHostPort(n); err != nil {
+				return nil, fmt.Errorf("node %s host port: %w", n.Spec.Name, err)
+			}
+		}
+	}
+	if cfg.External != nil {
+		if err := t.createExternal(*cfg.External); err != nil {
+			return nil, fmt.Errorf("external peer: %w", err)
 		}
 	}
 	for _, spec := range cfg.Pods {
@@ -413,7 +450,9 @@ func addNodeAddrs(nl *netlink.Handle, link netlink.Link, spec NodeSpec) error {
 	return nil
 }
 
-func (t *Topology) createUplink(mode Mode) error {
+// createUplink joins the two nodes. With host ports (attach mode) the uplink ends are dataplane ports: the
+// node addresses are on the host ports' stack side instead, and the node kernels stay off the uplink.
+func (t *Topology) createUplink(mode Mode, hostPort bool) error {
 	a, b := t.Nodes[0], t.Nodes[1]
 	if err := a.nl.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: UplinkIface}, PeerName: UplinkIface,
 		PeerNamespace: netlink.NsFd(int(b.h))}); err != nil {
@@ -424,7 +463,12 @@ func (t *Topology) createUplink(mode Mode) error {
 		if err != nil {
 			return err
 		}
-		if err := addNodeAddrs(n.nl, link, n.Spec); err != nil {
+		if hostPort {
+			if err := dataplanePort(n, UplinkIface); err != nil {
+				return err
+			}
+			n.Uplink = UplinkIface
+		} else if err := addNodeAddrs(n.nl, link, n.Spec); err != nil {
 			return err
 		}
 		if err := n.nl.LinkSetUp(link); err != nil {
@@ -449,8 +493,12 @@ func (t *Topology) createPod(spec PodSpec, cfg Config) (*Pod, error) {
 	switch cfg.Iface {
 	case Veth:
 		p.HostIface = spec.HostIface
+		hostMAC := HostMAC
+		if cfg.Mode == ModeAttach {
+			hostMAC = portMAC(node.Spec.Name + "/" + spec.HostIface)
+		}
 		veth := &netlink.Veth{
-			LinkAttrs:        netlink.LinkAttrs{Name: spec.HostIface, HardwareAddr: HostMAC, MTU: spec.MTU},
+			LinkAttrs:        netlink.LinkAttrs{Name: spec.HostIface, HardwareAddr: hostMAC, MTU: spec.MTU},
 			PeerName:         PodIface,
 			PeerHardwareAddr: spec.MAC,
 			PeerNamespace:    netlink.NsFd(int(h)),
@@ -497,9 +545,8 @@ func (t *Topology) prepareHostEnd(node *Node, iface string, mode Mode) error {
 			{"net/ipv4/conf/" + iface + "/forwarding", "1"},
 			{"net/ipv6/conf/" + iface + "/forwarding", "1"},
 		}
-	} else {
-		// The node kernel must not answer ND (or send anything IPv6) on a port the dataplane owns.
-		kv = [][2]string{{"net/ipv6/conf/" + iface + "/disable_ipv6", "1"}}
+	} else if err := dataplanePort(node, iface); err != nil {
+		return err
 	}
 	for _, e := range kv {
 		if err := netnsutil.SetSysctl(node.h, e[0], e[1]); err != nil {
@@ -507,6 +554,24 @@ func (t *Topology) prepareHostEnd(node *Node, iface string, mode Mode) error {
 		}
 	}
 	return linkUp(node.nl, iface)
+}
+
+// dataplanePort keeps the node kernel off an interface a dataplane owns (attach mode): no IPv6 (no ND, no
+// router solicitations), no ARP answers for the node's own addresses (arp_ignore 8), and — by the port's
+// MAC differing from every MAC frames on it are sent to (pods address ee:ee:ee:ee:ee:ee, which the
+// dataplane answers for; the fabric addresses the host stack's MAC) — every unicast frame is "for another
+// host" to the kernel, which drops it, while the dataplane's packet socket still receives it. Without this
+// the kernel would deliver a pod's packet to a node address itself, bypassing the dataplane's policy.
+func dataplanePort(node *Node, iface string) error {
+	for _, kv := range [][2]string{
+		{"net/ipv6/conf/" + iface + "/disable_ipv6", "1"},
+		{"net/ipv4/conf/" + iface + "/arp_ignore", "8"},
+	} {
+		if err := netnsutil.SetSysctl(node.h, kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // configurePodSide sets the pod's addresses and Calico's routes; it adds no neighbour entries.

@@ -3,6 +3,7 @@ package topology_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -262,6 +263,61 @@ func TestSweepRemovesOnlyDeadRuns(t *testing.T) {
 	for _, n := range live.Namespaces() {
 		if _, err := os.Stat(netnsutil.Path(n)); err != nil {
 			t.Errorf("live namespace %s gone: %v", n, err)
+		}
+	}
+}
+
+// In attach mode the node kernel must not deliver a pod's packets itself: with a host port the node has
+// addresses, and a pod that already knows its gateway's MAC must still not reach them without a dataplane.
+func TestAttachModeNodeKernelIgnoresFramesOnDataplanePorts(t *testing.T) {
+	needRoot(t)
+	topo := create(t, topology.Config{Mode: topology.ModeAttach, Pods: twoPods()[:1], HostPort: true,
+		External: &topology.ExternalSpec{}})
+	a := topo.Pod("x/a")
+	node := topo.Nodes[0]
+	if node.HostPort != topology.HostPortIface || node.Uplink != topology.UplinkIface {
+		t.Fatalf("node ports: host %q uplink %q", node.HostPort, node.Uplink)
+	}
+	ctx := context.Background()
+	srv, err := probe.Serve(ctx, node.Path(), "host", probe.Listen{TCP: []int{8080}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	// The gateway's MAC, as the dataplane would have answered.
+	link, err := a.Netlink().LinkByName(topology.PodIface)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Netlink().NeighAdd(&netlink.Neigh{LinkIndex: link.Attrs().Index, Family: netlink.FAMILY_V4,
+		State: netlink.NUD_PERMANENT, IP: topology.GatewayV4, HardwareAddr: topology.HostMAC}); err != nil {
+		t.Fatal(err)
+	}
+	// Return routes that bypass the (absent) dataplane, so that only the inbound half is under test.
+	for _, r := range []struct {
+		dst   string
+		iface string
+	}{{"10.65.0.11/32", a.HostIface}, {"192.168.122.1/32", topology.UplinkIface}} {
+		l, err := node.Netlink().LinkByName(r.iface)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, dst, _ := net.ParseCIDR(r.dst)
+		if err := node.Netlink().RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Dst: dst, Scope: netlink.SCOPE_LINK}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodeAddr := topology.DefaultNodes[0].IPv4.Addr()
+	for _, from := range []struct{ name, ns string }{{"pod", a.Path()}, {"external peer", topo.External().Path()}} {
+		res := probe.Do(ctx, probe.Request{FromNetNS: from.ns, To: nodeAddr, Proto: probe.TCP, Port: 8080,
+			Timeout: 500 * time.Millisecond, Attempts: 2})
+		if res.OK {
+			t.Errorf("the %s reached the node's address %s with no dataplane attached", from.name, nodeAddr)
+		}
+	}
+	for _, iface := range []string{a.HostIface, topology.HostPortIface, topology.UplinkIface} {
+		if v, err := getSysctl(node, "net/ipv4/conf/"+iface+"/arp_ignore"); err != nil || v != "8" {
+			t.Errorf("%s arp_ignore = %q (%v), want 8", iface, v, err)
 		}
 	}
 }
