@@ -293,7 +293,7 @@ func tierInfos(tiers []string, byTier map[string][]*v1Policy) (normal, untracked
 }
 
 // compute derives Felix's view for the local node.
-func (c *cluster) compute(local, ifacePrefix string) (*State, error) {
+func (c *cluster) compute(local, ifacePrefix string, defaultMAC func(namespace, pod string) string) (*State, error) {
 	st := newState()
 	objs := c.labelled(local)
 	byKey := map[string]*labelled{}
@@ -348,7 +348,11 @@ func (c *cluster) compute(local, ifacePrefix string) (*State, error) {
 		if iface == "" {
 			iface = topology.CalicoInterfaceName(ifacePrefix, p.Namespace, p.Name)
 		}
-		ep := &proto.WorkloadEndpoint{State: "active", Name: iface, Mac: p.Spec.MAC, ProfileIds: p.profiles(),
+		mac := p.Spec.MAC
+		if mac == "" && defaultMAC != nil {
+			mac = defaultMAC(p.Namespace, p.Name)
+		}
+		ep := &proto.WorkloadEndpoint{State: "active", Name: iface, Mac: mac, ProfileIds: p.profiles(),
 			Tiers: normal, Annotations: p.Annotations}
 		for _, ip := range p.ips {
 			if ip.Is4() {

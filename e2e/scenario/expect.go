@@ -124,3 +124,45 @@ func globMatch(pat, name string) bool {
 	ok, _ := path.Match(pat, name)
 	return ok
 }
+
+// NodeInfo is a node of the scenario: its name and addresses (with their subnet length).
+type NodeInfo struct {
+	Name       string
+	IPv4, IPv6 netip.Prefix
+}
+
+// Nodes lists the nodes after the snapshot (step 0) or after step i, sorted by name.
+func (s *Scenario) Nodes(step int) ([]NodeInfo, error) {
+	cs, err := s.states()
+	if err != nil {
+		return nil, err
+	}
+	if step < 0 || step >= len(cs) {
+		return nil, fmt.Errorf("step %d out of range 0..%d", step, len(cs)-1)
+	}
+	var out []NodeInfo
+	for _, k := range sortedKeys(cs[step].nodes) {
+		n := cs[step].nodes[k]
+		out = append(out, NodeInfo{Name: k, IPv4: n.v4, IPv6: n.v6})
+	}
+	return out, nil
+}
+
+// LocalNodeName is the node Felix runs on.
+func (s *Scenario) LocalNodeName() string { return s.localNode() }
+
+// Pools lists the IP pools' CIDRs after the snapshot (step 0) or after step i, sorted.
+func (s *Scenario) Pools(step int) ([]netip.Prefix, error) {
+	cs, err := s.states()
+	if err != nil {
+		return nil, err
+	}
+	if step < 0 || step >= len(cs) {
+		return nil, fmt.Errorf("step %d out of range 0..%d", step, len(cs)-1)
+	}
+	var out []netip.Prefix
+	for _, k := range sortedKeys(cs[step].pools) {
+		out = append(out, netip.MustParsePrefix(cs[step].pools[k].CIDR).Masked())
+	}
+	return out, nil
+}

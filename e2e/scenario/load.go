@@ -13,10 +13,42 @@ import (
 )
 
 // Parse reads a scenario from YAML (or JSON). Unknown fields are errors, so typos do not pass silently.
-func Parse(data []byte) (*Scenario, error) {
+func Parse(data []byte) (*Scenario, error) { return ParseWithBase(nil, data) }
+
+// ParseWithBase reads a scenario that extends base: base's resources come first (then the scenario's own),
+// base's Felix configuration is the default of the scenario's, and base's cluster settings (local node,
+// datastore, service accounts, interface prefix) apply unless the scenario sets them. Many small scenarios
+// can so share one cluster (the conformance cases share their pods).
+func ParseWithBase(base *Scenario, data []byte) (*Scenario, error) {
 	var s Scenario
 	if err := yaml.UnmarshalStrict(data, &s); err != nil {
 		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	if base != nil {
+		s.Resources = append(append([]Resource(nil), base.Resources...), s.Resources...)
+		cfg := map[string]string{}
+		for k, v := range base.FelixConfig {
+			cfg[k] = v
+		}
+		for k, v := range s.FelixConfig {
+			cfg[k] = v
+		}
+		s.FelixConfig = cfg
+		if s.LocalNode == "" {
+			s.LocalNode = base.LocalNode
+		}
+		if s.Datastore == "" {
+			s.Datastore = base.Datastore
+		}
+		if s.ImplicitServiceAccounts == nil {
+			s.ImplicitServiceAccounts = base.ImplicitServiceAccounts
+		}
+		if s.IfacePrefix == "" {
+			s.IfacePrefix = base.IfacePrefix
+		}
+		if s.DefaultMAC == nil {
+			s.DefaultMAC = base.DefaultMAC
+		}
 	}
 	if s.Name == "" {
 		return nil, fmt.Errorf("scenario: name is required")

@@ -52,7 +52,7 @@ func Compile(s *Scenario) (*Stream, error) {
 	}
 	prev := newState()
 	for i, c := range clusters {
-		st, err := c.compute(local, s.IfacePrefix)
+		st, err := c.compute(local, s.IfacePrefix, s.DefaultMAC)
 		if err != nil {
 			if i == 0 {
 				return nil, fmt.Errorf("scenario %s: snapshot: %w", s.Name, err)

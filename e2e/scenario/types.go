@@ -31,6 +31,12 @@ type Scenario struct {
 	// Expect is the reachability expected right after InSync.
 	Expect []Expectation `json:"expect,omitempty"`
 	Steps  []Step        `json:"steps,omitempty"`
+
+	// DefaultMAC, when set, gives the MAC of pods whose spec has none. Felix with the Kubernetes datastore
+	// sends workload endpoints without a MAC (the captures have none); a dataplane that must rewrite
+	// destination MACs learns them elsewhere (the CNI plugin's reply). The harness sets it to the MACs its
+	// pods really have.
+	DefaultMAC func(namespace, pod string) string `json:"-"`
 }
 
 // Step changes the cluster and states what is expected afterwards.
@@ -55,6 +61,23 @@ type Expectation struct {
 	Cases   []string `json:"cases"`
 	Default string   `json:"default"` // "allow" or "deny"
 	Rules   []string `json:"rules,omitempty"`
+	// Peers restricts (or extends) who is probed: globs over pod names and the harness's special peers
+	// ("host/<node>": the node's own network stack; "ext/<name>": a client outside the cluster on the
+	// node's uplink). Default: every pod, no special peer.
+	Peers []string `json:"peers,omitempty"`
+}
+
+// Selects reports whether the expectation probes the peer called name.
+func (e Expectation) Selects(name string, special bool) bool {
+	if len(e.Peers) == 0 {
+		return !special
+	}
+	for _, p := range e.Peers {
+		if globMatch(p, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Meta is the metadata of a resource.
