@@ -114,7 +114,10 @@
 // chains steps (rule_goto on success, miss_step to the rules after it on failure), ending the step; a port
 // group with several named-port sets chains one step per set (any hit succeeds); a log rule ends its step
 // (rule_log continues at the step holding the rules after it). Chained lookups carry the rule's L4 match as
-// a pre-check when it is small (≤ 4 patterns), so that non-matching traffic leaves early.
+// a pre-check when it is small (≤ 4 patterns), so that non-matching traffic leaves early. A program of
+// three or more steps whose every rule restricts protocol, ports or ICMP gets a guard step first: the union
+// of the rules' L4 patterns (≤ 16) continues into the program, anything else leaves the policy in one pass
+// (Kubernetes policies mostly name their ports and protocols).
 //
 // Entry counts. For rule r: P_r its L4 patterns (the product of the covers: protocols × source port ranges ×
 // destination port ranges × ICMP patterns, per family variant when the families differ), L_r its lookups
@@ -123,8 +126,8 @@
 // N_r the patterns of a port group's numeric alternative, C_r the entries of a chained lookup (the pre-check
 // patterns when ≤ 4, else 1; a port group's first lookup adds 3 per numeric range):
 //
-//	policy_rule       = Σ_r ( A_r × P_r + N_r + (L_r − A_r) × C_r )
-//	policy_step       ≤ Σ over programs (1 + Σ_r L_r + log rules + rules ending a step)
+//	policy_rule       = Σ_r ( A_r × P_r + N_r + (L_r − A_r) × C_r ) + ≤ 16 per guarded program
+//	policy_step       ≤ Σ over programs (1 + Σ_r L_r + log rules + rules ending a step + 1 guard)
 //	policy_rule_stats = rules with at least one entry
 //	ipset_*           = members of the sets in use (each once) + CIDRs of distinct rule CIDR lists
 //	policy_list       = Σ over distinct lists of their positions; endpoint_policy ≤ 2 per workload, ≤ 7 per

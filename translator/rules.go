@@ -202,6 +202,7 @@ func compileRuleList(rules []model.Rule, sets setInfo) *program {
 		}
 	}
 	buildSteps(p, crs)
+	addGuard(p, crs)
 	seen := map[setRef]bool{}
 	for _, st := range p.steps {
 		if !st.set.isZero() && !seen[st.set] {
@@ -722,6 +723,52 @@ func buildSteps(p *program, crs []compiledRule) {
 		}
 		open = next
 	}
+}
+
+// maxGuard bounds the entries of a policy's guard step.
+const maxGuard = 16
+
+// addGuard puts a guard step in front of a program of several steps whose rules all restrict the fields
+// policy_rule keys on (protocol, ports, ICMP, IP version): the union of the rules' L4 patterns, which any
+// matching packet must match, continues to the program; anything else leaves the policy at once (no
+// match). A flow the policy cannot concern then costs one pass instead of a walk of every step (Kubernetes
+// policies mostly name their ports), at the price of one more pass for the flows it may concern.
+func addGuard(p *program, crs []compiledRule) {
+	if len(p.steps) < 3 || len(crs) == 0 {
+		return
+	}
+	var guard []pentry
+	for _, cr := range crs {
+		for _, v := range cr.variants {
+			if v.m.protos.count() == 256 && v.m.sports[0] == (portRange{0, 65535}) &&
+				len(v.m.sports) == 1 && len(v.m.dports) == 1 && v.m.dports[0] == (portRange{0, 65535}) &&
+				len(v.m.icmp) == 1 && v.m.icmp[0].types.count() == 256 && v.m.icmp[0].codes.count() == 256 {
+				return // a rule that can match any packet (of a family): a guard would not help
+			}
+			for _, e := range v.patterns() {
+				e.prio, e.act, e.next, e.rule = prioBase+1, actGoto, 1, -1
+				if !slices.Contains(guard, e) {
+					guard = append(guard, e)
+				}
+				if len(guard) > maxGuard {
+					return
+				}
+			}
+		}
+	}
+	// Shift the program by one step and put the guard first.
+	for i := range p.steps {
+		st := &p.steps[i]
+		if st.miss >= 0 {
+			st.miss++
+		}
+		for j := range st.ents {
+			if st.ents[j].act == actLog || st.ents[j].act == actGoto {
+				st.ents[j].next++
+			}
+		}
+	}
+	p.steps = append([]pstep{{lookup: p4src.LookupNone, miss: -1, ents: guard}}, p.steps...)
 }
 
 // emitGoto adds the success entries of a chained (non-final) lookup: set_hit as wanted, plus the rule's
