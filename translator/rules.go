@@ -737,7 +737,15 @@ func addGuard(p *program, crs []compiledRule) {
 	if len(p.steps) < 3 || len(crs) == 0 {
 		return
 	}
-	var guard []pentry
+	// The union of the patterns, destination port ranges merged per (family, protocol, source ports, ICMP).
+	type group struct {
+		ipver      uint8
+		proto      pattern8
+		sport      portRange
+		itype, ico pattern8
+	}
+	dports := map[group][]portRange{}
+	var order []group
 	for _, cr := range crs {
 		for _, v := range cr.variants {
 			if v.m.protos.count() == 256 && v.m.sports[0] == (portRange{0, 65535}) &&
@@ -746,13 +754,21 @@ func addGuard(p *program, crs []compiledRule) {
 				return // a rule that can match any packet (of a family): a guard would not help
 			}
 			for _, e := range v.patterns() {
-				e.prio, e.act, e.next, e.rule = prioBase+1, actGoto, 1, -1
-				if !slices.Contains(guard, e) {
-					guard = append(guard, e)
+				g := group{e.ipver, e.proto, e.sport, e.icmpType, e.icmpCode}
+				if _, ok := dports[g]; !ok {
+					order = append(order, g)
 				}
-				if len(guard) > maxGuard {
-					return
-				}
+				dports[g] = append(dports[g], e.dport)
+			}
+		}
+	}
+	var guard []pentry
+	for _, g := range order {
+		for _, d := range normalizePorts(dports[g]) {
+			guard = append(guard, pentry{prio: prioBase + 1, setHit: -1, ipver: g.ipver, proto: g.proto, sport: g.sport,
+				dport: d, icmpType: g.itype, icmpCode: g.ico, act: actGoto, rule: -1, next: 1})
+			if len(guard) > maxGuard {
+				return
 			}
 		}
 	}
