@@ -589,3 +589,28 @@ func TestAppliedSequenceNumberFollowsSuccessfulApplies(t *testing.T) {
 	h.start()
 	waitFor(t, "reset by the new session", func() bool { return appliedSeq(h.m) == -1 })
 }
+
+// A workload endpoint whose Felix state is not "active" is programmed (its traffic dropped) and reported
+// "down", as Felix's Linux dataplane reports it; back to "active" it is reported "up".
+func TestEndpointInStateDownIsReportedDown(t *testing.T) {
+	h := newHarness(t, func(int, *model.State, model.Changes) error { return nil })
+	c, _ := h.start()
+	wep := func(state string) *proto.ToDataplane {
+		return &proto.ToDataplane{Payload: &proto.ToDataplane_WorkloadEndpointUpdate{WorkloadEndpointUpdate: &proto.WorkloadEndpointUpdate{
+			Id:       &proto.WorkloadEndpointID{OrchestratorId: "k8s", WorkloadId: "default/pod-a", EndpointId: "eth0"},
+			Endpoint: &proto.WorkloadEndpoint{State: state, Name: "cali0123456789a", Ipv4Nets: []string{"10.65.0.9/32"}}}}}
+	}
+	last := func(msgs []*proto.FromDataplane) string {
+		st := ""
+		for _, m := range msgs {
+			if u := m.GetWorkloadEndpointStatusUpdate(); u != nil && u.Id.WorkloadId == "default/pod-a" {
+				st = u.Status.Status
+			}
+		}
+		return st
+	}
+	c.send(t, wep("down"), inSync)
+	c.waitOut(t, "status down", func(m []*proto.FromDataplane) bool { return last(m) == "down" })
+	c.send(t, wep("active"))
+	c.waitOut(t, "status up", func(m []*proto.FromDataplane) bool { return last(m) == "up" })
+}

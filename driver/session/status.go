@@ -15,6 +15,7 @@ import (
 // Endpoint statuses sent to Felix ("remove" means a ...StatusRemove message).
 const (
 	statusUp     = "up"
+	statusDown   = "down"
 	statusError  = "error"
 	statusRemove = "remove"
 )
@@ -98,15 +99,23 @@ func (s *session) reportEndpoints(r applyResult) {
 	}
 	var epErrs *EndpointErrors
 	errors.As(r.err, &epErrs)
+	// A programmed endpoint whose Felix state is not "active" is "down", as Felix's own dataplane reports it
+	// (its traffic is dropped).
+	programmed := func(k model.WorkloadEndpointKey) string {
+		if ep, ok := r.desired.WorkloadEndpoints.Get(k); ok && ep.State != "" && ep.State != "active" {
+			return statusDown
+		}
+		return statusUp
+	}
 	wepOutcome := func(k model.WorkloadEndpointKey) string {
 		switch {
 		case r.err == nil:
-			return statusUp
+			return programmed(k)
 		case epErrs != nil:
 			if _, failed := epErrs.Workloads[k]; failed {
 				return statusError
 			}
-			return statusUp
+			return programmed(k)
 		}
 		return statusError
 	}

@@ -78,7 +78,7 @@ type Dataplane struct {
 
 	// attached are the interfaces the embedded target has attached on our behalf.
 	attached map[string]bool
-	// reported are the unsupported features already logged (logged once per owner and feature).
+	// reported are the unsupported features and warnings of the last report, already logged.
 	reported map[string]bool
 }
 
@@ -216,7 +216,8 @@ func (d *Dataplane) Apply(ctx context.Context, desired *model.State, changes mod
 	return nil
 }
 
-// report logs each unsupported feature once per owner and keeps the per-feature gauge current.
+// report logs each unsupported feature (once per owner) and each warning once, for as long as it persists
+// (one that goes away and comes back is logged again), and keeps the gauges current.
 func (d *Dataplane) report(r *translator.Report) {
 	byFeature := map[translator.Feature]int{}
 	seen := map[string]bool{}
@@ -229,11 +230,16 @@ func (d *Dataplane) report(r *translator.Report) {
 				zap.String("feature", string(u.Feature)), zap.String("detail", u.Detail), zap.String("rendering", u.Rendering))
 		}
 	}
+	for _, w := range r.Warnings {
+		key := "warning\x00" + w
+		seen[key] = true
+		if !d.reported[key] {
+			d.log.Warn("translation warning", zap.String("warning", w))
+		}
+	}
 	d.reported = seen
 	d.m.setUnsupported(byFeature)
-	for _, w := range r.Warnings {
-		d.log.Warn("translation warning", zap.String("warning", w))
-	}
+	d.m.warnings.Set(float64(len(r.Warnings)))
 }
 
 // syncPorts attaches the interfaces of the desired workload endpoints and of the node (host and uplink

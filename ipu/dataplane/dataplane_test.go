@@ -8,7 +8,9 @@ import (
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/projectcalico/calico/felix/proto"
 
@@ -197,4 +199,24 @@ func writeUpdates(t *testing.T, reg *prometheus.Registry) float64 {
 		}
 	}
 	return n
+}
+
+// Unsupported features and warnings are logged once while they persist, not at every apply.
+func TestReportLogsEachProblemOnce(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	d := &Dataplane{log: zap.New(core), m: newMetrics(nil), reported: map[string]bool{}}
+	r := &translator.Report{
+		Unsupported: []translator.Unsupported{{Feature: translator.FeatureHTTPMatch, Owner: "policy default/default.p", Detail: "inbound rule 0"}},
+		Warnings:    []string{"next hop node2 has no MAC"},
+	}
+	d.report(r)
+	d.report(r)
+	if n := logs.Len(); n != 2 {
+		t.Fatalf("two applies with the same problems logged %d lines, want 2 (one each)", n)
+	}
+	d.report(&translator.Report{})
+	d.report(r)
+	if n := logs.Len(); n != 4 {
+		t.Fatalf("problems that went away and came back logged %d lines in all, want 4", n)
+	}
 }

@@ -11,6 +11,7 @@ type metrics struct {
 	unsupported *prometheus.GaugeVec
 	syncs       *prometheus.CounterVec
 	pending     prometheus.Gauge
+	warnings    prometheus.Gauge
 	portErrors  prometheus.Counter
 }
 
@@ -23,11 +24,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Applies that synced the target, by result (ok, partial: some entries pending, error)."}, []string{"result"}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "calico_p4_dataplane_pending_entries",
 			Help: "Desired entries not installed after the last apply (retried in the background)."}),
+		warnings: prometheus.NewGauge(prometheus.GaugeOpts{Name: "calico_p4_translation_warnings",
+			Help: "Node-level translation problems in the last apply (a next hop without a MAC, a policy walk over the pass budget, …)."}),
 		portErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "calico_p4_dataplane_port_errors_total",
 			Help: "Failures to attach or detach an embedded-target port."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.unsupported, m.syncs, m.pending, m.portErrors)
+		reg.MustRegister(m.unsupported, m.syncs, m.pending, m.warnings, m.portErrors)
 	}
 	return m
 }
