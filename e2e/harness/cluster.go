@@ -76,8 +76,10 @@ type Cluster struct {
 	Felix    *Felix
 	Dir      string
 	nodeInfo scenario.NodeInfo
-	servers  []*probe.Server
-	sctp     string // why SCTP is not probed ("" = it is)
+	// managerCfg is how the manager was started (for RestartManager).
+	managerCfg ManagerConfig
+	servers    []*probe.Server
+	sctp       string // why SCTP is not probed ("" = it is)
 }
 
 // Start builds the topology for cfg.Scenario, starts the processes and probe servers. It does not start
@@ -137,12 +139,88 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		if c.Switch, err = StartSoftswitch(ctx, SoftswitchConfig{Bin: cfg.Bin, NetNS: c.Node.Path(), Dir: c.Dir, Tee: cfg.Tee}); err != nil {
 			return nil, err
 		}
+		// A standalone target's ports are its own business (its --port flags or ctl API), not the manager's.
+		for _, name := range c.dataplanePorts() {
+			if err := c.Switch.Attach(ctx, name); err != nil {
+				return nil, fmt.Errorf("attach %s to the softswitch: %w", name, err)
+			}
+		}
 		mcfg.Target, mcfg.P4RTAddr = "p4rt", c.Switch.P4RT
 	}
+	c.managerCfg = mcfg
 	if c.Manager, err = StartManager(ctx, mcfg); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// dataplanePorts are the node's interfaces a dataplane attaches: pods' host ends, the host port, the uplink.
+func (c *Cluster) dataplanePorts() []string {
+	var out []string
+	for _, p := range c.Topo.Pods {
+		if p.Node == c.Node && p.HostIface != "" {
+			out = append(out, p.HostIface)
+		}
+	}
+	for _, n := range []string{c.Node.HostPort, c.Node.Uplink} {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// RestartManager replaces the manager process: stopped with SIGTERM (graceful) or SIGKILL (a crash), then
+// a new one with the same flags. Its Felix session dies with it (the driver exits, as with a real Felix,
+// which then restarts): call Felix.Restart (Load does) to give the new manager a session.
+func (c *Cluster) RestartManager(ctx context.Context, crash bool) error {
+	if crash {
+		c.Manager.Kill()
+	} else {
+		_ = c.Manager.Stop(5 * time.Second)
+	}
+	m, err := StartManager(ctx, c.managerCfg)
+	if err != nil {
+		return err
+	}
+	c.Manager = m
+	if c.Felix != nil {
+		c.Felix.SetManager(m)
+	}
+	return nil
+}
+
+// RestartFelix restarts Felix with the stream it is replaying, replayed up to the step already reached
+// (the same model: a new snapshot of the current state), and waits until the manager has applied it.
+func (c *Cluster) RestartFelix(ctx context.Context) error {
+	s := *c.Felix.Stream().Scenario
+	step := c.Felix.Step()
+	// The current state as a snapshot: the scenario's resources plus every step applied so far.
+	cur, err := s.Flatten(step)
+	if err != nil {
+		return err
+	}
+	st, err := c.Compile(cur)
+	if err != nil {
+		return err
+	}
+	return c.Felix.Restart(ctx, st)
+}
+
+// P4RT is the address of the target's P4Runtime server (the embedded one, or the standalone softswitch).
+func (c *Cluster) P4RT() string {
+	if c.Switch != nil {
+		return c.Switch.P4RT
+	}
+	return c.Manager.P4RT
+}
+
+// TargetMetrics scrapes the metrics of the process holding the dataplane (the softswitch's write counters).
+func (c *Cluster) TargetMetrics(ctx context.Context) (Metrics, error) {
+	if c.Switch != nil {
+		return c.Switch.HTTP.Scrape(ctx)
+	}
+	return c.Manager.Scrape(ctx)
 }
 
 // topologyConfig derives the topology from the scenario: its local node, every pod of every step, and

@@ -533,3 +533,52 @@ func namespacedName(k string) (string, string) {
 	ns, name, _ := strings.Cut(k, "/")
 	return ns, name
 }
+
+// Flatten returns the scenario as it stands after step (0 = the snapshot): its resources are the
+// cluster's state then (what a Felix started at that point sends before InSync), its expectations those
+// of that step, its steps the ones after it. It is what a Felix restart in the middle of a scenario sees.
+func (s *Scenario) Flatten(step int) (*Scenario, error) {
+	if step < 0 || step > len(s.Steps) {
+		return nil, fmt.Errorf("scenario %s: step %d out of range 0..%d", s.Name, step, len(s.Steps))
+	}
+	var order []string
+	res := map[string]Resource{}
+	keyOf := func(kind, apiVersion, ns, name string) string {
+		return canonicalKind(apiVersion, kind) + "|" + ns + "/" + name
+	}
+	put := func(r Resource) {
+		k := keyOf(r.Kind, r.APIVersion, r.Metadata.Namespace, r.Metadata.Name)
+		if _, ok := res[k]; !ok {
+			order = append(order, k)
+		}
+		res[k] = r
+	}
+	for _, r := range s.Resources {
+		put(r)
+	}
+	for _, st := range s.Steps[:step] {
+		for _, d := range st.Delete {
+			k := keyOf(d.Kind, d.APIVersion, d.Namespace, d.Name)
+			if _, ok := res[k]; !ok {
+				return nil, fmt.Errorf("scenario %s: step %q deletes unknown %s", s.Name, st.Title, k)
+			}
+			delete(res, k)
+		}
+		for _, r := range st.Apply {
+			put(r)
+		}
+	}
+	out := *s
+	out.Resources = nil
+	for _, k := range order {
+		if r, ok := res[k]; ok {
+			out.Resources = append(out.Resources, r)
+		}
+	}
+	out.Expect = s.Expectations(step)
+	out.Steps = append([]Step(nil), s.Steps[step:]...)
+	if _, err := out.states(); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -267,3 +267,35 @@ func TestExpectationTables(t *testing.T) {
 		}
 	}
 }
+
+// A Felix restarted after step k sends, before InSync, exactly the state the original stream had reached
+// at step k (the harness's Felix-restart lifecycle case depends on it).
+func TestFlattenGivesTheStateReachedAtAStep(t *testing.T) {
+	s, err := Load("testdata/calico-tiers.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k <= len(s.Steps); k++ {
+		f, err := s.Flatten(k)
+		if err != nil {
+			t.Fatalf("flatten %d: %v", k, err)
+		}
+		if len(f.Steps) != len(s.Steps)-k {
+			t.Errorf("flatten %d: %d steps left, want %d", k, len(f.Steps), len(s.Steps)-k)
+		}
+		st, err := Compile(f)
+		if err != nil {
+			t.Fatalf("compile flatten %d: %v", k, err)
+		}
+		if d := diffStates(full.States[k], st.States[0]); len(d) > 0 {
+			t.Errorf("after step %d the flattened snapshot differs:\n%s", k, strings.Join(d, "\n"))
+		}
+	}
+	if _, err := s.Flatten(len(s.Steps) + 1); err == nil {
+		t.Error("Flatten beyond the last step succeeded")
+	}
+}
