@@ -358,7 +358,8 @@ header vxlan_h {
 }
 
 // The first 8 bytes after the IP header embedded in an ICMP error: ports of
-// TCP/UDP/SCTP in word0/word1, the echo identifier of ICMP in word2.
+// TCP/UDP/SCTP in word0/word1; for ICMP, type and code in word0 and the echo
+// identifier in word2.
 header l4_words_h {
     bit<16> word0;
     bit<16> word1;
@@ -416,7 +417,7 @@ struct flow_meta_t {
     ipv6_addr_t src6;
     ipv6_addr_t dst6;
     bit<8>      proto;
-    l4_port_t   sport;        // TCP/UDP/SCTP ports; the echo identifier for ICMP echo
+    l4_port_t   sport;        // TCP/UDP/SCTP ports; the echo identifier of an ICMP echo request (sport) or reply (dport)
     l4_port_t   dport;
     bit<1>      has_ports;    // TCP/UDP/SCTP ports were parsed
     bit<8>      icmp_type;
@@ -2227,8 +2228,13 @@ control MainControlImpl(
                 } else if (hdr.icmp.isValid()) {
                     meta.flow.icmp_type = hdr.icmp.type;
                     meta.flow.icmp_code = hdr.icmp.code;
-                    if (hdr.icmp.type == ICMP_ECHO_REQUEST || hdr.icmp.type == ICMP_ECHO_REPLY) {
+                    // The echo identifier is the source "port" of a request
+                    // and the destination "port" of a reply, so that a
+                    // request never matches the reply entry of a ping the
+                    // other way (Linux conntrack keys ICMP by type too).
+                    if (hdr.icmp.type == ICMP_ECHO_REQUEST) {
                         meta.flow.sport = hdr.icmp.ident;
+                    } else if (hdr.icmp.type == ICMP_ECHO_REPLY) {
                         meta.flow.dport = hdr.icmp.ident;
                     }
                     if (hdr.icmp_err_l4.isValid()) {
@@ -2237,8 +2243,9 @@ control MainControlImpl(
                 } else if (hdr.icmpv6.isValid()) {
                     meta.flow.icmp_type = hdr.icmpv6.type;
                     meta.flow.icmp_code = hdr.icmpv6.code;
-                    if (hdr.icmpv6.type == ICMP6_ECHO_REQUEST || hdr.icmpv6.type == ICMP6_ECHO_REPLY) {
+                    if (hdr.icmpv6.type == ICMP6_ECHO_REQUEST) {
                         meta.flow.sport = hdr.icmpv6.ident;
+                    } else if (hdr.icmpv6.type == ICMP6_ECHO_REPLY) {
                         meta.flow.dport = hdr.icmpv6.ident;
                     }
                     if (hdr.icmp_err_l4.isValid()) {
@@ -2342,8 +2349,18 @@ control MainControlImpl(
                         meta.ct.k_proto = hdr.icmp_err_ipv6.next_hdr;
                     }
                     if (meta.ct.k_proto == IPPROTO_ICMP || meta.ct.k_proto == IPPROTO_ICMPV6) {
-                        meta.ct.k_sport = hdr.icmp_err_l4.word2;
-                        meta.ct.k_dport = hdr.icmp_err_l4.word2;
+                        // A quoted echo: its identifier on the side its
+                        // type puts it (request: source, reply:
+                        // destination), reversed.  word0 is type and code.
+                        meta.ct.k_sport = 0;
+                        meta.ct.k_dport = 0;
+                        if ((meta.ct.k_proto == IPPROTO_ICMP && (hdr.icmp_err_l4.word0 >> 8) == (bit<16>)ICMP_ECHO_REQUEST) ||
+                            (meta.ct.k_proto == IPPROTO_ICMPV6 && (hdr.icmp_err_l4.word0 >> 8) == (bit<16>)ICMP6_ECHO_REQUEST)) {
+                            meta.ct.k_dport = hdr.icmp_err_l4.word2;
+                        } else if ((meta.ct.k_proto == IPPROTO_ICMP && (hdr.icmp_err_l4.word0 >> 8) == (bit<16>)ICMP_ECHO_REPLY) ||
+                                   (meta.ct.k_proto == IPPROTO_ICMPV6 && (hdr.icmp_err_l4.word0 >> 8) == (bit<16>)ICMP6_ECHO_REPLY)) {
+                            meta.ct.k_sport = hdr.icmp_err_l4.word2;
+                        }
                     } else {
                         meta.ct.k_sport = hdr.icmp_err_l4.word1;
                         meta.ct.k_dport = hdr.icmp_err_l4.word0;

@@ -162,9 +162,12 @@ func (w *Worker) classification() {
 		case valid(h.icmp):
 			f.icmpType = b[h.icmp+icmpType]
 			f.icmpCode = b[h.icmp+icmpCode]
-			if f.icmpType == p4src.ICMPEchoRequest || f.icmpType == p4src.ICMPEchoReply {
+			// The echo identifier is the source "port" of a request and the destination "port" of a
+			// reply: a request never matches the reply entry of a ping the other way (as in Linux).
+			if f.icmpType == p4src.ICMPEchoRequest {
 				f.sport = be16(b, h.icmp+icmpIdent)
-				f.dport = f.sport
+			} else if f.icmpType == p4src.ICMPEchoReply {
+				f.dport = be16(b, h.icmp+icmpIdent)
 			}
 			if valid(h.icmpErrL4) {
 				f.icmpError = 1
@@ -172,9 +175,10 @@ func (w *Worker) classification() {
 		case valid(h.icmpv6):
 			f.icmpType = b[h.icmpv6+icmpType]
 			f.icmpCode = b[h.icmpv6+icmpCode]
-			if f.icmpType == p4src.ICMP6EchoRequest || f.icmpType == p4src.ICMP6EchoReply {
+			if f.icmpType == p4src.ICMP6EchoRequest {
 				f.sport = be16(b, h.icmpv6+icmpIdent)
-				f.dport = f.sport
+			} else if f.icmpType == p4src.ICMP6EchoReply {
+				f.dport = be16(b, h.icmpv6+icmpIdent)
 			}
 			if valid(h.icmpErrL4) {
 				f.icmpError = 1
@@ -259,8 +263,19 @@ func (w *Worker) conntrackAffinityServices() {
 				c.kProto = b[h.icmpErrIPv6+ipv6NextHdr]
 			}
 			if c.kProto == p4src.IPProtoICMP || c.kProto == p4src.IPProtoICMPv6 {
-				c.kSport = be16(b, h.icmpErrL4+l4Word2)
-				c.kDport = c.kSport
+				// A quoted echo: its identifier on the side its type puts it, reversed (word0 holds
+				// type and code).
+				qt := b[h.icmpErrL4+l4Word0]
+				id := be16(b, h.icmpErrL4+l4Word2)
+				c.kSport, c.kDport = 0, 0
+				switch {
+				case c.kProto == p4src.IPProtoICMP && qt == p4src.ICMPEchoRequest,
+					c.kProto == p4src.IPProtoICMPv6 && qt == p4src.ICMP6EchoRequest:
+					c.kDport = id
+				case c.kProto == p4src.IPProtoICMP && qt == p4src.ICMPEchoReply,
+					c.kProto == p4src.IPProtoICMPv6 && qt == p4src.ICMP6EchoReply:
+					c.kSport = id
+				}
 			} else {
 				c.kSport = be16(b, h.icmpErrL4+l4Word1)
 				c.kDport = be16(b, h.icmpErrL4+l4Word0)
