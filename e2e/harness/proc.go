@@ -381,3 +381,14 @@ func hasLabels(s *dto.Metric, labels []string) bool {
 
 // errStopped is returned by waits when the process being waited on has exited.
 var errStopped = errors.New("process exited")
+
+// RunIn runs a short command inside the namespace at nsPath and returns its combined output.
+func RunIn(ctx context.Context, nsPath, bin string, args ...string) ([]byte, error) {
+	var out []byte
+	err := netnsutil.DoPath(nsPath, func() error {
+		var err error
+		out, err = exec.CommandContext(ctx, bin, args...).CombinedOutput()
+		return err
+	})
+	return out, err
+}
