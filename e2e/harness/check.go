@@ -170,8 +170,14 @@ func (c *Cluster) reprobe(ctx context.Context, want *matrix.Table, obs *matrix.O
 			if want.Case.Family == 6 {
 				dst = to.IPv6
 			}
-			r := probe.Do(ctx, probe.Request{FromNetNS: from.NetNS, To: dst, Proto: want.Case.Proto, Port: want.Case.Port,
-				Timeout: 3 * time.Second, Attempts: 2, Expect: to.Name})
+			src := from.IPv4
+			if want.Case.Family == 6 {
+				src = from.IPv6
+			}
+			req := probe.Request{FromNetNS: from.NetNS, To: dst, Proto: want.Case.Proto, Port: want.Case.Port,
+				Timeout: 3 * time.Second, Attempts: 2, Expect: to.Name}
+			c.Config.Probe.Sources.Fill(&req, src)
+			r := probe.Do(ctx, req)
 			mu.Lock()
 			defer mu.Unlock()
 			obs.Table.Set(from.Name, to.Name, r.OK)

@@ -107,6 +107,10 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if cfg.Probe.Parallelism == 0 {
 		cfg.Probe.Parallelism = 128
 	}
+	if cfg.Probe.Sources == nil {
+		// Cases share the dataplane and its connection tracking: no probe may repeat an earlier one's tuple.
+		cfg.Probe.Sources = probe.NewSourcePorts()
+	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}

@@ -128,13 +128,18 @@ func (m *Manager) Sessions(ctx context.Context) (float64, error) {
 // set) exits.
 func (m *Manager) WaitApplied(ctx context.Context, sessions float64, seq uint64, alive func() error) error {
 	var last Metrics
+	// A scrape gathers metrics concurrently, so within one scrape the applied sequence number may still be
+	// the replaced session's while the session count is already the new one's. The session resets the
+	// gauge before counting itself, so only scrapes after the one that saw the session count are trusted.
+	sawSession := false
 	for {
 		mt, err := m.Scrape(ctx)
 		if err == nil {
 			last = mt
-			if mt.Sum(metricSessions) >= sessions && mt.Sum(metricAppliedSeq) >= float64(seq) {
+			if sawSession && mt.Sum(metricAppliedSeq) >= float64(seq) {
 				return nil
 			}
+			sawSession = mt.Sum(metricSessions) >= sessions
 		}
 		if !m.Alive() {
 			return fmt.Errorf("manager exited: %v\n%s", m.err, tail(m.Log(), 6000))

@@ -150,6 +150,9 @@ type Options struct {
 	Timeout     time.Duration // per attempt; default 1s
 	Attempts    int           // default 2
 	Parallelism int           // default 16
+	// Sources, if set, gives every probe a source port / echo identifier of its own (see
+	// probe.SourcePorts), so that no probe matches connection tracking left by an earlier one.
+	Sources *probe.SourcePorts
 }
 
 // Observation is the observed table and each probe's result.
@@ -174,8 +177,10 @@ func Observe(ctx context.Context, c Case, peers []Peer, opt Options) *Observatio
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				res := probe.Do(ctx, probe.Request{FromNetNS: j.from.NetNS, To: j.to.addr(c.Family), Proto: c.Proto,
-					Port: c.Port, Timeout: opt.Timeout, Attempts: opt.Attempts, Expect: j.to.Name})
+				req := probe.Request{FromNetNS: j.from.NetNS, To: j.to.addr(c.Family), Proto: c.Proto,
+					Port: c.Port, Timeout: opt.Timeout, Attempts: opt.Attempts, Expect: j.to.Name}
+				opt.Sources.Fill(&req, j.from.addr(c.Family))
+				res := probe.Do(ctx, req)
 				mu.Lock()
 				obs.Table.Set(j.from.Name, j.to.Name, res.OK)
 				if obs.Results[j.from.Name] == nil {

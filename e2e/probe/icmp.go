@@ -40,6 +40,9 @@ func icmpProbe(ctx context.Context, req Request) error {
 	}
 	defer pc.Close()
 	id := int(seq.Add(1)+uint64(rand.IntN(1<<15))) & 0xffff
+	if req.EchoID != 0 {
+		id = int(req.EchoID)
+	}
 	payload := []byte(token(seq.Add(1)))
 	dst := &net.IPAddr{IP: net.IP(req.To.AsSlice())}
 	dl, ok := ctx.Deadline()

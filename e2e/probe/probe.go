@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -45,6 +47,7 @@ type Request struct {
 	Attempts  int            // default 2; the probe succeeds if any attempt does
 	Expect    string         // if set, the responder's identity must equal it (not checked for ICMP)
 	Source    netip.AddrPort // optional source address/port to bind
+	EchoID    uint16         // ICMP echo identifier (0: random)
 }
 
 // Result of a probe.
@@ -120,3 +123,49 @@ func hostPort(a netip.Addr, port int) string {
 
 // token makes a unique payload for UDP echo.
 func token(n uint64) string { return "cp4probe-" + strconv.FormatUint(n, 36) }
+
+// SourcePorts hands out source ports (TCP, UDP, SCTP: 10000–32767, below Linux's ephemeral range, so they
+// never collide with ports the kernel picks) and ICMP echo identifiers per source namespace, each value once
+// per namespace and protocol until the range wraps. Probes that use them never repeat a flow's tuple within
+// a run: a repeated tuple would match connection tracking left by an earlier probe (in the dataplane under
+// test, as in Linux conntrack) and pass whatever the policy says now.
+type SourcePorts struct {
+	mu   sync.Mutex
+	next map[string]uint32
+	base uint32
+}
+
+// NewSourcePorts returns an allocator starting at a random offset.
+func NewSourcePorts() *SourcePorts {
+	return &SourcePorts{next: map[string]uint32{}, base: uint32(rand.IntN(1 << 16))}
+}
+
+// Next returns the next source port (or, for ICMP, echo identifier) for a probe from nsPath.
+func (s *SourcePorts) Next(nsPath string, p Protocol) uint16 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := nsPath + "|" + string(p)
+	n := s.next[k]
+	s.next[k] = n + 1
+	if p == ICMP {
+		return uint16((s.base+n)%0xffff + 1)
+	}
+	return uint16(10000 + (s.base+n)%(32768-10000))
+}
+
+// Fill sets a request's source (from the address src) or echo identifier from the allocator; a nil
+// allocator leaves the request alone (the kernel picks).
+func (s *SourcePorts) Fill(req *Request, src netip.Addr) {
+	if s == nil {
+		return
+	}
+	n := s.Next(req.FromNetNS, req.Proto)
+	switch req.Proto {
+	case ICMP:
+		req.EchoID = n
+	case TCP, UDP, SCTP:
+		if src.IsValid() {
+			req.Source = netip.AddrPortFrom(src, n)
+		}
+	}
+}
