@@ -435,7 +435,11 @@ struct src_meta_t {
     port_num_t    peer_port;    // where bridged (link-local) traffic goes; 0 = none
     bit<8>        tunnel_type;  // tunnel header found on a packet from the uplink
     bit<1>        decap;        // the tunnel was terminated here
-    bit<1>        spoofed;
+    bit<1>        spoofed;      // source_guard missed (workloads: dropped)
+    bit<1>        host_origin;  // from the host port with one of the node's own
+                                // addresses as source: the host's own traffic
+                                // (Felix's OUTPUT chain); other packets from the
+                                // host port are traffic it forwards
 }
 
 // The routing result: next hop and the endpoint behind it.
@@ -523,6 +527,12 @@ struct pol_meta_t {
     bit<8>        state;        // WALK_*
     bit<8>        verdict;      // VERDICT_* of the current check
     bit<1>        broken;       // the program is missing an entry
+    bit<1>        accepted;     // allowed by untracked or pre-DNAT policy (Felix's
+                                // accept mark): the source's own host endpoint
+                                // checks are skipped
+    bit<1>        untracked;    // allowed by untracked policy: no conntrack (the
+                                // checks that remain run on every packet; never
+                                // learned)
     endpoint_id_t endpoint;     // endpoint_policy key
     bit<8>        stage;
     list_id_t     list_id;      // policy_list key
@@ -843,28 +853,50 @@ control PreControlImpl(
 // prepares its walk: the endpoint and stage that select its list, and the
 // addresses / ports the check sees.  CHECK_END when no check is left.
 //
-// Order: untracked ingress, untracked egress (every packet), then for new
-// flows only: pre-DNAT, the source endpoint's "from" check, the destination
-// endpoint's "to" check.
+// The checks are Felix's chains (felix/rules/static.go), in their order:
+//   raw PREROUTING / OUTPUT   untracked ingress (from the uplink or a tunnel),
+//                             untracked egress (the host's own traffic to the
+//                             uplink): every packet
+//   conntrack                 established / related packets skip the rest,
+//                             unless untracked policy allowed them (no
+//                             conntrack state: they are checked every time)
+//   mangle PREROUTING         pre-DNAT (from the uplink or a tunnel), new flows,
+//                             not after an untracked allow
+//   filter                    the source's "from" check, then the
+//                             destination's "to" check
+// An untracked or pre-DNAT allow sets Felix's accept mark (meta.pol.accepted):
+// the INPUT chain accepts at once, the FORWARD chain skips the ingress host
+// endpoint's forward policy, the OUTPUT chain accepts at once; so "from" is
+// skipped and "to" still runs for workload destinations (to-wl) and for the
+// uplink when forwarded (to-hep-forward).
+// The host's own traffic (meta.src.host_origin) is Felix's OUTPUT chain: no
+// policy towards workloads (kubelet probes work under default-deny ingress),
+// the host endpoint's normal egress policy towards the uplink.  Any other
+// packet from the host port is traffic the host forwards (FORWARD chain, from
+// an interface without a host endpoint): the workload's ingress policy, the
+// uplink's forward egress policy.
 void plan_next_check(inout metadata_t m) {
     bit<8> c = m.pol.check;
     bit<8> n = CHECK_END;
     bool from_uplink = m.src.kind == EP_KIND_UPLINK || m.src.kind == EP_KIND_TUNNEL;
+    bool from_host = m.src.kind == EP_KIND_HOST && m.src.host_origin == 1;
 
     if (c < CHECK_UNTRACKED_IN && from_uplink && (m.src.flags & EP_FLAG_UNTRACKED) != 0) {
         n = CHECK_UNTRACKED_IN;
-    } else if (c < CHECK_UNTRACKED_OUT && m.src.kind == EP_KIND_HOST && m.dst.kind == EP_KIND_UPLINK
+    } else if (c < CHECK_UNTRACKED_OUT && from_host && m.dst.kind == EP_KIND_UPLINK
                && (m.dst.flags & EP_FLAG_UNTRACKED) != 0) {
         n = CHECK_UNTRACKED_OUT;
-    } else if (m.ct.state != CT_NEW) {
+    } else if (m.ct.state != CT_NEW && m.pol.untracked == 0) {
         n = CHECK_END;                       // established / related: no policy
-    } else if (c < CHECK_PREDNAT && from_uplink && (m.src.flags & EP_FLAG_PREDNAT) != 0) {
+    } else if (c < CHECK_PREDNAT && from_uplink && (m.src.flags & EP_FLAG_PREDNAT) != 0
+               && m.pol.accepted == 0) {
         n = CHECK_PREDNAT;
-    } else if (c < CHECK_FROM && (m.src.flags & EP_FLAG_POLICY) != 0
+    } else if (c < CHECK_FROM && (m.src.flags & EP_FLAG_POLICY) != 0 && m.pol.accepted == 0
                && (m.src.kind == EP_KIND_WORKLOAD || from_uplink)) {
         n = CHECK_FROM;
     } else if (c < CHECK_TO && (m.dst.flags & EP_FLAG_POLICY) != 0
-               && (m.dst.kind == EP_KIND_WORKLOAD || m.dst.kind == EP_KIND_UPLINK
+               && ((m.dst.kind == EP_KIND_WORKLOAD && !from_host)
+                   || (m.dst.kind == EP_KIND_UPLINK && (!from_host || m.pol.accepted == 0))
                    || (m.dst.kind == EP_KIND_HOST && m.src.kind == EP_KIND_WORKLOAD))) {
         n = CHECK_TO;
     }
@@ -917,7 +949,7 @@ void plan_next_check(inout metadata_t m) {
             m.pol.stage = STAGE_WORKLOAD_INGRESS;
         } else if (m.dst.kind == EP_KIND_HOST) {
             m.pol.stage = STAGE_WORKLOAD_TO_HOST;
-        } else if (m.src.kind == EP_KIND_HOST) {
+        } else if (from_host) {
             m.pol.stage = STAGE_HOST_EGRESS;
         } else {
             m.pol.stage = STAGE_FORWARD_EGRESS;
@@ -2059,6 +2091,7 @@ control MainControlImpl(
             meta.src.tunnel_type = TUNNEL_NONE;
             meta.src.decap = 0;
             meta.src.spoofed = 0;
+            meta.src.host_origin = 0;
 
             meta.dst.addr4 = 0;
             meta.dst.addr6 = 0;
@@ -2101,6 +2134,8 @@ control MainControlImpl(
             meta.pol.state = WALK_START;
             meta.pol.verdict = VERDICT_NONE;
             meta.pol.broken = 0;
+            meta.pol.accepted = 0;
+            meta.pol.untracked = 0;
 
             if (istd.parser_error != error.NoError) {
                 meta.fate = FATE_DROP;
@@ -2259,14 +2294,23 @@ control MainControlImpl(
             }
 
             // ---- anti-spoofing: a workload sends from its own addresses
-            // or its allowed spoofed prefixes only.
-            if (meta.fate == FATE_PENDING && (meta.src.flags & EP_FLAG_SOURCE_CHECK) != 0) {
+            // or its allowed spoofed prefixes only.  The same table tells
+            // the host's own traffic from traffic the host forwards: a
+            // packet from the host port whose source is one of the node's
+            // own addresses (an entry of the host endpoint) is the host's;
+            // any other is forwarded (not dropped: checked as forwarded).
+            if (meta.fate == FATE_PENDING
+                && ((meta.src.flags & EP_FLAG_SOURCE_CHECK) != 0 || meta.src.kind == EP_KIND_HOST)) {
                 if (meta.flow.ip_ver == 4) {
                     source_guard_v4.apply();
                 } else {
                     source_guard_v6.apply();
                 }
-                if (meta.src.spoofed == 1) {
+                if (meta.src.kind == EP_KIND_HOST) {
+                    if (meta.src.spoofed == 0) {
+                        meta.src.host_origin = 1;
+                    }
+                } else if (meta.src.spoofed == 1) {
                     meta.fate = FATE_DROP;
                     meta.drop_reason = DROP_SPOOFED_SOURCE;
                 }
@@ -2699,16 +2743,18 @@ control MainControlImpl(
                         meta.drop_reason = DROP_POLICY_PROGRAM;
                     }
                     meta.phase = PHASE_DONE;
-                } else if (meta.pol.verdict == VERDICT_ALLOW
-                           && (meta.pol.check == CHECK_UNTRACKED_IN || meta.pol.check == CHECK_UNTRACKED_OUT)) {
-                    // Allowed by an untracked policy: forwarded without
-                    // conntrack and without further policy.
-                    meta.fate = FATE_FORWARD;
-                    meta.phase = PHASE_DONE;
                 } else {
+                    // An untracked or pre-DNAT allow: Felix's accept mark.
+                    if (meta.pol.verdict == VERDICT_ALLOW && (meta.pol.check == CHECK_UNTRACKED_IN
+                            || meta.pol.check == CHECK_UNTRACKED_OUT || meta.pol.check == CHECK_PREDNAT)) {
+                        meta.pol.accepted = 1;
+                        if (meta.pol.check != CHECK_PREDNAT) {
+                            meta.pol.untracked = 1;
+                        }
+                    }
                     plan_next_check(meta);
                     if (meta.pol.check == CHECK_END) {
-                        if (meta.ct.state == CT_NEW && meta.flow.icmp_error == 0) {
+                        if (meta.ct.state == CT_NEW && meta.flow.icmp_error == 0 && meta.pol.untracked == 0) {
                             meta.phase = PHASE_LEARN;
                         } else {
                             meta.fate = FATE_FORWARD;

@@ -90,6 +90,12 @@
 // they end the check with no verdict — and the doNotTrack tiers) and the pre-DNAT list (the mangle-table
 // failsafe ports, preDNAT tiers). Workload → host traffic gets DefaultEndpointToHostAction after the
 // workload's egress check: DROP denies, RETURN and ACCEPT allow (RETURN skips host endpoint policy).
+// The host port's endpoint gets a source_guard entry for every address the node routes to the host port
+// (/32, /128: its addresses, LOCAL_HOST and LOCAL_TUNNEL routes): packets from the host port with such a
+// source are the host's own traffic (Felix's OUTPUT chain: no workload ingress policy, the host endpoint's
+// normal and untracked egress policy); anything else from the host port is traffic the host forwards (the
+// FORWARD chain: workload ingress policy, applyOnForward egress). An untracked or pre-DNAT allow skips only
+// the ingress host endpoint's own checks (Felix's accept mark); see p4src/README.md, stage 9.
 //
 // Routes (RouteUpdate types): remote workload blocks and remote tunnel addresses through the node that owns
 // them — unencapsulated to its address when same_subnet (Felix sets it for cross-subnet pools in the same

@@ -112,7 +112,19 @@ func (t *Translator) renderRoute(p netip.Prefix, cell *routeCell) {
 		a = act(p4src.ActionSetNexthop, param(p4src.ParamSetNexthopNexthopID, u(uint64(id))),
 			param(p4src.ParamSetNexthopFlags, u(uint64(flags))))
 	}
-	cell.unit.replace(t.st, []entry.Entry{tableEntry(table, 0, a, lpm(key, p))})
+	ents := []entry.Entry{tableEntry(table, 0, a, lpm(key, p))}
+	if best.nh == "host" && p.Bits() == p.Addr().BitLen() {
+		// An address the node routes to itself is one of its own: packets from the host port with such a
+		// source are the host's own traffic (k8s.p4's host_origin: Felix's OUTPUT chain); any other
+		// source is traffic the host forwards (the FORWARD chain's checks). Only whole addresses: a
+		// broader local-host prefix may hold more specific routes elsewhere.
+		gt, gk, gf := p4src.TableSourceGuardV4, p4src.KeySourceGuardV4EndpointID, p4src.KeySourceGuardV4SrcAddr
+		if p.Addr().Is6() {
+			gt, gk, gf = p4src.TableSourceGuardV6, p4src.KeySourceGuardV6EndpointID, p4src.KeySourceGuardV6SrcAddr
+		}
+		ents = append(ents, tableEntry(gt, 0, act(p4src.ActionSourceAllowed), exact(gk, u(uint64(t.epID(epHost)))), lpm(gf, p)))
+	}
+	cell.unit.replace(t.st, ents)
 }
 
 // insidePool reports whether every address of p is in some IP pool.

@@ -10,6 +10,8 @@
 // Scope: the filter, raw (untracked) and mangle (pre-DNAT) policy of workload and host endpoints, failsafe
 // ports, DefaultEndpointToHostAction, anti-spoofing, endpoints that are down, conntrack state (established
 // and related flows skip policy), routing to a local workload, the host or out of the node, 1:1 NAT.
+// Packets "from the host" are the host's own traffic (OUTPUT) when their source is one of the node's
+// addresses (HostOwns), else traffic the host forwards from an interface no host endpoint covers (FORWARD).
 // Services (kube-proxy) are not modelled. Packets are whole (not fragments).
 //
 // It must not do I/O and must not import the translator.
@@ -86,6 +88,9 @@ type Verdict struct {
 	Why string
 	// Untracked: allowed by untracked (doNotTrack) policy, so conntrack does not know the flow.
 	Untracked bool
+	// Accepted: allowed by untracked or pre-DNAT policy (Felix's accept mark), so the ingress host
+	// endpoint's own filter checks were skipped.
+	Accepted bool
 }
 
 func allow(why string, args ...any) Verdict {

@@ -138,6 +138,21 @@ func TestPathsFollowFelixTables(t *testing.T) {
 		{"host to a workload: no policy (Felix's OUTPUT chain returns for workload interfaces)",
 			[]*proto.ToDataplane{denyAll, wep("a", "10.65.0.2", []string{"deny-all"})},
 			oracle.Ingress{Host: true}, pkt("192.168.122.11", "10.65.0.2", 6, 80), true},
+		{"traffic the host forwards to a workload (a source that is not the node's) runs the workload's ingress policy",
+			[]*proto.ToDataplane{denyAll, wep("a", "10.65.0.2", []string{"deny-all"})},
+			oracle.Ingress{Host: true}, pkt("172.16.0.9", "10.65.0.2", 6, 80), false},
+		{"traffic the host forwards out of the uplink runs applyOnForward egress policy, not the host's egress policy",
+			[]*proto.ToDataplane{profile("allow-all", []*proto.Rule{{Action: "allow"}}), hep(func(h *proto.HostEndpoint) {
+				h.ProfileIds = []string{"allow-all"}
+				h.ForwardTiers = []*proto.TierInfo{{Name: "default", EgressPolicies: []string{"deny"}}}
+			}), policy("default", "deny", []*proto.Rule{{Action: "deny"}})},
+			oracle.Ingress{Host: true}, pkt("172.16.0.9", "8.8.8.8", 6, 80), false},
+		{"the host's own traffic out of the uplink runs the host endpoint's egress policy, not applyOnForward",
+			[]*proto.ToDataplane{profile("allow-all", []*proto.Rule{{Action: "allow"}}), hep(func(h *proto.HostEndpoint) {
+				h.ProfileIds = []string{"allow-all"}
+				h.ForwardTiers = []*proto.TierInfo{{Name: "default", EgressPolicies: []string{"deny"}}}
+			}), policy("default", "deny", []*proto.Rule{{Action: "deny"}})},
+			oracle.Ingress{Host: true}, pkt("192.168.122.11", "8.8.8.8", 6, 80), true},
 		{"workload to host: egress policy, then DefaultEndpointToHostAction DROP (default)",
 			[]*proto.ToDataplane{allowPol, profile("allow-all", []*proto.Rule{{Action: "allow"}}), wep("a", "10.65.0.2", []string{"allow-all"})},
 			oracle.Ingress{Workload: &podA}, pkt("10.65.0.2", "192.168.122.11", 6, 80), false},

@@ -111,6 +111,21 @@ func Route(s *model.State, n Node, dst netip.Addr) Destination {
 	return Destination{Iface: n.Uplink}
 }
 
+// HostOwns reports whether a is one of the node's own addresses: one of Node.Addresses, or the address of
+// a local host or local tunnel route (/32, /128), unless a local workload owns it. A packet from the
+// host's stack with such a source is the host's own traffic (Felix's OUTPUT chain); with any other source
+// the host forwards it (the FORWARD chain).
+func HostOwns(s *model.State, n Node, a netip.Addr) bool {
+	if !Route(s, n, a).Host {
+		return false
+	}
+	if slices.Contains(n.Addresses, a) {
+		return true
+	}
+	r, ok := s.Routes.Get(netip.PrefixFrom(a, a.BitLen()))
+	return ok && (r.Type == model.RouteLocalHost || r.Type == model.RouteLocalTunnel)
+}
+
 // HostEndpointFor resolves the host endpoint covering a host interface (endpoint_mgr.go): an explicitly
 // named one, or a nameless one expecting one of the node's addresses (uplink only); the smallest id wins;
 // else the smallest all-interfaces one.
@@ -141,25 +156,30 @@ func HostEndpointFor(s *model.State, n Node, iface string) *model.HostEndpoint {
 // The 1:1 NAT of workloads (floating IPs) is applied before routing and the filter table, as Felix's nat
 // PREROUTING does.
 func Evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destination) {
-	v, to, untracked := evaluate(s, n, in, p)
-	v.Untracked = v.Allowed && untracked
+	v, to, mk := evaluate(s, n, in, p)
+	v.Untracked = v.Allowed && mk.untracked
+	v.Accepted = v.Allowed && mk.accepted
 	return v, to
 }
 
-func evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destination, bool) {
+// marks are what the raw and mangle tables leave on an allowed packet: untracked (NOTRACK) and Felix's
+// accept mark (untracked or pre-DNAT policy allowed it).
+type marks struct{ untracked, accepted bool }
+
+func evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destination, marks) {
 	cfg := s.Config()
 	// Anti-spoofing (raw PREROUTING, RPF for workload interfaces).
 	if in.Workload != nil {
 		ep, ok := s.WorkloadEndpoints.Get(*in.Workload)
 		if !ok {
-			return deny("unknown workload"), Destination{}, false
+			return deny("unknown workload"), Destination{}, marks{}
 		}
 		if ep.State != "active" {
-			return deny("%s is down", in), Destination{}, false
+			return deny("%s is down", in), Destination{}, marks{}
 		}
 		nets := append(append(slices.Clone(ep.IPv4Nets), ep.IPv6Nets...), ep.AllowSpoofedSourcePrefixes...)
 		if !anyContains(nets, p.Src) {
-			return deny("%s: spoofed source %s", in, p.Src), Destination{}, false
+			return deny("%s: spoofed source %s", in, p.Src), Destination{}, marks{}
 		}
 	}
 	var inHEP *model.HostEndpoint
@@ -178,7 +198,7 @@ func evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 	}
 	to := Route(s, n, dst)
 	if to.Workload == nil && !to.Host && to.Iface == "" {
-		return deny("no route to %s", dst), to, false
+		return deny("no route to %s", dst), to, marks{}
 	}
 	var outHEP *model.HostEndpoint
 	if to.Iface != "" {
@@ -186,7 +206,7 @@ func evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 	}
 	if to.Workload != nil {
 		if ep, _ := s.WorkloadEndpoints.Get(*to.Workload); ep.State != "active" {
-			return deny("%s is down", to), to, false
+			return deny("%s is down", to), to, marks{}
 		}
 	}
 
@@ -211,21 +231,25 @@ func evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 	}
 	if in.Iface != "" {
 		if v, done := untracked(inHEP, true); done {
-			return v, to, false
+			return v, to, marks{}
 		}
 	}
-	if in.Host && to.Iface != "" {
+	// From the host's stack: its own traffic (a source address of the node) is locally originated (raw and
+	// filter OUTPUT); anything else is traffic it forwards, which enters the FORWARD chain from an
+	// interface we know nothing of (no host endpoint covers it).
+	hostOrigin := in.Host && HostOwns(s, n, p.Src)
+	if hostOrigin && to.Iface != "" {
 		if v, done := untracked(outHEP, false); done {
-			return v, to, false
+			return v, to, marks{}
 		}
 		if untrackedAccept {
-			return allow("host endpoint %s untracked egress allow", outHEP.ID), to, untrackedAccept
+			return allow("host endpoint %s untracked egress allow", outHEP.ID), to, marks{untrackedAccept, untrackedAccept}
 		}
 	}
 
 	// conntrack: established and related traffic is accepted by every tracked chain.
 	if p.CT != CTNew && !untrackedAccept {
-		return allow("conntrack %v", p.CT), to, untrackedAccept
+		return allow("conntrack %v", p.CT), to, marks{untrackedAccept, untrackedAccept}
 	}
 
 	// mangle PREROUTING: pre-DNAT policy of the ingress host endpoint.
@@ -234,7 +258,7 @@ func evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 		r, why := EvalChain(s, PreDNAT, FailsafeMangleIn, inHEP.PreDNATTiers, nil, true, p)
 		switch r {
 		case ResultDeny:
-			return deny("host endpoint %s pre-DNAT: %s", inHEP.ID, why), to, untrackedAccept
+			return deny("host endpoint %s pre-DNAT: %s", inHEP.ID, why), to, marks{untrackedAccept, preDNATAccept}
 		case ResultAllow:
 			preDNATAccept = true
 		}
@@ -262,72 +286,89 @@ func evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 	switch {
 	case in.Workload != nil:
 		if why := WorkloadEncapDropped(cfg, p); why != "" {
-			return deny("%s: %s", in, why), to, untrackedAccept
+			return deny("%s: %s", in, why), to, marks{untrackedAccept, preDNATAccept}
 		}
 		if r, why := wl(in.Workload, false); r != ResultAllow {
-			return deny("%s egress: %s", in, why), to, untrackedAccept
+			return deny("%s egress: %s", in, why), to, marks{untrackedAccept, preDNATAccept}
 		}
 		switch {
 		case to.Host:
 			if cfg.DefaultEndpointToHostAction == "DROP" {
-				return deny("DefaultEndpointToHostAction DROP"), to, untrackedAccept
+				return deny("DefaultEndpointToHostAction DROP"), to, marks{untrackedAccept, preDNATAccept}
 			}
-			return allow("to host: DefaultEndpointToHostAction %s", cfg.DefaultEndpointToHostAction), to, untrackedAccept
+			return allow("to host: DefaultEndpointToHostAction %s", cfg.DefaultEndpointToHostAction), to, marks{untrackedAccept, preDNATAccept}
 		case to.Workload != nil:
 			if r, why := wl(to.Workload, true); r != ResultAllow {
-				return deny("%s ingress: %s", to, why), to, untrackedAccept
+				return deny("%s ingress: %s", to, why), to, marks{untrackedAccept, preDNATAccept}
 			}
-			return allow("workload to workload"), to, untrackedAccept
+			return allow("workload to workload"), to, marks{untrackedAccept, preDNATAccept}
 		default:
 			if outHEP != nil {
 				if r, why := hep(outHEP, Forward, false); r == ResultDeny {
-					return deny("host endpoint %s forward egress: %s", outHEP.ID, why), to, untrackedAccept
+					return deny("host endpoint %s forward egress: %s", outHEP.ID, why), to, marks{untrackedAccept, preDNATAccept}
 				}
 			}
-			return allow("workload out of %s", to.Iface), to, untrackedAccept
+			return allow("workload out of %s", to.Iface), to, marks{untrackedAccept, preDNATAccept}
+		}
+	case in.Host && !hostOrigin:
+		switch {
+		case to.Workload != nil:
+			if r, why := wl(to.Workload, true); r != ResultAllow {
+				return deny("%s ingress: %s", to, why), to, marks{untrackedAccept, preDNATAccept}
+			}
+			return allow("forwarded by the host to %s", to), to, marks{untrackedAccept, preDNATAccept}
+		case to.Host:
+			return allow("to the host, from an interface without a host endpoint"), to, marks{untrackedAccept, preDNATAccept}
+		default:
+			if outHEP != nil {
+				if r, why := hep(outHEP, Forward, false); r == ResultDeny {
+					return deny("host endpoint %s forward egress: %s", outHEP.ID, why), to, marks{untrackedAccept, preDNATAccept}
+				}
+			}
+			return allow("forwarded by the host out of %s", to.Iface), to, marks{untrackedAccept, preDNATAccept}
 		}
 	case in.Host:
 		switch {
 		case to.Workload != nil, to.Host:
-			return allow("from the host (no policy)"), to, untrackedAccept
+			return allow("from the host (no policy)"), to, marks{untrackedAccept, preDNATAccept}
 		default:
 			if outHEP != nil {
 				if r, why := hep(outHEP, Normal, false); r != ResultAllow {
-					return deny("host endpoint %s egress: %s", outHEP.ID, why), to, untrackedAccept
+					return deny("host endpoint %s egress: %s", outHEP.ID, why), to, marks{untrackedAccept, preDNATAccept}
 				}
 			}
-			return allow("host out of %s", to.Iface), to, untrackedAccept
+			return allow("host out of %s", to.Iface), to, marks{untrackedAccept, preDNATAccept}
 		}
 	default: // from a host interface
 		switch {
 		case to.Host:
 			if preDNATAccept {
-				return allow("accepted by untracked / pre-DNAT policy"), to, untrackedAccept
+				return allow("accepted by untracked / pre-DNAT policy"), to, marks{untrackedAccept, preDNATAccept}
 			}
 			if inHEP != nil {
 				if r, why := hep(inHEP, Normal, true); r != ResultAllow {
-					return deny("host endpoint %s ingress: %s", inHEP.ID, why), to, untrackedAccept
+					return deny("host endpoint %s ingress: %s", inHEP.ID, why), to, marks{untrackedAccept, preDNATAccept}
 				}
 			}
-			return allow("to host"), to, untrackedAccept
+			return allow("to host"), to, marks{untrackedAccept, preDNATAccept}
 		default:
 			if inHEP != nil && !preDNATAccept {
 				if r, why := hep(inHEP, Forward, true); r == ResultDeny {
-					return deny("host endpoint %s forward ingress: %s", inHEP.ID, why), to, untrackedAccept
+					return deny("host endpoint %s forward ingress: %s", inHEP.ID, why), to, marks{untrackedAccept, preDNATAccept}
 				}
 			}
 			if to.Workload != nil {
 				if r, why := wl(to.Workload, true); r != ResultAllow {
-					return deny("%s ingress: %s", to, why), to, untrackedAccept
+					return deny("%s ingress: %s", to, why), to, marks{untrackedAccept, preDNATAccept}
 				}
-				return allow("forwarded to %s", to), to, untrackedAccept
+				return allow("forwarded to %s", to), to, marks{untrackedAccept, preDNATAccept}
 			}
 			if outHEP != nil {
 				if r, why := hep(outHEP, Forward, false); r == ResultDeny {
-					return deny("host endpoint %s forward egress: %s", outHEP.ID, why), to, untrackedAccept
+					return deny("host endpoint %s forward egress: %s", outHEP.ID, why), to, marks{untrackedAccept, preDNATAccept}
 				}
 			}
-			return allow("forwarded out of %s", to.Iface), to, untrackedAccept
+			return allow("forwarded out of %s", to.Iface), to, marks{untrackedAccept, preDNATAccept}
 		}
 	}
 }

@@ -191,13 +191,20 @@ func (w *Worker) classification() {
 	}
 
 	// ---- anti-spoofing: a workload sends from its own addresses or its allowed spoofed prefixes only.
-	if m.fate == p4src.FatePending && m.src.flags&p4src.EPFlagSourceCheck != 0 {
+	// The same table tells the host's own traffic from traffic the host forwards: a packet from the
+	// host port whose source is one of the node's own addresses (an entry of the host endpoint) is the
+	// host's; any other is forwarded (not dropped: checked as forwarded).
+	if m.fate == p4src.FatePending && (m.src.flags&p4src.EPFlagSourceCheck != 0 || m.src.kind == p4src.EPKindHost) {
 		if m.flow.ipVer == 4 {
 			w.sourceGuardV4()
 		} else {
 			w.sourceGuardV6()
 		}
-		if m.src.spoofed == 1 {
+		if m.src.kind == p4src.EPKindHost {
+			if m.src.spoofed == 0 {
+				m.src.hostOrigin = 1
+			}
+		} else if m.src.spoofed == 1 {
 			m.fate = p4src.FateDrop
 			m.dropReason = p4src.DropSpoofedSource
 		}
@@ -565,15 +572,18 @@ func (w *Worker) policyWalk() {
 				m.dropReason = p4src.DropPolicyProgram
 			}
 			m.phase = p4src.PhaseDone
-		} else if pol.verdict == p4src.VerdictAllow &&
-			(pol.check == p4src.CheckUntrackedIn || pol.check == p4src.CheckUntrackedOut) {
-			// Allowed by an untracked policy: forwarded without conntrack and without further policy.
-			m.fate = p4src.FateForward
-			m.phase = p4src.PhaseDone
 		} else {
+			// An untracked or pre-DNAT allow: Felix's accept mark.
+			if pol.verdict == p4src.VerdictAllow && (pol.check == p4src.CheckUntrackedIn ||
+				pol.check == p4src.CheckUntrackedOut || pol.check == p4src.CheckPrednat) {
+				pol.accepted = 1
+				if pol.check != p4src.CheckPrednat {
+					pol.untracked = 1
+				}
+			}
 			planNextCheck(m)
 			if pol.check == p4src.CheckEnd {
-				if m.ct.state == p4src.CTNew && f.icmpError == 0 {
+				if m.ct.state == p4src.CTNew && f.icmpError == 0 && pol.untracked == 0 {
 					m.phase = p4src.PhaseLearn
 				} else {
 					m.fate = p4src.FateForward

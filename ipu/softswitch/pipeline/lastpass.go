@@ -3,28 +3,34 @@ package pipeline
 import "github.com/calico-p4/calico-p4/p4src"
 
 // planNextCheck is k8s.p4's plan_next_check: it moves meta.pol.check to the next check that applies to
-// this packet and prepares its walk. Order: untracked ingress, untracked egress (every packet), then for
-// new flows only: pre-DNAT, the source endpoint's "from" check, the destination endpoint's "to" check.
+// this packet and prepares its walk. The checks are Felix's chains in their order: untracked ingress /
+// untracked egress (every packet), then — for new flows, and for every packet an untracked policy
+// allowed (no conntrack) — pre-DNAT (not after an untracked allow), the source endpoint's "from" check
+// (not after an untracked or pre-DNAT allow: Felix's accept mark), the destination endpoint's "to"
+// check. The host's own traffic (hostOrigin) gets no check towards workloads (Felix's OUTPUT chain) and
+// the host endpoint's egress towards the uplink; other packets from the host port are forwarded traffic.
 func planNextCheck(m *metadata) {
 	c := m.pol.check
 	n := p4src.CheckEnd
 	fromUplink := m.src.kind == p4src.EPKindUplink || m.src.kind == p4src.EPKindTunnel
+	fromHost := m.src.kind == p4src.EPKindHost && m.src.hostOrigin == 1
 
 	switch {
 	case c < p4src.CheckUntrackedIn && fromUplink && m.src.flags&p4src.EPFlagUntracked != 0:
 		n = p4src.CheckUntrackedIn
-	case c < p4src.CheckUntrackedOut && m.src.kind == p4src.EPKindHost && m.dst.kind == p4src.EPKindUplink &&
+	case c < p4src.CheckUntrackedOut && fromHost && m.dst.kind == p4src.EPKindUplink &&
 		m.dst.flags&p4src.EPFlagUntracked != 0:
 		n = p4src.CheckUntrackedOut
-	case m.ct.state != p4src.CTNew:
+	case m.ct.state != p4src.CTNew && m.pol.untracked == 0:
 		n = p4src.CheckEnd // established / related: no policy
-	case c < p4src.CheckPrednat && fromUplink && m.src.flags&p4src.EPFlagPrednat != 0:
+	case c < p4src.CheckPrednat && fromUplink && m.src.flags&p4src.EPFlagPrednat != 0 && m.pol.accepted == 0:
 		n = p4src.CheckPrednat
-	case c < p4src.CheckFrom && m.src.flags&p4src.EPFlagPolicy != 0 &&
+	case c < p4src.CheckFrom && m.src.flags&p4src.EPFlagPolicy != 0 && m.pol.accepted == 0 &&
 		(m.src.kind == p4src.EPKindWorkload || fromUplink):
 		n = p4src.CheckFrom
 	case c < p4src.CheckTo && m.dst.flags&p4src.EPFlagPolicy != 0 &&
-		(m.dst.kind == p4src.EPKindWorkload || m.dst.kind == p4src.EPKindUplink ||
+		((m.dst.kind == p4src.EPKindWorkload && !fromHost) ||
+			(m.dst.kind == p4src.EPKindUplink && (!fromHost || m.pol.accepted == 0)) ||
 			(m.dst.kind == p4src.EPKindHost && m.src.kind == p4src.EPKindWorkload)):
 		n = p4src.CheckTo
 	}
@@ -75,7 +81,7 @@ func planNextCheck(m *metadata) {
 			m.pol.stage = p4src.StageWorkloadIngress
 		case m.dst.kind == p4src.EPKindHost:
 			m.pol.stage = p4src.StageWorkloadToHost
-		case m.src.kind == p4src.EPKindHost:
+		case fromHost:
 			m.pol.stage = p4src.StageHostEgress
 		default:
 			m.pol.stage = p4src.StageForwardEgress

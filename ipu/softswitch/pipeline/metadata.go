@@ -31,7 +31,10 @@ type srcMeta struct {
 	peerPort   uint32
 	tunnelType uint8
 	decap      uint8
-	spoofed    uint8
+	spoofed    uint8 // source_guard missed (workloads: dropped)
+	// hostOrigin: from the host port with one of the node's own addresses as source (the host's own
+	// traffic, Felix's OUTPUT chain); other packets from the host port are traffic it forwards.
+	hostOrigin uint8
 }
 
 // dstMeta is dst_meta_t: the routing result.
@@ -108,32 +111,36 @@ type natMeta struct {
 
 // polMeta is pol_meta_t: the policy walk.
 type polMeta struct {
-	check    uint8
-	state    uint8
-	verdict  uint8
-	broken   uint8
-	endpoint uint32
-	stage    uint8
-	listID   uint32
-	pos      uint16
-	tierNext uint16
-	step     uint32
-	lookup   uint8
-	setID    uint32
-	missStep uint32
-	setHit   uint8
-	result   uint8
-	nextStep uint32
-	ruleID   uint32
-	src4     uint32
-	dst4     uint32
-	src6     ip6
-	dst6     ip6
-	sport    uint16
-	dport    uint16
-	addr4    uint32
-	addr6    ip6
-	port     uint16
+	check   uint8
+	state   uint8
+	verdict uint8
+	broken  uint8
+	// accepted: allowed by untracked or pre-DNAT policy (Felix's accept mark); untracked: allowed by
+	// untracked policy (no conntrack: the remaining checks run on every packet, never learned).
+	accepted  uint8
+	untracked uint8
+	endpoint  uint32
+	stage     uint8
+	listID    uint32
+	pos       uint16
+	tierNext  uint16
+	step      uint32
+	lookup    uint8
+	setID     uint32
+	missStep  uint32
+	setHit    uint8
+	result    uint8
+	nextStep  uint32
+	ruleID    uint32
+	src4      uint32
+	dst4      uint32
+	src6      ip6
+	dst6      ip6
+	sport     uint16
+	dport     uint16
+	addr4     uint32
+	addr6     ip6
+	port      uint16
 }
 
 // metadata is metadata_t.
