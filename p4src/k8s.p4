@@ -90,12 +90,21 @@ const bit<8> ICMP_DEST_UNREACH     = 3;
 const bit<8> ICMP_ECHO_REQUEST     = 8;
 const bit<8> ICMP_TIME_EXCEEDED    = 11;
 const bit<8> ICMP_PARAM_PROBLEM    = 12;
+const bit<8> ICMP_TIMESTAMP        = 13;
+const bit<8> ICMP_TIMESTAMP_REPLY  = 14;
+const bit<8> ICMP_INFO_REQUEST     = 15;
+const bit<8> ICMP_INFO_REPLY       = 16;
+const bit<8> ICMP_ADDRESS          = 17;   // address mask request
+const bit<8> ICMP_ADDRESS_REPLY    = 18;
 const bit<8> ICMP6_DEST_UNREACH    = 1;
 const bit<8> ICMP6_PACKET_TOO_BIG  = 2;
 const bit<8> ICMP6_TIME_EXCEEDED   = 3;
 const bit<8> ICMP6_PARAM_PROBLEM   = 4;
 const bit<8> ICMP6_ECHO_REQUEST    = 128;
 const bit<8> ICMP6_ECHO_REPLY      = 129;
+const bit<8> ICMP6_NI_QUERY        = 139;   // node information query
+const bit<8> ICMP6_NI_REPLY        = 140;
+const bit<8> ICMP_TYPE_NONE        = 255;   // no counterpart (icmp_counterpart)
 const bit<8> ICMP6_ND_NS           = 135;
 const bit<8> ICMP6_ND_NA           = 136;
 const bit<8> ND_OPT_SOURCE_LLADDR  = 1;
@@ -358,8 +367,8 @@ header vxlan_h {
 }
 
 // The first 8 bytes after the IP header embedded in an ICMP error: ports of
-// TCP/UDP/SCTP in word0/word1; for ICMP, type and code in word0 and the echo
-// identifier in word2.
+// TCP/UDP/SCTP in word0/word1; for ICMP, type and code in word0 and the
+// identifier of a query or reply in word2.
 header l4_words_h {
     bit<16> word0;
     bit<16> word1;
@@ -417,12 +426,18 @@ struct flow_meta_t {
     ipv6_addr_t src6;
     ipv6_addr_t dst6;
     bit<8>      proto;
-    l4_port_t   sport;        // TCP/UDP/SCTP ports; the echo identifier of an ICMP echo request (sport) or reply (dport)
-    l4_port_t   dport;
+    l4_port_t   sport;        // TCP/UDP/SCTP ports; the identifier of an ICMP
+    l4_port_t   dport;        // query or reply (both "ports")
     bit<1>      has_ports;    // TCP/UDP/SCTP ports were parsed
     bit<8>      icmp_type;
     bit<8>      icmp_code;
     bit<1>      icmp_error;   // ICMP error quoting a parsed header
+    bit<8>      icmp_peer_type;   // ICMP: the counterpart type (a query's reply,
+                                  // a reply's query: icmp_counterpart)
+    bit<1>      trackable;    // conntrack learns this packet's flow when it is
+                              // new and allowed: not an ICMP error; for ICMP,
+                              // a query (as Linux: other ICMP messages never
+                              // create a conntrack entry)
     bit<8>      tcp_flags;
 }
 
@@ -479,6 +494,8 @@ struct ct_meta_t {
     bit<8>      k_proto;
     l4_port_t   k_sport;
     l4_port_t   k_dport;
+    bit<8>      k_icmp_type;    // ct_*: the ICMP type of the entry's packets (0
+                                // for other protocols)
     // Result of the lookups.
     bit<8>      state;
     bit<1>      hit_orig;
@@ -843,6 +860,49 @@ control PreControlImpl(
     inout pna_pre_output_metadata_t ostd)
 {
     apply { }
+}
+
+/* ======================================================================== */
+/* ICMP queries and replies                                                  */
+/* ======================================================================== */
+
+// The counterpart of an ICMP / ICMPv6 query or reply: the reply type of a
+// query, the query type of a reply (Linux conntrack's invmap); ICMP_TYPE_NONE
+// for other messages.  Conntrack keys an ICMP flow by its type too: the
+// original entry carries the query type, the reply entry the reply type, so
+// a query in the reverse direction of a tracked one is a new flow.
+bit<8> icmp_counterpart(in bit<8> ip_proto, in bit<8> t) {
+    bit<8> r = ICMP_TYPE_NONE;
+    if (ip_proto == IPPROTO_ICMP) {
+        if (t == ICMP_ECHO_REQUEST) {
+            r = ICMP_ECHO_REPLY;
+        } else if (t == ICMP_ECHO_REPLY) {
+            r = ICMP_ECHO_REQUEST;
+        } else if (t == ICMP_TIMESTAMP) {
+            r = ICMP_TIMESTAMP_REPLY;
+        } else if (t == ICMP_TIMESTAMP_REPLY) {
+            r = ICMP_TIMESTAMP;
+        } else if (t == ICMP_INFO_REQUEST) {
+            r = ICMP_INFO_REPLY;
+        } else if (t == ICMP_INFO_REPLY) {
+            r = ICMP_INFO_REQUEST;
+        } else if (t == ICMP_ADDRESS) {
+            r = ICMP_ADDRESS_REPLY;
+        } else if (t == ICMP_ADDRESS_REPLY) {
+            r = ICMP_ADDRESS;
+        }
+    } else if (ip_proto == IPPROTO_ICMPV6) {
+        if (t == ICMP6_ECHO_REQUEST) {
+            r = ICMP6_ECHO_REPLY;
+        } else if (t == ICMP6_ECHO_REPLY) {
+            r = ICMP6_ECHO_REQUEST;
+        } else if (t == ICMP6_NI_QUERY) {
+            r = ICMP6_NI_REPLY;
+        } else if (t == ICMP6_NI_REPLY) {
+            r = ICMP6_NI_QUERY;
+        }
+    }
+    return r;
 }
 
 /* ======================================================================== */
@@ -1256,6 +1316,7 @@ control MainControlImpl(
             meta.ct.k_proto : exact @name("protocol");
             meta.ct.k_sport : exact @name("src_port");
             meta.ct.k_dport : exact @name("dst_port");
+            meta.ct.k_icmp_type : exact @name("icmp_type");
         }
         actions = {
             @tableonly ct_orig_hit_v4;
@@ -1276,6 +1337,7 @@ control MainControlImpl(
             meta.ct.k_proto : exact @name("protocol");
             meta.ct.k_sport : exact @name("src_port");
             meta.ct.k_dport : exact @name("dst_port");
+            meta.ct.k_icmp_type : exact @name("icmp_type");
         }
         actions = {
             @tableonly ct_reply_hit_v4;
@@ -1338,6 +1400,7 @@ control MainControlImpl(
             meta.ct.k_proto : exact @name("protocol");
             meta.ct.k_sport : exact @name("src_port");
             meta.ct.k_dport : exact @name("dst_port");
+            meta.ct.k_icmp_type : exact @name("icmp_type");
         }
         actions = {
             @tableonly ct_orig_hit_v6;
@@ -1358,6 +1421,7 @@ control MainControlImpl(
             meta.ct.k_proto : exact @name("protocol");
             meta.ct.k_sport : exact @name("src_port");
             meta.ct.k_dport : exact @name("dst_port");
+            meta.ct.k_icmp_type : exact @name("icmp_type");
         }
         actions = {
             @tableonly ct_reply_hit_v6;
@@ -2081,6 +2145,8 @@ control MainControlImpl(
             meta.flow.icmp_type = 0;
             meta.flow.icmp_code = 0;
             meta.flow.icmp_error = 0;
+            meta.flow.icmp_peer_type = 0;
+            meta.flow.trackable = 0;
             meta.flow.tcp_flags = 0;
 
             meta.src.port = (PortIdUint_t) istd.input_port;
@@ -2260,17 +2326,25 @@ control MainControlImpl(
                     meta.flow.sport = hdr.sctp.src_port;
                     meta.flow.dport = hdr.sctp.dst_port;
                     meta.flow.has_ports = 1;
-                } else if (hdr.icmp.isValid()) {
+                }
+                if (meta.flow.ip_ver != 0) {
+                    meta.flow.trackable = 1;
+                }
+                // ICMP: queries and replies carry an identifier (both
+                // "ports" of the conntrack key); only a query starts a
+                // tracked flow, whose replies have the counterpart type.
+                if (hdr.icmp.isValid()) {
                     meta.flow.icmp_type = hdr.icmp.type;
                     meta.flow.icmp_code = hdr.icmp.code;
-                    // The echo identifier is the source "port" of a request
-                    // and the destination "port" of a reply, so that a
-                    // request never matches the reply entry of a ping the
-                    // other way (Linux conntrack keys ICMP by type too).
-                    if (hdr.icmp.type == ICMP_ECHO_REQUEST) {
+                    meta.flow.icmp_peer_type = icmp_counterpart(IPPROTO_ICMP, hdr.icmp.type);
+                    meta.flow.trackable = 0;
+                    if (meta.flow.icmp_peer_type != ICMP_TYPE_NONE) {
                         meta.flow.sport = hdr.icmp.ident;
-                    } else if (hdr.icmp.type == ICMP_ECHO_REPLY) {
                         meta.flow.dport = hdr.icmp.ident;
+                        if (hdr.icmp.type == ICMP_ECHO_REQUEST || hdr.icmp.type == ICMP_TIMESTAMP
+                            || hdr.icmp.type == ICMP_INFO_REQUEST || hdr.icmp.type == ICMP_ADDRESS) {
+                            meta.flow.trackable = 1;
+                        }
                     }
                     if (hdr.icmp_err_l4.isValid()) {
                         meta.flow.icmp_error = 1;
@@ -2278,10 +2352,14 @@ control MainControlImpl(
                 } else if (hdr.icmpv6.isValid()) {
                     meta.flow.icmp_type = hdr.icmpv6.type;
                     meta.flow.icmp_code = hdr.icmpv6.code;
-                    if (hdr.icmpv6.type == ICMP6_ECHO_REQUEST) {
+                    meta.flow.icmp_peer_type = icmp_counterpart(IPPROTO_ICMPV6, hdr.icmpv6.type);
+                    meta.flow.trackable = 0;
+                    if (meta.flow.icmp_peer_type != ICMP_TYPE_NONE) {
                         meta.flow.sport = hdr.icmpv6.ident;
-                    } else if (hdr.icmpv6.type == ICMP6_ECHO_REPLY) {
                         meta.flow.dport = hdr.icmpv6.ident;
+                        if (hdr.icmpv6.type == ICMP6_ECHO_REQUEST || hdr.icmpv6.type == ICMP6_NI_QUERY) {
+                            meta.flow.trackable = 1;
+                        }
                     }
                     if (hdr.icmp_err_l4.isValid()) {
                         meta.flow.icmp_error = 1;
@@ -2382,6 +2460,7 @@ control MainControlImpl(
                 meta.ct.k_proto = meta.flow.proto;
                 meta.ct.k_sport = meta.flow.sport;
                 meta.ct.k_dport = meta.flow.dport;
+                meta.ct.k_icmp_type = meta.flow.icmp_type;
                 if (meta.flow.icmp_error == 1) {
                     if (hdr.icmp_err_ipv4.isValid()) {
                         meta.ct.k_src4 = hdr.icmp_err_ipv4.dst_addr;
@@ -2392,19 +2471,13 @@ control MainControlImpl(
                         meta.ct.k_dst6 = hdr.icmp_err_ipv6.src_addr;
                         meta.ct.k_proto = hdr.icmp_err_ipv6.next_hdr;
                     }
+                    meta.ct.k_icmp_type = 0;
                     if (meta.ct.k_proto == IPPROTO_ICMP || meta.ct.k_proto == IPPROTO_ICMPV6) {
-                        // A quoted echo: its identifier on the side its
-                        // type puts it (request: source, reply:
-                        // destination), reversed.  word0 is type and code.
-                        meta.ct.k_sport = 0;
-                        meta.ct.k_dport = 0;
-                        if ((meta.ct.k_proto == IPPROTO_ICMP && (hdr.icmp_err_l4.word0 >> 8) == (bit<16>)ICMP_ECHO_REQUEST) ||
-                            (meta.ct.k_proto == IPPROTO_ICMPV6 && (hdr.icmp_err_l4.word0 >> 8) == (bit<16>)ICMP6_ECHO_REQUEST)) {
-                            meta.ct.k_dport = hdr.icmp_err_l4.word2;
-                        } else if ((meta.ct.k_proto == IPPROTO_ICMP && (hdr.icmp_err_l4.word0 >> 8) == (bit<16>)ICMP_ECHO_REPLY) ||
-                                   (meta.ct.k_proto == IPPROTO_ICMPV6 && (hdr.icmp_err_l4.word0 >> 8) == (bit<16>)ICMP6_ECHO_REPLY)) {
-                            meta.ct.k_sport = hdr.icmp_err_l4.word2;
-                        }
+                        // A quoted query or reply: its identifier, and the
+                        // reversed tuple carries its counterpart type.
+                        meta.ct.k_sport = hdr.icmp_err_l4.word2;
+                        meta.ct.k_dport = hdr.icmp_err_l4.word2;
+                        meta.ct.k_icmp_type = icmp_counterpart(meta.ct.k_proto, (bit<8>) (hdr.icmp_err_l4.word0 >> 8));
                     } else {
                         meta.ct.k_sport = hdr.icmp_err_l4.word1;
                         meta.ct.k_dport = hdr.icmp_err_l4.word0;
@@ -2458,6 +2531,7 @@ control MainControlImpl(
                 meta.ct.k_dst4 = meta.flow.src4;
                 meta.ct.k_dst6 = meta.flow.src6;
                 meta.ct.k_dport = meta.flow.sport;
+                meta.ct.k_icmp_type = meta.flow.icmp_peer_type;   // an ICMP query's replies: the reply type
                 if ((meta.nat.flags & NAT_REWRITE_DST) != 0) {
                     meta.ct.k_src4 = meta.nat.dst4;
                     meta.ct.k_src6 = meta.nat.dst6;
@@ -2507,6 +2581,7 @@ control MainControlImpl(
                     meta.ct.k_dst6 = meta.flow.dst6;
                     meta.ct.k_sport = meta.flow.sport;
                     meta.ct.k_dport = meta.flow.dport;
+                    meta.ct.k_icmp_type = meta.flow.icmp_type;
                 }
                 if (meta.flow.ip_ver == 4) {
                     ct_orig_v4.apply();
@@ -2663,7 +2738,7 @@ control MainControlImpl(
                 plan_next_check(meta);
                 if (meta.pol.check != CHECK_END) {
                     meta.phase = PHASE_POLICY;
-                } else if (meta.ct.state == CT_NEW && meta.flow.icmp_error == 0) {
+                } else if (meta.ct.state == CT_NEW && meta.flow.trackable == 1) {
                     meta.phase = PHASE_LEARN;
                 } else {
                     meta.fate = FATE_FORWARD;
@@ -2754,7 +2829,7 @@ control MainControlImpl(
                     }
                     plan_next_check(meta);
                     if (meta.pol.check == CHECK_END) {
-                        if (meta.ct.state == CT_NEW && meta.flow.icmp_error == 0 && meta.pol.untracked == 0) {
+                        if (meta.ct.state == CT_NEW && meta.flow.trackable == 1 && meta.pol.untracked == 0) {
                             meta.phase = PHASE_LEARN;
                         } else {
                             meta.fate = FATE_FORWARD;

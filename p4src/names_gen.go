@@ -96,7 +96,7 @@ const (
 	KeyTunnelTermV6TunnelTypeBits                  = 8
 )
 
-// MainControlImpl.ct_orig_v4 (key: src_addr exact, dst_addr exact, protocol exact, src_port exact, dst_port exact; actions: ct_orig_hit_v4, ct_orig_miss_v4).
+// MainControlImpl.ct_orig_v4 (key: src_addr exact, dst_addr exact, protocol exact, src_port exact, dst_port exact, icmp_type exact; actions: ct_orig_hit_v4, ct_orig_miss_v4).
 const (
 	TableCTOrigV4           TableName      = "MainControlImpl.ct_orig_v4"
 	TableCTOrigV4ID         TableID        = 0x02000008
@@ -116,9 +116,12 @@ const (
 	KeyCTOrigV4DstPort      MatchFieldName = "dst_port" // exact, 16 bits
 	KeyCTOrigV4DstPortID    MatchFieldID   = 5
 	KeyCTOrigV4DstPortBits                 = 16
+	KeyCTOrigV4ICMPType     MatchFieldName = "icmp_type" // exact, 8 bits
+	KeyCTOrigV4ICMPTypeID   MatchFieldID   = 6
+	KeyCTOrigV4ICMPTypeBits                = 8
 )
 
-// MainControlImpl.ct_reply_v4 (key: src_addr exact, dst_addr exact, protocol exact, src_port exact, dst_port exact; actions: ct_reply_hit_v4, ct_reply_miss_v4).
+// MainControlImpl.ct_reply_v4 (key: src_addr exact, dst_addr exact, protocol exact, src_port exact, dst_port exact, icmp_type exact; actions: ct_reply_hit_v4, ct_reply_miss_v4).
 const (
 	TableCTReplyV4           TableName      = "MainControlImpl.ct_reply_v4"
 	TableCTReplyV4ID         TableID        = 0x02000009
@@ -138,9 +141,12 @@ const (
 	KeyCTReplyV4DstPort      MatchFieldName = "dst_port" // exact, 16 bits
 	KeyCTReplyV4DstPortID    MatchFieldID   = 5
 	KeyCTReplyV4DstPortBits                 = 16
+	KeyCTReplyV4ICMPType     MatchFieldName = "icmp_type" // exact, 8 bits
+	KeyCTReplyV4ICMPTypeID   MatchFieldID   = 6
+	KeyCTReplyV4ICMPTypeBits                = 8
 )
 
-// MainControlImpl.ct_orig_v6 (key: src_addr exact, dst_addr exact, protocol exact, src_port exact, dst_port exact; actions: ct_orig_hit_v6, ct_orig_miss_v6).
+// MainControlImpl.ct_orig_v6 (key: src_addr exact, dst_addr exact, protocol exact, src_port exact, dst_port exact, icmp_type exact; actions: ct_orig_hit_v6, ct_orig_miss_v6).
 const (
 	TableCTOrigV6           TableName      = "MainControlImpl.ct_orig_v6"
 	TableCTOrigV6ID         TableID        = 0x0200000a
@@ -160,9 +166,12 @@ const (
 	KeyCTOrigV6DstPort      MatchFieldName = "dst_port" // exact, 16 bits
 	KeyCTOrigV6DstPortID    MatchFieldID   = 5
 	KeyCTOrigV6DstPortBits                 = 16
+	KeyCTOrigV6ICMPType     MatchFieldName = "icmp_type" // exact, 8 bits
+	KeyCTOrigV6ICMPTypeID   MatchFieldID   = 6
+	KeyCTOrigV6ICMPTypeBits                = 8
 )
 
-// MainControlImpl.ct_reply_v6 (key: src_addr exact, dst_addr exact, protocol exact, src_port exact, dst_port exact; actions: ct_reply_hit_v6, ct_reply_miss_v6).
+// MainControlImpl.ct_reply_v6 (key: src_addr exact, dst_addr exact, protocol exact, src_port exact, dst_port exact, icmp_type exact; actions: ct_reply_hit_v6, ct_reply_miss_v6).
 const (
 	TableCTReplyV6           TableName      = "MainControlImpl.ct_reply_v6"
 	TableCTReplyV6ID         TableID        = 0x0200000b
@@ -182,6 +191,9 @@ const (
 	KeyCTReplyV6DstPort      MatchFieldName = "dst_port" // exact, 16 bits
 	KeyCTReplyV6DstPortID    MatchFieldID   = 5
 	KeyCTReplyV6DstPortBits                 = 16
+	KeyCTReplyV6ICMPType     MatchFieldName = "icmp_type" // exact, 8 bits
+	KeyCTReplyV6ICMPTypeID   MatchFieldID   = 6
+	KeyCTReplyV6ICMPTypeBits                = 8
 )
 
 // MainControlImpl.affinity_v4 (key: client_addr exact, service_addr exact, protocol exact, service_port exact; actions: affinity_hit_v4, affinity_miss_v4).
@@ -1177,12 +1189,21 @@ const (
 	ICMPEchoRequest       uint8  = 0x8            // bit<8> ICMP_ECHO_REQUEST
 	ICMPTimeExceeded      uint8  = 0xb            // bit<8> ICMP_TIME_EXCEEDED
 	ICMPParamProblem      uint8  = 0xc            // bit<8> ICMP_PARAM_PROBLEM
+	ICMPTimestamp         uint8  = 0xd            // bit<8> ICMP_TIMESTAMP
+	ICMPTimestampReply    uint8  = 0xe            // bit<8> ICMP_TIMESTAMP_REPLY
+	ICMPInfoRequest       uint8  = 0xf            // bit<8> ICMP_INFO_REQUEST
+	ICMPInfoReply         uint8  = 0x10           // bit<8> ICMP_INFO_REPLY
+	ICMPAddress           uint8  = 0x11           // bit<8> ICMP_ADDRESS
+	ICMPAddressReply      uint8  = 0x12           // bit<8> ICMP_ADDRESS_REPLY
 	ICMP6DestUnreach      uint8  = 0x1            // bit<8> ICMP6_DEST_UNREACH
 	ICMP6PacketTooBig     uint8  = 0x2            // bit<8> ICMP6_PACKET_TOO_BIG
 	ICMP6TimeExceeded     uint8  = 0x3            // bit<8> ICMP6_TIME_EXCEEDED
 	ICMP6ParamProblem     uint8  = 0x4            // bit<8> ICMP6_PARAM_PROBLEM
 	ICMP6EchoRequest      uint8  = 0x80           // bit<8> ICMP6_ECHO_REQUEST
 	ICMP6EchoReply        uint8  = 0x81           // bit<8> ICMP6_ECHO_REPLY
+	ICMP6NiQuery          uint8  = 0x8b           // bit<8> ICMP6_NI_QUERY
+	ICMP6NiReply          uint8  = 0x8c           // bit<8> ICMP6_NI_REPLY
+	ICMPTypeNone          uint8  = 0xff           // bit<8> ICMP_TYPE_NONE
 	ICMP6NDNS             uint8  = 0x87           // bit<8> ICMP6_ND_NS
 	ICMP6NDNA             uint8  = 0x88           // bit<8> ICMP6_ND_NA
 	NDOptSourceLLAddr     uint8  = 0x1            // bit<8> ND_OPT_SOURCE_LLADDR

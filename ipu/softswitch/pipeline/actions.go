@@ -158,6 +158,7 @@ func (w *Worker) ctKey4() keyBuf {
 	k.u8(c.kProto)
 	k.u16(c.kSport)
 	k.u16(c.kDport)
+	k.u8(c.kICMPType)
 	return k
 }
 
@@ -169,6 +170,7 @@ func (w *Worker) ctKey6() keyBuf {
 	k.u8(c.kProto)
 	k.u16(c.kSport)
 	k.u16(c.kDport)
+	k.u8(c.kICMPType)
 	return k
 }
 

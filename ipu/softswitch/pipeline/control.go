@@ -159,26 +159,39 @@ func (w *Worker) classification() {
 			f.sport = be16(b, h.sctp+l4SrcPort)
 			f.dport = be16(b, h.sctp+l4DstPort)
 			f.hasPorts = 1
-		case valid(h.icmp):
+		}
+		if f.ipVer != 0 {
+			f.trackable = 1
+		}
+		// ICMP: queries and replies carry an identifier (both "ports" of the conntrack key); only a query
+		// starts a tracked flow, whose replies have the counterpart type.
+		if valid(h.icmp) {
 			f.icmpType = b[h.icmp+icmpType]
 			f.icmpCode = b[h.icmp+icmpCode]
-			// The echo identifier is the source "port" of a request and the destination "port" of a
-			// reply: a request never matches the reply entry of a ping the other way (as in Linux).
-			if f.icmpType == p4src.ICMPEchoRequest {
+			f.icmpPeerType = icmpCounterpart(p4src.IPProtoICMP, f.icmpType)
+			f.trackable = 0
+			if f.icmpPeerType != p4src.ICMPTypeNone {
 				f.sport = be16(b, h.icmp+icmpIdent)
-			} else if f.icmpType == p4src.ICMPEchoReply {
-				f.dport = be16(b, h.icmp+icmpIdent)
+				f.dport = f.sport
+				if f.icmpType == p4src.ICMPEchoRequest || f.icmpType == p4src.ICMPTimestamp ||
+					f.icmpType == p4src.ICMPInfoRequest || f.icmpType == p4src.ICMPAddress {
+					f.trackable = 1
+				}
 			}
 			if valid(h.icmpErrL4) {
 				f.icmpError = 1
 			}
-		case valid(h.icmpv6):
+		} else if valid(h.icmpv6) {
 			f.icmpType = b[h.icmpv6+icmpType]
 			f.icmpCode = b[h.icmpv6+icmpCode]
-			if f.icmpType == p4src.ICMP6EchoRequest {
+			f.icmpPeerType = icmpCounterpart(p4src.IPProtoICMPv6, f.icmpType)
+			f.trackable = 0
+			if f.icmpPeerType != p4src.ICMPTypeNone {
 				f.sport = be16(b, h.icmpv6+icmpIdent)
-			} else if f.icmpType == p4src.ICMP6EchoReply {
-				f.dport = be16(b, h.icmpv6+icmpIdent)
+				f.dport = f.sport
+				if f.icmpType == p4src.ICMP6EchoRequest || f.icmpType == p4src.ICMP6NiQuery {
+					f.trackable = 1
+				}
 			}
 			if valid(h.icmpErrL4) {
 				f.icmpError = 1
@@ -259,6 +272,7 @@ func (w *Worker) conntrackAffinityServices() {
 		c.kSrc6, c.kDst6 = f.src6, f.dst6
 		c.kProto = f.proto
 		c.kSport, c.kDport = f.sport, f.dport
+		c.kICMPType = f.icmpType
 		if f.icmpError == 1 {
 			if valid(h.icmpErrIPv4) {
 				c.kSrc4 = be32(b, h.icmpErrIPv4+ipv4Dst)
@@ -269,20 +283,13 @@ func (w *Worker) conntrackAffinityServices() {
 				c.kDst6 = addr16(b, h.icmpErrIPv6+ipv6Src)
 				c.kProto = b[h.icmpErrIPv6+ipv6NextHdr]
 			}
+			c.kICMPType = 0
 			if c.kProto == p4src.IPProtoICMP || c.kProto == p4src.IPProtoICMPv6 {
-				// A quoted echo: its identifier on the side its type puts it, reversed (word0 holds
-				// type and code).
-				qt := b[h.icmpErrL4+l4Word0]
-				id := be16(b, h.icmpErrL4+l4Word2)
-				c.kSport, c.kDport = 0, 0
-				switch {
-				case c.kProto == p4src.IPProtoICMP && qt == p4src.ICMPEchoRequest,
-					c.kProto == p4src.IPProtoICMPv6 && qt == p4src.ICMP6EchoRequest:
-					c.kDport = id
-				case c.kProto == p4src.IPProtoICMP && qt == p4src.ICMPEchoReply,
-					c.kProto == p4src.IPProtoICMPv6 && qt == p4src.ICMP6EchoReply:
-					c.kSport = id
-				}
+				// A quoted query or reply: its identifier, and the reversed tuple carries its counterpart
+				// type (word0 holds the quoted type and code).
+				c.kSport = be16(b, h.icmpErrL4+l4Word2)
+				c.kDport = c.kSport
+				c.kICMPType = icmpCounterpart(c.kProto, b[h.icmpErrL4+l4Word0])
 			} else {
 				c.kSport = be16(b, h.icmpErrL4+l4Word1)
 				c.kDport = be16(b, h.icmpErrL4+l4Word0)
@@ -323,6 +330,7 @@ func (w *Worker) conntrackAffinityServices() {
 		c.kProto = f.proto
 		c.kSrc4, c.kSrc6, c.kSport = f.dst4, f.dst6, f.dport
 		c.kDst4, c.kDst6, c.kDport = f.src4, f.src6, f.sport
+		c.kICMPType = f.icmpPeerType // an ICMP query's replies: the reply type
 		if n.flags&p4src.NATRewriteDst != 0 {
 			c.kSrc4, c.kSrc6, c.kSport = n.dst4, n.dst6, n.dport
 		}
@@ -354,6 +362,7 @@ func (w *Worker) conntrackAffinityServices() {
 			c.kSrc4, c.kDst4 = f.src4, f.dst4
 			c.kSrc6, c.kDst6 = f.src6, f.dst6
 			c.kSport, c.kDport = f.sport, f.dport
+			c.kICMPType = f.icmpType
 		}
 		if f.ipVer == 4 {
 			w.ctOrigV4()
@@ -495,7 +504,7 @@ func (w *Worker) routingMasqueradePlanning() {
 		planNextCheck(m)
 		if m.pol.check != p4src.CheckEnd {
 			m.phase = p4src.PhasePolicy
-		} else if c.state == p4src.CTNew && f.icmpError == 0 {
+		} else if c.state == p4src.CTNew && f.trackable == 1 {
 			m.phase = p4src.PhaseLearn
 		} else {
 			m.fate = p4src.FateForward
@@ -583,7 +592,7 @@ func (w *Worker) policyWalk() {
 			}
 			planNextCheck(m)
 			if pol.check == p4src.CheckEnd {
-				if m.ct.state == p4src.CTNew && f.icmpError == 0 && pol.untracked == 0 {
+				if m.ct.state == p4src.CTNew && f.trackable == 1 && pol.untracked == 0 {
 					m.phase = p4src.PhaseLearn
 				} else {
 					m.fate = p4src.FateForward

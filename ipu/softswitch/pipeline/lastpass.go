@@ -2,6 +2,44 @@ package pipeline
 
 import "github.com/calico-p4/calico-p4/p4src"
 
+// icmpCounterpart is k8s.p4's icmp_counterpart: the reply type of an ICMP / ICMPv6 query, the query type
+// of a reply (Linux conntrack's invmap); ICMP_TYPE_NONE for other messages.
+func icmpCounterpart(ipProto, t uint8) uint8 {
+	switch ipProto {
+	case p4src.IPProtoICMP:
+		switch t {
+		case p4src.ICMPEchoRequest:
+			return p4src.ICMPEchoReply
+		case p4src.ICMPEchoReply:
+			return p4src.ICMPEchoRequest
+		case p4src.ICMPTimestamp:
+			return p4src.ICMPTimestampReply
+		case p4src.ICMPTimestampReply:
+			return p4src.ICMPTimestamp
+		case p4src.ICMPInfoRequest:
+			return p4src.ICMPInfoReply
+		case p4src.ICMPInfoReply:
+			return p4src.ICMPInfoRequest
+		case p4src.ICMPAddress:
+			return p4src.ICMPAddressReply
+		case p4src.ICMPAddressReply:
+			return p4src.ICMPAddress
+		}
+	case p4src.IPProtoICMPv6:
+		switch t {
+		case p4src.ICMP6EchoRequest:
+			return p4src.ICMP6EchoReply
+		case p4src.ICMP6EchoReply:
+			return p4src.ICMP6EchoRequest
+		case p4src.ICMP6NiQuery:
+			return p4src.ICMP6NiReply
+		case p4src.ICMP6NiReply:
+			return p4src.ICMP6NiQuery
+		}
+	}
+	return p4src.ICMPTypeNone
+}
+
 // planNextCheck is k8s.p4's plan_next_check: it moves meta.pol.check to the next check that applies to
 // this packet and prepares its walk. The checks are Felix's chains in their order: untracked ingress /
 // untracked egress (every packet), then — for new flows, and for every packet an untracked policy

@@ -19,6 +19,11 @@ type flowMeta struct {
 	icmpType  uint8
 	icmpCode  uint8
 	icmpError uint8
+	// icmpPeerType: ICMP's counterpart type (a query's reply, a reply's query: icmpCounterpart).
+	icmpPeerType uint8
+	// trackable: conntrack learns the flow when it is new and allowed (not an ICMP error; for ICMP, a
+	// query — Linux creates no conntrack entry for other ICMP messages).
+	trackable uint8
 	tcpFlags  uint8
 }
 
@@ -69,6 +74,7 @@ type ctMeta struct {
 	kProto       uint8
 	kSport       uint16
 	kDport       uint16
+	kICMPType    uint8 // the ICMP type of the entry's packets (0 for other protocols)
 	state        uint8
 	hitOrig      uint8
 	hitReply     uint8

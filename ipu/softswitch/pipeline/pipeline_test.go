@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -187,4 +188,69 @@ func toStrings(names []p4src.TableName) []string {
 		out[i] = string(n)
 	}
 	return out
+}
+
+// The conntrack key of an ICMP flow carries the ICMP type: the query type in ct_orig, its reply type in
+// ct_reply (as Linux keys ICMP by type, code and identifier), so that only replies hit the reply entry: a
+// query of the same type the other way, with the same identifier, is a new flow (denied here: pod-a's
+// ingress denies everything).
+func TestICMPConntrackKeysCarryTheQueryAndReplyType(t *testing.T) {
+	cases := []struct {
+		name              string
+		v6                bool
+		query, reply      uint8
+		origTab, replyTab p4src.TableName
+	}{
+		{"echo", false, p4src.ICMPEchoRequest, p4src.ICMPEchoReply, p4src.TableCTOrigV4, p4src.TableCTReplyV4},
+		{"timestamp", false, p4src.ICMPTimestamp, p4src.ICMPTimestampReply, p4src.TableCTOrigV4, p4src.TableCTReplyV4},
+		{"information", false, p4src.ICMPInfoRequest, p4src.ICMPInfoReply, p4src.TableCTOrigV4, p4src.TableCTReplyV4},
+		{"address mask", false, p4src.ICMPAddress, p4src.ICMPAddressReply, p4src.TableCTOrigV4, p4src.TableCTReplyV4},
+		{"ICMPv6 echo", true, p4src.ICMP6EchoRequest, p4src.ICMP6EchoReply, p4src.TableCTOrigV6, p4src.TableCTReplyV6},
+		{"ICMPv6 node information", true, p4src.ICMP6NiQuery, p4src.ICMP6NiReply, p4src.TableCTOrigV6, p4src.TableCTReplyV6},
+	}
+	msg := func(v6, fromA bool, typ uint8) []byte {
+		src, dst, mac := "10.65.0.2", "10.65.0.3", "0a:58:0a:41:00:02"
+		if !fromA {
+			src, dst, mac = dst, src, "0a:58:0a:41:00:03"
+		}
+		l3 := fmt.Sprintf("ipv4(src=%s, dst=%s) / icmp(type=%d, id=4242, seq=1)", src, dst, typ)
+		if v6 {
+			s6, d6 := "fd00:65::2", "fd00:65::3"
+			if !fromA {
+				s6, d6 = d6, s6
+			}
+			l3 = fmt.Sprintf("ipv6(src=%s, dst=%s) / icmpv6(type=%d, id=4242, seq=1)", s6, d6, typ)
+		}
+		return mustPacket("eth(dst=ee:ee:ee:ee:ee:ee, src=" + mac + ") / " + l3 + " / payload(len=12)")
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, st, _ := node(t, 1)
+			w, _ := p.NewWorker(0)
+			if res := w.Process(msg(c.v6, true, c.query), portPodA); !res.Forwarded() {
+				t.Fatalf("pod-a's query: %+v", res)
+			}
+			// The learned keys end with the ICMP type: the query's in ct_orig, the reply's in ct_reply.
+			s := st.Load()
+			for tab, want := range map[p4src.TableName]uint8{c.origTab: c.query, c.replyTab: c.reply} {
+				n := 0
+				s.TableByName(string(tab)).Each(func(e *tables.Entry) bool {
+					n++
+					if got := e.Key[len(e.Key)-1]; got != want {
+						t.Errorf("%s entry key ends with ICMP type %d, want %d", tab, got, want)
+					}
+					return true
+				})
+				if n != 1 {
+					t.Errorf("%s holds %d entries, want 1", tab, n)
+				}
+			}
+			if res := w.Process(msg(c.v6, false, c.query), portPodB); res.Forwarded() || res.DropReason != p4src.DropPolicyDeny {
+				t.Errorf("pod-b's query with the same identifier: %+v, want a new flow denied by policy", res)
+			}
+			if res := w.Process(msg(c.v6, false, c.reply), portPodB); !res.Forwarded() || res.Port != portPodA {
+				t.Errorf("pod-b's reply: %+v, want established to pod-a", res)
+			}
+		})
+	}
 }
