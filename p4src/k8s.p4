@@ -240,8 +240,14 @@ const bit<8> RULE_DENY     = 2;
 const bit<8> RULE_PASS     = 3;
 const bit<8> RULE_NEXT     = 4;   // rule_log / rule_goto: continue at next_step
 
-// Recirculations allowed for one packet (see README: passes).
-const bit<8> PASS_BUDGET = 32;
+// Passes the policy walk may take: a walk still running in pass PASS_BUDGET
+// drops (DROP_PASS_BUDGET).  Bounded by the pass number: DPDK's recirculation
+// id (recircid, what istd.pass reads there) is 8 bits, and the last pass of a
+// packet is the learning pass after a walk that ended in pass PASS_BUDGET,
+// i.e. pass PASS_BUDGET + 1 <= 255, so that istd.pass never wraps to 0
+// mid-packet.  meta.passes (bit<8>) counts the same passes.  See README:
+// passes.
+const bit<8> PASS_BUDGET = 254;
 
 // Conntrack expire-time profiles (DPDK defaults in seconds in brackets).
 const ExpireTimeProfileId_t EXPIRE_CLOSING         = (ExpireTimeProfileId_t) 0;   // [10] TCP FIN/RST seen
@@ -1238,7 +1244,7 @@ control MainControlImpl(
             @defaultonly NoAction;
         }
         const default_action = NoAction;
-        size = 1024;
+        size = 4096;
     }
 
     @id(0x02000007)
@@ -1253,7 +1259,7 @@ control MainControlImpl(
             @defaultonly NoAction;
         }
         const default_action = NoAction;
-        size = 1024;
+        size = 4096;
     }
 
     /* ---------------------------------------------------------------- */
@@ -1793,7 +1799,7 @@ control MainControlImpl(
             @defaultonly nexthop_missing;
         }
         const default_action = nexthop_missing;
-        size = 2048;
+        size = 4096;
         pna_direct_counter = nexthop_counter;
     }
 
@@ -1854,7 +1860,7 @@ control MainControlImpl(
             @defaultonly NoAction;
         }
         const default_action = NoAction;
-        size = 2048;
+        size = 4096;
     }
 
     @id(0x02000018)
@@ -1867,7 +1873,7 @@ control MainControlImpl(
             @defaultonly NoAction;
         }
         const default_action = NoAction;
-        size = 2048;
+        size = 4096;
     }
 
     /* ---------------------------------------------------------------- */
@@ -1936,7 +1942,7 @@ control MainControlImpl(
             @defaultonly list_missing;
         }
         const default_action = list_missing;
-        size = 16384;
+        size = 32768;
     }
 
     // policy_step: step -> the one IP set it looks up, where to go on no match.
@@ -1964,7 +1970,7 @@ control MainControlImpl(
             @defaultonly step_missing;
         }
         const default_action = step_missing;
-        size = 16384;
+        size = 49152;
     }
 
     // IP sets: membership of the step's set.
@@ -1984,7 +1990,7 @@ control MainControlImpl(
             @defaultonly NoAction;
         }
         const default_action = NoAction;
-        size = 65536;
+        size = 131072;
     }
 
     @id(0x0200001d)
@@ -1998,7 +2004,7 @@ control MainControlImpl(
             @defaultonly NoAction;
         }
         const default_action = NoAction;
-        size = 65536;
+        size = 131072;
     }
 
     @id(0x0200001e)
@@ -2096,7 +2102,7 @@ control MainControlImpl(
             @defaultonly rule_no_match;
         }
         const default_action = rule_no_match;
-        size = 32768;
+        size = 98304;
     }
 
     // Per-rule hit counts (direct counters are not allowed on the wildcard
@@ -2115,7 +2121,7 @@ control MainControlImpl(
             count_rule;
         }
         const default_action = count_rule;
-        size = 16384;
+        size = 49152;
         pna_direct_counter = policy_rule_counter;
     }
 

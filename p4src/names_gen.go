@@ -68,7 +68,7 @@ const (
 const (
 	TableTunnelTermV4               TableName      = "MainControlImpl.tunnel_term_v4"
 	TableTunnelTermV4ID             TableID        = 0x02000006
-	TableTunnelTermV4Size                          = 1024
+	TableTunnelTermV4Size                          = 4096
 	KeyTunnelTermV4OuterSrcAddr     MatchFieldName = "outer_src_addr" // exact, 32 bits
 	KeyTunnelTermV4OuterSrcAddrID   MatchFieldID   = 1
 	KeyTunnelTermV4OuterSrcAddrBits                = 32
@@ -84,7 +84,7 @@ const (
 const (
 	TableTunnelTermV6               TableName      = "MainControlImpl.tunnel_term_v6"
 	TableTunnelTermV6ID             TableID        = 0x02000007
-	TableTunnelTermV6Size                          = 1024
+	TableTunnelTermV6Size                          = 4096
 	KeyTunnelTermV6OuterSrcAddr     MatchFieldName = "outer_src_addr" // exact, 128 bits
 	KeyTunnelTermV6OuterSrcAddrID   MatchFieldID   = 1
 	KeyTunnelTermV6OuterSrcAddrBits                = 128
@@ -310,7 +310,7 @@ const (
 const (
 	TableNexthop            TableName      = "MainControlImpl.nexthop"
 	TableNexthopID          TableID        = 0x02000014
-	TableNexthopSize                       = 2048
+	TableNexthopSize                       = 4096
 	KeyNexthopNexthopID     MatchFieldName = "nexthop_id" // exact, 32 bits
 	KeyNexthopNexthopIDID   MatchFieldID   = 1
 	KeyNexthopNexthopIDBits                = 32
@@ -340,7 +340,7 @@ const (
 const (
 	TableSNATAddressV4            TableName      = "MainControlImpl.snat_address_v4"
 	TableSNATAddressV4ID          TableID        = 0x02000017
-	TableSNATAddressV4Size                       = 2048
+	TableSNATAddressV4Size                       = 4096
 	KeySNATAddressV4NexthopID     MatchFieldName = "nexthop_id" // exact, 32 bits
 	KeySNATAddressV4NexthopIDID   MatchFieldID   = 1
 	KeySNATAddressV4NexthopIDBits                = 32
@@ -350,7 +350,7 @@ const (
 const (
 	TableSNATAddressV6            TableName      = "MainControlImpl.snat_address_v6"
 	TableSNATAddressV6ID          TableID        = 0x02000018
-	TableSNATAddressV6Size                       = 2048
+	TableSNATAddressV6Size                       = 4096
 	KeySNATAddressV6NexthopID     MatchFieldName = "nexthop_id" // exact, 32 bits
 	KeySNATAddressV6NexthopIDID   MatchFieldID   = 1
 	KeySNATAddressV6NexthopIDBits                = 32
@@ -373,7 +373,7 @@ const (
 const (
 	TablePolicyList           TableName      = "MainControlImpl.policy_list"
 	TablePolicyListID         TableID        = 0x0200001a
-	TablePolicyListSize                      = 16384
+	TablePolicyListSize                      = 32768
 	KeyPolicyListListID       MatchFieldName = "list_id" // exact, 32 bits
 	KeyPolicyListListIDID     MatchFieldID   = 1
 	KeyPolicyListListIDBits                  = 32
@@ -386,7 +386,7 @@ const (
 const (
 	TablePolicyStep         TableName      = "MainControlImpl.policy_step"
 	TablePolicyStepID       TableID        = 0x0200001b
-	TablePolicyStepSize                    = 16384
+	TablePolicyStepSize                    = 49152
 	KeyPolicyStepStepID     MatchFieldName = "step_id" // exact, 32 bits
 	KeyPolicyStepStepIDID   MatchFieldID   = 1
 	KeyPolicyStepStepIDBits                = 32
@@ -396,7 +396,7 @@ const (
 const (
 	TableIPSetNetV4        TableName      = "MainControlImpl.ipset_net_v4"
 	TableIPSetNetV4ID      TableID        = 0x0200001c
-	TableIPSetNetV4Size                   = 65536
+	TableIPSetNetV4Size                   = 131072
 	KeyIPSetNetV4SetID     MatchFieldName = "set_id" // exact, 32 bits
 	KeyIPSetNetV4SetIDID   MatchFieldID   = 1
 	KeyIPSetNetV4SetIDBits                = 32
@@ -409,7 +409,7 @@ const (
 const (
 	TableIPSetNetV6        TableName      = "MainControlImpl.ipset_net_v6"
 	TableIPSetNetV6ID      TableID        = 0x0200001d
-	TableIPSetNetV6Size                   = 65536
+	TableIPSetNetV6Size                   = 131072
 	KeyIPSetNetV6SetID     MatchFieldName = "set_id" // exact, 32 bits
 	KeyIPSetNetV6SetIDID   MatchFieldID   = 1
 	KeyIPSetNetV6SetIDBits                = 32
@@ -460,7 +460,7 @@ const (
 const (
 	TablePolicyRule            TableName      = "MainControlImpl.policy_rule"
 	TablePolicyRuleID          TableID        = 0x02000020
-	TablePolicyRuleSize                       = 32768
+	TablePolicyRuleSize                       = 98304
 	KeyPolicyRuleStepID        MatchFieldName = "step_id" // exact, 32 bits
 	KeyPolicyRuleStepIDID      MatchFieldID   = 1
 	KeyPolicyRuleStepIDBits                   = 32
@@ -491,7 +491,7 @@ const (
 const (
 	TablePolicyRuleStats         TableName      = "MainControlImpl.policy_rule_stats"
 	TablePolicyRuleStatsID       TableID        = 0x02000021
-	TablePolicyRuleStatsSize                    = 16384
+	TablePolicyRuleStatsSize                    = 49152
 	KeyPolicyRuleStatsRuleID     MatchFieldName = "rule_id" // exact, 32 bits
 	KeyPolicyRuleStatsRuleIDID   MatchFieldID   = 1
 	KeyPolicyRuleStatsRuleIDBits                = 32
@@ -1297,7 +1297,7 @@ const (
 	RuleDeny              uint8  = 0x2            // bit<8> RULE_DENY
 	RulePass              uint8  = 0x3            // bit<8> RULE_PASS
 	RuleNext              uint8  = 0x4            // bit<8> RULE_NEXT
-	PassBudget            uint8  = 0x20           // bit<8> PASS_BUDGET
+	PassBudget            uint8  = 0xfe           // bit<8> PASS_BUDGET
 	ExpireClosing         uint8  = 0x0            // ExpireTimeProfileId_t EXPIRE_CLOSING
 	ExpireICMP            uint8  = 0x1            // ExpireTimeProfileId_t EXPIRE_ICMP
 	ExpireOther           uint8  = 0x3            // ExpireTimeProfileId_t EXPIRE_OTHER

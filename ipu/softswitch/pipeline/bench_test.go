@@ -89,7 +89,7 @@ func benchEntries() []entry.Entry {
 			entry.Optional("set_hit", u(1, 1)), entry.Ternary("protocol", u(17, 8), u(0xff, 8)))
 		tbl(p4src.TablePolicyRuleStats, 0, act(string(p4src.ActionCountRule)), entry.Exact("rule_id", u(200000+uint64(2*p), 32)))
 		tbl(p4src.TablePolicyRuleStats, 0, act(string(p4src.ActionCountRule)), entry.Exact("rule_id", u(200001+uint64(2*p), 32)))
-		// 60 IPv4 and 40 IPv6 members per set (ipset_net_v4 holds 65536 entries).
+		// 60 IPv4 and 40 IPv6 members per set (60k IPv4 and 40k IPv6 members in all).
 		for m := 0; m < benchSetSize; m++ {
 			if m >= 60 {
 				a := netip.AddrFrom16([16]byte{0xfd, 0, 0xc8, 0, 0, 0, 0, 0, 0, 0, 0, 0, byte(p >> 8), byte(p), 0, byte(m)})
@@ -258,4 +258,129 @@ func BenchmarkPipelineNewFlowWalk(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(passes)/float64(b.N), "passes/op")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "Mpps")
+}
+
+// longWalk gives pod 0's egress and pod 1's ingress lists of the issue-7 shape — 5 and 10 policies of 11
+// steps, each step an IP-set lookup (sets of 100 members) whose rule does not match, then the allow-all
+// profile — so that a new flow from pod 0 to pod 1 walks all 165 steps: the worst case of the translator's
+// scale model (p4src/README.md, "Passes"). With deny, pod 1's list ends in a deny instead of the profile.
+func longWalk(b *testing.B, st *tables.Store, deny bool) {
+	b.Helper()
+	info, _ := p4rt.NewInfo(p4src.MustP4Info())
+	var es []entry.Entry
+	P, act := entry.P, entry.Act
+	tbl := func(t p4src.TableName, prio int32, a entry.Action, m ...entry.Match) {
+		es = append(es, entry.Table(string(t), prio, a, m...))
+	}
+	const steps = 11
+	first := func(q int) uint64 { return uint64(500000 + q*100) }
+	for q := 0; q < 15; q++ {
+		for k := 0; k < steps; k++ {
+			step := first(q) + uint64(k)
+			miss := step + 1
+			if k == steps-1 {
+				miss = 0
+			}
+			tbl(p4src.TablePolicyStep, 0, act(string(p4src.ActionRunStep), P("lookup", u(uint64(p4src.LookupNetSrc), 8)),
+				P("set_id", u(uint64(1+(q*steps+k)%benchPolicies), 32)), P("miss_step", u(miss, 32))), entry.Exact("step_id", u(step, 32)))
+			tbl(p4src.TablePolicyRule, 20, act(string(p4src.ActionRuleAllow), P("rule_id", u(1, 32))), entry.Exact("step_id", u(step, 32)),
+				entry.Optional("set_hit", u(1, 1)), entry.Ternary("protocol", u(6, 8), u(0xff, 8)), entry.Range("dst_port", u(1, 16), u(1, 16)))
+		}
+	}
+	list := func(id uint64, pols []int, end entry.Action) {
+		n := uint64(len(pols))
+		for pos, q := range pols {
+			tbl(p4src.TablePolicyList, 0, act(string(p4src.ActionRunPolicy), P("first_step", u(first(q), 32)), P("next_tier_pos", u(n, 16))),
+				entry.Exact("list_id", u(id, 32)), entry.Exact("position", u(uint64(pos), 16)))
+		}
+		tbl(p4src.TablePolicyList, 0, end, entry.Exact("list_id", u(id, 32)), entry.Exact("position", u(n, 16)))
+	}
+	profile := act(string(p4src.ActionRunPolicy), P("first_step", u(1, 32)), P("next_tier_pos", u(16, 16)))
+	list(9000, []int{0, 1, 2, 3, 4}, profile)
+	dstEnd := profile
+	if deny {
+		dstEnd = act(string(p4src.ActionListEnd), P("verdict", u(uint64(p4src.VerdictDeny), 8)))
+	}
+	list(9001, []int{5, 6, 7, 8, 9, 10, 11, 12, 13, 14}, dstEnd)
+	var ups []*p4v1.Update
+	for _, e := range es {
+		ent, err := info.Encode(e, noIDs{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ups = append(ups, &p4v1.Update{Type: p4v1.Update_INSERT, Entity: ent})
+	}
+	for _, pe := range []struct {
+		ep    uint64
+		stage uint8
+		list  uint64
+	}{{1000, p4src.StageWorkloadEgress, 9000}, {1001, p4src.StageWorkloadIngress, 9001}} {
+		ent, err := info.Encode(entry.Table(string(p4src.TableEndpointPolicy), 0, act(string(p4src.ActionSetPolicyList), P("list_id", u(pe.list, 32))),
+			entry.Exact("endpoint_id", u(pe.ep, 32)), entry.Exact("stage", u(uint64(pe.stage), 8))), noIDs{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ups = append(ups, &p4v1.Update{Type: p4v1.Update_MODIFY, Entity: ent})
+	}
+	write(b, st, ups)
+}
+
+// BenchmarkPipelineNewFlowLongWalk: the first packet of a new flow whose lists have the issue-7 scale's
+// worst shape (165 steps, see longWalk): allowed by the profile at the end, then learned. Each iteration
+// is a new flow (source port varies); learned entries are expired outside the timer.
+func BenchmarkPipelineNewFlowLongWalk(b *testing.B) {
+	var now atomic.Int64
+	now.Store(1)
+	p, st := benchPipeline(b, &now)
+	longWalk(b, st, false)
+	w, _ := p.NewWorker(0)
+	const flows = 50000
+	pks := make([][]byte, 0, flows)
+	for f := 0; f < flows; f++ {
+		pks = append(pks, tcpPacket(0, 1, uint16(10000+f), "S", 10))
+	}
+	runtime.GC()
+	b.ReportAllocs()
+	b.ResetTimer()
+	passes := 0
+	for i := 0; i < b.N; i++ {
+		k := i % flows
+		if k == 0 && i > 0 {
+			b.StopTimer()
+			now.Add(int64(time.Hour))
+			st.Sweep()
+			b.StartTimer()
+		}
+		res := w.Process(pks[k], benchPort(0))
+		if !res.Forwarded() {
+			b.Fatalf("dropped: %s after %d passes", DropReasonName(res.DropReason), res.Passes)
+		}
+		passes += res.Passes
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(passes)/float64(b.N), "passes/op")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e3, "kflows/s")
+}
+
+// BenchmarkPipelineNewFlowLongWalkDenied: the same walk without learning (pod 1's list ends in a deny).
+func BenchmarkPipelineNewFlowLongWalkDenied(b *testing.B) {
+	var now atomic.Int64
+	now.Store(1)
+	p, st := benchPipeline(b, &now)
+	longWalk(b, st, true)
+	w, _ := p.NewWorker(0)
+	pk := tcpPacket(0, 1, 40000, "S", 10)
+	runtime.GC()
+	b.ReportAllocs()
+	b.ResetTimer()
+	passes := 0
+	for i := 0; i < b.N; i++ {
+		res := w.Process(pk, benchPort(0))
+		if res.Forwarded() || res.DropReason != p4src.DropPolicyDeny {
+			b.Fatalf("not denied by policy: %+v", res)
+		}
+		passes += res.Passes
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(passes)/float64(b.N), "passes/op")
 }
