@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -142,6 +143,17 @@ func New(ctx context.Context, cfg Config) (*Dataplane, error) {
 		}
 	}()
 	d.tr = translator.New(cfg.Ports, translator.Options{Node: cfg.Node})
+	if d.emb != nil {
+		// The in-process target has no other controller: wait until we are its primary and it runs k8s.p4,
+		// so the session's first apply does not fail with "not primary". (A remote target may rightly have
+		// another primary; Apply then fails and the session retries.)
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := d.prog.WaitReady(wctx); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("dataplane: embedded target not ready: %w", err)
+		}
+	}
 	return d, nil
 }
 
