@@ -3,9 +3,11 @@ package harness
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -216,7 +218,7 @@ func (c *Cluster) RunAll(ctx context.Context, s *scenario.Scenario) ([]*StepResu
 	var out []*StepResult
 	for i := 0; ; i++ {
 		if i > 0 {
-			if _, err := c.Felix.NextStep(ctx); err != nil {
+			if _, err := c.NextStep(ctx); err != nil {
 				return out, err
 			}
 		}
@@ -249,4 +251,37 @@ func Summary(rs []*StepResult) string {
 		s += " (in: " + strings.Join(bad, "; ") + ")"
 	}
 	return s
+}
+
+// Trace asks a node's embedded softswitch (the manager's ctl API) for a dry run of a TCP SYN from a pod to
+// dst:port, through calico-p4ctl; it returns the result.
+func (c *Cluster) Trace(ctx context.Context, node, fromPod string, dst string, port int) (*TraceResult, error) {
+	r := c.run(node)
+	if r == nil {
+		return nil, fmt.Errorf("no node %s", node)
+	}
+	p := c.Topo.Pod(fromPod)
+	if p == nil {
+		return nil, fmt.Errorf("no pod %s", fromPod)
+	}
+	out, err := RunIn(ctx, r.Node.Path(), c.Config.Bin.Path(CtlBin), "--ctl", r.Manager.MetricsAddr, "trace", "--json",
+		"--in-port", p.HostIface, "--src", p.Spec.IPv4.String(), "--dst", dst, "--proto", "tcp",
+		"--dport", strconv.Itoa(port), "--src-mac", p.MAC.String())
+	if err != nil {
+		return nil, fmt.Errorf("calico-p4ctl trace: %w\n%s", err, out)
+	}
+	var tr TraceResult
+	if err := json.Unmarshal(out, &tr); err != nil {
+		return nil, fmt.Errorf("calico-p4ctl trace output: %w\n%s", err, out)
+	}
+	return &tr, nil
+}
+
+// TraceResult is calico-p4ctl's JSON trace.
+type TraceResult struct {
+	Text       string `json:"text"`
+	Fate       string `json:"fate"`
+	OutPort    uint32 `json:"out_port"`
+	DropReason string `json:"drop_reason"`
+	OutputHex  string `json:"output_hex"`
 }

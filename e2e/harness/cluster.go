@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -45,12 +46,16 @@ var DefaultListen = probe.Listen{
 // Config configures a cluster.
 type Config struct {
 	Bin Binaries
-	// Scenario gives the node and every pod of every step (the topology is built once for all of them),
+	// Scenario gives the nodes and every pod of every step (the topology is built once for all of them),
 	// and the IP pools the external peer routes to the node.
 	Scenario *scenario.Scenario
-	// HostPort models the host: a host port (--host-interface) and a probe server in the node namespace.
+	// Nodes are the scenario's nodes to run (at most two, joined by an uplink; each gets its own manager
+	// and Felix, fed the scenario as seen from that node). Default: the scenario's local node.
+	Nodes []string
+	// HostPort models each node's host: a host port (--host-interface) and a probe server in the node
+	// namespace. Two nodes need it (their addresses are on it).
 	HostPort bool
-	// External adds a client outside the cluster on the node's uplink (needs HostPort).
+	// External adds a client outside the cluster on the node's uplink (one node; needs HostPort).
 	External bool
 	// Target is TargetEmbedded (default) or TargetStandalone.
 	Target string
@@ -66,20 +71,31 @@ type Config struct {
 	ManagerLogLevel string
 }
 
-// Cluster is a running node: topology, manager (and standalone softswitch), Felix, probe servers.
-type Cluster struct {
-	Config   Config
-	Topo     *topology.Topology
-	Node     *topology.Node
-	Manager  *Manager
-	Switch   *Softswitch // TargetStandalone only
-	Felix    *Felix
-	Dir      string
-	nodeInfo scenario.NodeInfo
+// NodeRun is one node of a cluster: its namespace, manager (and standalone softswitch) and Felix.
+type NodeRun struct {
+	Node    *topology.Node
+	Info    scenario.NodeInfo
+	Manager *Manager
+	Switch  *Softswitch // TargetStandalone only
+	Felix   *Felix
+	Dir     string
 	// managerCfg is how the manager was started (for RestartManager).
 	managerCfg ManagerConfig
-	servers    []*probe.Server
-	sctp       string // why SCTP is not probed ("" = it is)
+}
+
+// Cluster is a running set of nodes: topology, managers, Felixes, probe servers. Node, Manager, Switch and
+// Felix are the first node's (the only one in a single-node cluster).
+type Cluster struct {
+	Config  Config
+	Topo    *topology.Topology
+	Runs    []*NodeRun
+	Node    *topology.Node
+	Manager *Manager
+	Switch  *Softswitch
+	Felix   *Felix
+	Dir     string
+	servers []*probe.Server
+	sctp    string // why SCTP is not probed ("" = it is)
 }
 
 // Start builds the topology for cfg.Scenario, starts the processes and probe servers. It does not start
@@ -90,6 +106,12 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	}
 	if cfg.External && !cfg.HostPort {
 		return nil, errors.New("harness: an external peer needs the host port (the node's addresses are on it)")
+	}
+	if len(cfg.Nodes) == 0 {
+		cfg.Nodes = []string{cfg.Scenario.LocalNodeName()}
+	}
+	if len(cfg.Nodes) > 1 && (!cfg.HostPort || cfg.External) {
+		return nil, errors.New("harness: two nodes need host ports and no external peer (the uplink joins them)")
 	}
 	if cfg.Target == "" {
 		cfg.Target = TargetEmbedded
@@ -130,88 +152,125 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if c.Topo, err = topology.Create(ctx, topoCfg); err != nil {
 		return nil, err
 	}
-	c.Node = c.Topo.Nodes[0]
+	for i, n := range c.Topo.Nodes {
+		c.Runs[i].Node = n
+		c.Runs[i].Dir = filepath.Join(c.Dir, n.Spec.Name)
+		if err := os.Mkdir(c.Runs[i].Dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	c.first()
 	if err := c.startServers(ctx); err != nil {
 		return nil, err
 	}
-	mcfg := ManagerConfig{Bin: cfg.Bin, NetNS: c.Node.Path(), Dir: c.Dir, Tee: cfg.Tee, LogLevel: cfg.ManagerLogLevel,
-		HostInterface: c.Node.HostPort, UplinkInterface: c.Node.Uplink}
-	if ext := c.Topo.External(); ext != nil {
-		mcfg.GatewayMAC = ext.Spec.MAC.String()
-	}
-	if cfg.Target == TargetStandalone {
-		if c.Switch, err = StartSoftswitch(ctx, SoftswitchConfig{Bin: cfg.Bin, NetNS: c.Node.Path(), Dir: c.Dir, Tee: cfg.Tee}); err != nil {
+	for i, r := range c.Runs {
+		mcfg := ManagerConfig{Bin: cfg.Bin, NetNS: r.Node.Path(), Dir: r.Dir, Tee: cfg.Tee, LogLevel: cfg.ManagerLogLevel,
+			HostInterface: r.Node.HostPort, UplinkInterface: r.Node.Uplink}
+		if ext := c.Topo.External(); ext != nil {
+			mcfg.GatewayMAC = ext.Spec.MAC.String()
+		}
+		if len(c.Runs) == 2 {
+			// Two nodes on one link: each is the other's next hop on the uplink, reached at its host
+			// stack's MAC (the peer's pipeline takes the frame from its uplink port).
+			mac, err := stackMAC(c.Runs[1-i].Node)
+			if err != nil {
+				return nil, err
+			}
+			mcfg.GatewayMAC = mac
+		}
+		if cfg.Target == TargetStandalone {
+			if r.Switch, err = StartSoftswitch(ctx, SoftswitchConfig{Bin: cfg.Bin, NetNS: r.Node.Path(), Dir: r.Dir, Tee: cfg.Tee}); err != nil {
+				return nil, err
+			}
+			// A standalone target's ports are its own business (its --port flags or ctl API), not the manager's.
+			for _, name := range c.dataplanePorts(r.Node) {
+				if err := r.Switch.Attach(ctx, name); err != nil {
+					return nil, fmt.Errorf("attach %s to the softswitch: %w", name, err)
+				}
+			}
+			mcfg.Target, mcfg.P4RTAddr = "p4rt", r.Switch.P4RT
+		}
+		r.managerCfg = mcfg
+		if r.Manager, err = StartManager(ctx, mcfg); err != nil {
 			return nil, err
 		}
-		// A standalone target's ports are its own business (its --port flags or ctl API), not the manager's.
-		for _, name := range c.dataplanePorts() {
-			if err := c.Switch.Attach(ctx, name); err != nil {
-				return nil, fmt.Errorf("attach %s to the softswitch: %w", name, err)
-			}
-		}
-		mcfg.Target, mcfg.P4RTAddr = "p4rt", c.Switch.P4RT
 	}
-	c.managerCfg = mcfg
-	if c.Manager, err = StartManager(ctx, mcfg); err != nil {
-		return nil, err
-	}
+	c.first()
 	return c, nil
 }
 
-// dataplanePorts are the node's interfaces a dataplane attaches: pods' host ends, the host port, the uplink.
-func (c *Cluster) dataplanePorts() []string {
+// first points the single-node fields at the first node.
+func (c *Cluster) first() {
+	if len(c.Runs) == 0 {
+		return
+	}
+	r := c.Runs[0]
+	c.Node, c.Manager, c.Switch, c.Felix = r.Node, r.Manager, r.Switch, r.Felix
+}
+
+// stackMAC is the MAC of a node's host stack interface.
+func stackMAC(n *topology.Node) (string, error) {
+	l, err := n.Netlink().LinkByName(topology.HostStackIface)
+	if err != nil {
+		return "", fmt.Errorf("node %s: %w", n.Spec.Name, err)
+	}
+	return l.Attrs().HardwareAddr.String(), nil
+}
+
+// dataplanePorts are a node's interfaces a dataplane attaches: pods' host ends, the host port, the uplink.
+func (c *Cluster) dataplanePorts(n *topology.Node) []string {
 	var out []string
 	for _, p := range c.Topo.Pods {
-		if p.Node == c.Node && p.HostIface != "" {
+		if p.Node == n && p.HostIface != "" {
 			out = append(out, p.HostIface)
 		}
 	}
-	for _, n := range []string{c.Node.HostPort, c.Node.Uplink} {
-		if n != "" {
-			out = append(out, n)
+	for _, name := range []string{n.HostPort, n.Uplink} {
+		if name != "" {
+			out = append(out, name)
 		}
 	}
 	return out
 }
 
-// RestartManager replaces the manager process: stopped with SIGTERM (graceful) or SIGKILL (a crash), then
-// a new one with the same flags. Its Felix session dies with it (the driver exits, as with a real Felix,
-// which then restarts): call Felix.Restart (Load does) to give the new manager a session.
+// RestartManager replaces the first node's manager process: stopped with SIGTERM (graceful) or SIGKILL
+// (a crash), then a new one with the same flags. Its Felix session dies with it (the driver exits, as with
+// a real Felix, which then restarts): call RestartFelix to give the new manager a session.
 func (c *Cluster) RestartManager(ctx context.Context, crash bool) error {
+	r := c.Runs[0]
 	if crash {
-		c.Manager.Kill()
+		r.Manager.Kill()
 	} else {
-		_ = c.Manager.Stop(5 * time.Second)
+		_ = r.Manager.Stop(5 * time.Second)
 	}
-	m, err := StartManager(ctx, c.managerCfg)
+	m, err := StartManager(ctx, r.managerCfg)
 	if err != nil {
 		return err
 	}
-	c.Manager = m
-	if c.Felix != nil {
-		c.Felix.SetManager(m)
+	r.Manager = m
+	if r.Felix != nil {
+		r.Felix.SetManager(m)
 	}
+	c.first()
 	return nil
 }
 
-// RestartFelix restarts Felix with the stream it is replaying, replayed up to the step already reached
-// (the same model: a new snapshot of the current state), and waits until the manager has applied it.
+// RestartFelix restarts the first node's Felix with the stream it is replaying, as of the step already
+// reached (the same model: a new snapshot of the current state), and waits until the manager applied it.
 func (c *Cluster) RestartFelix(ctx context.Context) error {
 	s := *c.Felix.Stream().Scenario
-	step := c.Felix.Step()
-	// The current state as a snapshot: the scenario's resources plus every step applied so far.
-	cur, err := s.Flatten(step)
+	cur, err := s.Flatten(c.Felix.Step())
 	if err != nil {
 		return err
 	}
-	st, err := c.Compile(cur)
+	st, err := c.compileFor(cur, c.Runs[0].Info.Name)
 	if err != nil {
 		return err
 	}
 	return c.Felix.Restart(ctx, st)
 }
 
-// P4RT is the address of the target's P4Runtime server (the embedded one, or the standalone softswitch).
+// P4RT is the address of the first node's P4Runtime target (the embedded one, or the standalone softswitch).
 func (c *Cluster) P4RT() string {
 	if c.Switch != nil {
 		return c.Switch.P4RT
@@ -219,7 +278,8 @@ func (c *Cluster) P4RT() string {
 	return c.Manager.P4RT
 }
 
-// TargetMetrics scrapes the metrics of the process holding the dataplane (the softswitch's write counters).
+// TargetMetrics scrapes the metrics of the process holding the first node's dataplane (the softswitch's
+// write counters).
 func (c *Cluster) TargetMetrics(ctx context.Context) (Metrics, error) {
 	if c.Switch != nil {
 		return c.Switch.HTTP.Scrape(ctx)
@@ -227,27 +287,31 @@ func (c *Cluster) TargetMetrics(ctx context.Context) (Metrics, error) {
 	return c.Manager.Scrape(ctx)
 }
 
-// topologyConfig derives the topology from the scenario: its local node, every pod of every step, and
-// the external peer routing the IP pools through the node.
+// topologyConfig derives the topology from the scenario: the nodes to run, every pod of every step on them,
+// and the external peer routing the IP pools through the node.
 func (c *Cluster) topologyConfig() (topology.Config, error) {
 	s := c.Config.Scenario
 	steps := len(s.Steps)
-	local := s.LocalNodeName()
 	nodes, err := s.Nodes(0)
 	if err != nil {
 		return topology.Config{}, err
 	}
-	c.nodeInfo = scenario.NodeInfo{Name: local}
-	for _, n := range nodes {
-		if n.Name == local {
-			c.nodeInfo = n
+	cfg := topology.Config{Mode: topology.ModeAttach, IfacePrefix: s.IfacePrefix, Log: c.Config.Log, HostPort: c.Config.HostPort}
+	running := map[string]bool{}
+	for _, name := range c.Config.Nodes {
+		info := scenario.NodeInfo{Name: name}
+		for _, n := range nodes {
+			if n.Name == name {
+				info = n
+			}
 		}
+		if c.Config.HostPort && !info.IPv4.IsValid() && !info.IPv6.IsValid() {
+			return topology.Config{}, fmt.Errorf("harness: the host port needs node %s's addresses in the scenario", name)
+		}
+		c.Runs = append(c.Runs, &NodeRun{Info: info})
+		cfg.Nodes = append(cfg.Nodes, topology.NodeSpec{Name: name, IPv4: info.IPv4, IPv6: info.IPv6})
+		running[name] = true
 	}
-	if c.Config.HostPort && !c.nodeInfo.IPv4.IsValid() && !c.nodeInfo.IPv6.IsValid() {
-		return topology.Config{}, fmt.Errorf("harness: the host port needs node %s's addresses in the scenario", local)
-	}
-	cfg := topology.Config{Mode: topology.ModeAttach, IfacePrefix: s.IfacePrefix, Log: c.Config.Log, HostPort: c.Config.HostPort,
-		Nodes: []topology.NodeSpec{{Name: local, IPv4: c.nodeInfo.IPv4, IPv6: c.nodeInfo.IPv6}}}
 	seen := map[string]scenario.PodInfo{}
 	for i := 0; i <= steps; i++ {
 		pods, err := s.Pods(i)
@@ -255,12 +319,12 @@ func (c *Cluster) topologyConfig() (topology.Config, error) {
 			return topology.Config{}, err
 		}
 		for _, p := range pods {
-			if p.Node != local {
+			if !running[p.Node] {
 				continue
 			}
 			if old, ok := seen[p.Name]; ok {
-				if old.IPv4 != p.IPv4 || old.IPv6 != p.IPv6 || old.MAC != p.MAC || old.HostIface != p.HostIface {
-					return topology.Config{}, fmt.Errorf("harness: pod %s changes its addresses or interface between steps", p.Name)
+				if old.IPv4 != p.IPv4 || old.IPv6 != p.IPv6 || old.MAC != p.MAC || old.HostIface != p.HostIface || old.Node != p.Node {
+					return topology.Config{}, fmt.Errorf("harness: pod %s changes its node, addresses or interface between steps", p.Name)
 				}
 				continue
 			}
@@ -274,7 +338,8 @@ func (c *Cluster) topologyConfig() (topology.Config, error) {
 	sort.Strings(names)
 	for _, n := range names {
 		p := seen[n]
-		ps := topology.PodSpec{Name: p.Name, Namespace: p.Namespace, Pod: p.Pod, IPv4: p.IPv4, IPv6: p.IPv6, HostIface: p.HostIface}
+		ps := topology.PodSpec{Name: p.Name, Namespace: p.Namespace, Pod: p.Pod, Node: p.Node, IPv4: p.IPv4, IPv6: p.IPv6,
+			HostIface: p.HostIface}
 		if p.MAC != "" {
 			mac, err := parseMAC(p.MAC)
 			if err != nil {
@@ -289,12 +354,13 @@ func (c *Cluster) topologyConfig() (topology.Config, error) {
 		if err != nil {
 			return topology.Config{}, err
 		}
+		info := c.Runs[0].Info
 		cfg.External = &topology.ExternalSpec{Name: "ext", Routes: pools}
-		if c.nodeInfo.IPv4.IsValid() {
-			cfg.External.IPv4 = netip.PrefixFrom(nth(c.nodeInfo.IPv4, 1), c.nodeInfo.IPv4.Bits())
+		if info.IPv4.IsValid() {
+			cfg.External.IPv4 = netip.PrefixFrom(nth(info.IPv4, 1), info.IPv4.Bits())
 		}
-		if c.nodeInfo.IPv6.IsValid() {
-			cfg.External.IPv6 = netip.PrefixFrom(nth(c.nodeInfo.IPv6, 1), c.nodeInfo.IPv6.Bits())
+		if info.IPv6.IsValid() {
+			cfg.External.IPv6 = netip.PrefixFrom(nth(info.IPv6, 1), info.IPv6.Bits())
 		}
 	}
 	return cfg, nil
@@ -329,8 +395,10 @@ func (c *Cluster) startServers(ctx context.Context) error {
 		}
 	}
 	if c.Config.HostPort {
-		if err := serve(c.Node.Path(), c.HostPeer()); err != nil {
-			return err
+		for _, r := range c.Runs {
+			if err := serve(r.Node.Path(), HostPeerPrefix+r.Info.Name); err != nil {
+				return err
+			}
 		}
 	}
 	if ext := c.Topo.External(); ext != nil {
@@ -341,8 +409,8 @@ func (c *Cluster) startServers(ctx context.Context) error {
 	return nil
 }
 
-// HostPeer is the name of the host's probe peer ("host/<node>").
-func (c *Cluster) HostPeer() string { return HostPeerPrefix + c.Node.Spec.Name }
+// HostPeer is the name of the first node's host probe peer ("host/<node>").
+func (c *Cluster) HostPeer() string { return HostPeerPrefix + c.Runs[0].Info.Name }
 
 // ExternalPeer is the name of the external peer ("ext/<name>").
 func (c *Cluster) ExternalPeer() string {
@@ -352,16 +420,24 @@ func (c *Cluster) ExternalPeer() string {
 	return ""
 }
 
-// Compile compiles a scenario with the MACs the topology's pods really have.
+// Compile compiles a scenario for the first node with the MACs the topology's pods really have.
 func (c *Cluster) Compile(s *scenario.Scenario) (*scenario.Stream, error) {
-	s.DefaultMAC = func(ns, pod string) string { return topology.PodMAC(ns + "/" + pod).String() }
-	if err := c.checkPods(s); err != nil {
-		return nil, err
-	}
-	return scenario.Compile(s)
+	return c.compileFor(s, c.Runs[0].Info.Name)
 }
 
-// checkPods refuses a scenario whose local pods the topology does not have (with the same addresses).
+// compileFor compiles the scenario as Felix on node sees it.
+func (c *Cluster) compileFor(s *scenario.Scenario, node string) (*scenario.Stream, error) {
+	local := *s
+	local.LocalNode = node
+	local.DefaultMAC = func(ns, pod string) string { return topology.PodMAC(ns + "/" + pod).String() }
+	if err := c.checkPods(&local); err != nil {
+		return nil, err
+	}
+	return scenario.Compile(&local)
+}
+
+// checkPods refuses a scenario whose pods on the running nodes the topology does not have (with the same
+// node, addresses and interface).
 func (c *Cluster) checkPods(s *scenario.Scenario) error {
 	for i := 0; i <= len(s.Steps); i++ {
 		pods, err := s.Pods(i)
@@ -369,11 +445,11 @@ func (c *Cluster) checkPods(s *scenario.Scenario) error {
 			return err
 		}
 		for _, p := range pods {
-			if p.Node != c.Node.Spec.Name {
+			if c.run(p.Node) == nil {
 				continue
 			}
 			tp := c.Topo.Pod(p.Name)
-			if tp == nil || tp.Spec.IPv4 != p.IPv4 || tp.Spec.IPv6 != p.IPv6 || tp.HostIface != p.HostIface {
+			if tp == nil || tp.Node.Spec.Name != p.Node || tp.Spec.IPv4 != p.IPv4 || tp.Spec.IPv6 != p.IPv6 || tp.HostIface != p.HostIface {
 				return fmt.Errorf("scenario %s: pod %s is not in this cluster's topology (or differs)", s.Name, p.Name)
 			}
 		}
@@ -381,26 +457,56 @@ func (c *Cluster) checkPods(s *scenario.Scenario) error {
 	return nil
 }
 
-// Load starts Felix on the scenario (or restarts it with the scenario: a new driver, a new session) and
-// waits until the snapshot is applied.
-func (c *Cluster) Load(ctx context.Context, s *scenario.Scenario) (*scenario.Stream, error) {
-	st, err := c.Compile(s)
-	if err != nil {
-		return nil, err
+// run returns the node run of a node name, or nil.
+func (c *Cluster) run(name string) *NodeRun {
+	for _, r := range c.Runs {
+		if r.Info.Name == name {
+			return r
+		}
 	}
-	if c.Felix == nil {
-		c.Felix, err = StartFelix(ctx, c.Config.Bin, c.Manager, st, c.Config.Tee)
-	} else {
-		err = c.Felix.Restart(ctx, st)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("scenario %s: snapshot: %w", s.Name, err)
-	}
-	return st, nil
+	return nil
 }
 
-// Peers returns the probe peers for a step of the loaded stream: its pods, then the host and the
-// external peer when modelled.
+// Load starts Felix on every node with the scenario (or restarts it: a new driver, a new session) and
+// waits until each node's snapshot is applied.
+func (c *Cluster) Load(ctx context.Context, s *scenario.Scenario) (*scenario.Stream, error) {
+	var first *scenario.Stream
+	for _, r := range c.Runs {
+		st, err := c.compileFor(s, r.Info.Name)
+		if err != nil {
+			return nil, err
+		}
+		if first == nil {
+			first = st
+		}
+		if r.Felix == nil {
+			r.Felix, err = StartFelix(ctx, c.Config.Bin, r.Manager, st, c.Config.Tee)
+		} else {
+			err = r.Felix.Restart(ctx, st)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("scenario %s: node %s: snapshot: %w", s.Name, r.Info.Name, err)
+		}
+	}
+	c.first()
+	return first, nil
+}
+
+// NextStep sends the next step to every node's Felix and waits until each manager has applied it.
+func (c *Cluster) NextStep(ctx context.Context) (string, error) {
+	var title string
+	for _, r := range c.Runs {
+		t, err := r.Felix.NextStep(ctx)
+		if err != nil {
+			return "", fmt.Errorf("node %s: %w", r.Info.Name, err)
+		}
+		title = t
+	}
+	return title, nil
+}
+
+// Peers returns the probe peers for a step of the loaded stream: its pods on the running nodes, then the
+// hosts and the external peer when modelled.
 func (c *Cluster) Peers(step int) ([]matrix.Peer, []bool, error) {
 	pods, err := c.Felix.Stream().Scenario.Pods(step)
 	if err != nil {
@@ -411,14 +517,17 @@ func (c *Cluster) Peers(step int) ([]matrix.Peer, []bool, error) {
 	for _, p := range pods {
 		tp := c.Topo.Pod(p.Name)
 		if tp == nil {
-			continue // on another node
+			continue // on a node that is not running
 		}
 		peers = append(peers, matrix.Peer{Name: p.Name, NetNS: tp.Path(), IPv4: p.IPv4, IPv6: p.IPv6})
 		special = append(special, false)
 	}
 	if c.Config.HostPort {
-		peers = append(peers, matrix.Peer{Name: c.HostPeer(), NetNS: c.Node.Path(), IPv4: c.nodeInfo.IPv4.Addr(), IPv6: c.nodeInfo.IPv6.Addr()})
-		special = append(special, true)
+		for _, r := range c.Runs {
+			peers = append(peers, matrix.Peer{Name: HostPeerPrefix + r.Info.Name, NetNS: r.Node.Path(),
+				IPv4: r.Info.IPv4.Addr(), IPv6: r.Info.IPv6.Addr()})
+			special = append(special, true)
+		}
 	}
 	if ext := c.Topo.External(); ext != nil {
 		peers = append(peers, matrix.Peer{Name: c.ExternalPeer(), NetNS: ext.Path(), IPv4: ext.Spec.IPv4.Addr(), IPv6: ext.Spec.IPv6.Addr()})
@@ -430,18 +539,22 @@ func (c *Cluster) Peers(step int) ([]matrix.Peer, []bool, error) {
 // Close stops every process and removes the topology (also after a partial Start).
 func (c *Cluster) Close() error {
 	var errs []error
-	if c.Felix != nil {
-		_ = c.Felix.Stop()
+	for _, r := range c.Runs {
+		if r.Felix != nil {
+			_ = r.Felix.Stop()
+		}
 	}
 	for _, s := range c.servers {
 		s.Close()
 	}
 	c.servers = nil
-	if c.Manager != nil {
-		_ = c.Manager.Stop(5 * time.Second)
-	}
-	if c.Switch != nil {
-		_ = c.Switch.Stop(5 * time.Second)
+	for _, r := range c.Runs {
+		if r.Manager != nil {
+			_ = r.Manager.Stop(5 * time.Second)
+		}
+		if r.Switch != nil {
+			_ = r.Switch.Stop(5 * time.Second)
+		}
 	}
 	if c.Topo != nil {
 		if err := c.Topo.Close(); err != nil {
@@ -459,14 +572,16 @@ func (c *Cluster) Close() error {
 // Logs returns the processes' output (for a failing test).
 func (c *Cluster) Logs() string {
 	var s string
-	if c.Manager != nil {
-		s += "==== calico-p4-manager\n" + tail(c.Manager.Log(), 20000) + "\n"
-	}
-	if c.Switch != nil {
-		s += "==== calico-p4-softswitch\n" + tail(c.Switch.Log(), 8000) + "\n"
-	}
-	if c.Felix != nil {
-		s += "==== calico-p4-driver\n" + tail(c.Felix.Log(), 4000) + "\n"
+	for _, r := range c.Runs {
+		if r.Manager != nil {
+			s += "==== calico-p4-manager (" + r.Info.Name + ")\n" + tail(r.Manager.Log(), 20000) + "\n"
+		}
+		if r.Switch != nil {
+			s += "==== calico-p4-softswitch (" + r.Info.Name + ")\n" + tail(r.Switch.Log(), 8000) + "\n"
+		}
+		if r.Felix != nil {
+			s += "==== calico-p4-driver (" + r.Info.Name + ")\n" + tail(r.Felix.Log(), 4000) + "\n"
+		}
 	}
 	return s
 }

@@ -30,6 +30,7 @@ const (
 	ManagerBin    = "calico-p4-manager"
 	DriverBin     = "calico-p4-driver"
 	SoftswitchBin = "calico-p4-softswitch"
+	CtlBin        = "calico-p4ctl"
 )
 
 // BinEnv names the directory holding the built binaries (the Makefile's e2e-test target sets it to bin/).
@@ -46,7 +47,7 @@ func (b Binaries) Path(name string) string { return filepath.Join(b.Dir, name) }
 func FindBinaries() (Binaries, func(), error) {
 	if dir := os.Getenv(BinEnv); dir != "" {
 		b := Binaries{Dir: dir}
-		for _, n := range []string{ManagerBin, DriverBin, SoftswitchBin} {
+		for _, n := range []string{ManagerBin, DriverBin, SoftswitchBin, CtlBin} {
 			if _, err := os.Stat(b.Path(n)); err != nil {
 				return Binaries{}, nil, fmt.Errorf("%s=%s: %w (run make build)", BinEnv, dir, err)
 			}
@@ -59,7 +60,7 @@ func FindBinaries() (Binaries, func(), error) {
 	if err != nil {
 		return Binaries{}, nil, err
 	}
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/"+ManagerBin, "./cmd/"+DriverBin, "./cmd/"+SoftswitchBin)
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/"+ManagerBin, "./cmd/"+DriverBin, "./cmd/"+SoftswitchBin, "./cmd/"+CtlBin)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)

@@ -1,7 +1,9 @@
 package scenario
 
 import (
+	"crypto/sha1"
 	"fmt"
+	"net"
 	"net/netip"
 	"sort"
 	"strings"
@@ -27,6 +29,8 @@ type State struct {
 	HostV4V6   map[string]*proto.HostMetadataV4V6Update
 	Pools      map[string]*proto.IPAMPoolUpdate
 	Encap      *proto.Encapsulation
+	Routes     map[string]*proto.RouteUpdate               // by dst
+	VTEPs      map[string]*proto.VXLANTunnelEndpointUpdate // by node
 }
 
 func newState() *State {
@@ -35,7 +39,8 @@ func newState() *State {
 		HEPs: map[string]*proto.HostEndpointUpdate{}, SAs: map[string]*proto.ServiceAccountUpdate{},
 		Namespaces: map[string]*proto.NamespaceUpdate{}, HostV4: map[string]*proto.HostMetadataUpdate{},
 		HostV6: map[string]*proto.HostMetadataV6Update{}, HostV4V6: map[string]*proto.HostMetadataV4V6Update{},
-		Pools: map[string]*proto.IPAMPoolUpdate{}}
+		Pools: map[string]*proto.IPAMPoolUpdate{}, Routes: map[string]*proto.RouteUpdate{},
+		VTEPs: map[string]*proto.VXLANTunnelEndpointUpdate{}}
 }
 
 // labelled is anything selectors can match: pods (all nodes), host endpoints (all nodes), network sets.
@@ -509,7 +514,118 @@ func (c *cluster) compute(local, ifacePrefix string, defaultMAC func(namespace, 
 			st.Encap.VxlanEnabledV6 = st.Encap.VxlanEnabledV6 || vxlan != ""
 		}
 	}
+	if st.Encap.VxlanEnabled {
+		c.routes(st, local)
+	}
 	return st, nil
+}
+
+// routes adds what Felix's route resolver (calc graph L3RouteResolver, active with VXLAN) sends: every IP
+// pool as CIDR_INFO, every node's address as LOCAL/REMOTE_HOST, every IPAM block as LOCAL/REMOTE_WORKLOAD
+// (of its pool's type), local workload addresses as LOCAL_WORKLOAD with local_workload, VXLAN tunnel
+// addresses as LOCAL/REMOTE_TUNNEL, and a VTEP per node with an address and a tunnel address (IPv4).
+func (c *cluster) routes(st *State, local string) {
+	type pool struct {
+		cidr netip.Prefix
+		typ  proto.IPPoolType
+		masq bool
+	}
+	var pools []pool
+	for _, name := range sortedKeys(c.pools) {
+		p := c.pools[name]
+		if p.Disabled {
+			continue
+		}
+		pp := pool{cidr: netip.MustParsePrefix(p.CIDR).Masked(), typ: proto.IPPoolType_NO_ENCAP, masq: p.NATOutgoing}
+		switch {
+		case encapMode(p.VXLANMode) != "":
+			pp.typ = proto.IPPoolType_VXLAN
+		case encapMode(p.IPIPMode) != "":
+			pp.typ = proto.IPPoolType_IPIP
+		}
+		pools = append(pools, pp)
+		st.Routes[pp.cidr.String()] = &proto.RouteUpdate{Type: proto.RouteType_CIDR_INFO, IpPoolType: pp.typ,
+			Dst: pp.cidr.String(), NatOutgoing: pp.masq}
+	}
+	poolOf := func(p netip.Prefix) (pool, bool) {
+		for _, pp := range pools {
+			if pp.cidr.Bits() <= p.Bits() && pp.cidr.Contains(p.Addr()) {
+				return pp, true
+			}
+		}
+		return pool{}, false
+	}
+	add := func(typ proto.RouteType, dst netip.Prefix, n *node, fill func(r *proto.RouteUpdate)) {
+		r := &proto.RouteUpdate{Type: typ, Dst: dst.String(), DstNodeName: n.Name}
+		if n.v4.IsValid() && dst.Addr().Is4() {
+			r.DstNodeIp = n.v4.Addr().String()
+		} else if n.v6.IsValid() && dst.Addr().Is6() {
+			r.DstNodeIp = n.v6.Addr().String()
+		}
+		if pp, ok := poolOf(dst); ok {
+			r.IpPoolType, r.NatOutgoing = pp.typ, pp.masq
+		}
+		if fill != nil {
+			fill(r)
+		}
+		st.Routes[r.Dst] = r
+	}
+	for _, name := range sortedKeys(c.nodes) {
+		n := c.nodes[name]
+		isLocal := name == local
+		for _, a := range []netip.Prefix{n.v4, n.v6} {
+			if !a.IsValid() {
+				continue
+			}
+			typ := proto.RouteType_REMOTE_HOST
+			if isLocal {
+				typ = proto.RouteType_LOCAL_HOST
+			}
+			add(typ, hostPrefix(a.Addr()), n, nil)
+		}
+		for _, b := range n.blocks {
+			typ := proto.RouteType_REMOTE_WORKLOAD
+			if isLocal {
+				typ = proto.RouteType_LOCAL_WORKLOAD
+			}
+			add(typ, b, n, nil)
+		}
+		if n.tunnel.IsValid() {
+			typ := proto.RouteType_REMOTE_TUNNEL
+			if isLocal {
+				typ = proto.RouteType_LOCAL_TUNNEL
+			}
+			add(typ, hostPrefix(n.tunnel), n, func(r *proto.RouteUpdate) { r.TunnelType = &proto.TunnelType{Vxlan: true} })
+			if n.v4.IsValid() {
+				mac := n.tunMAC
+				if mac == "" {
+					mac = vtepMAC(name)
+				}
+				st.VTEPs[name] = &proto.VXLANTunnelEndpointUpdate{Node: name, Mac: mac, Ipv4Addr: n.tunnel.String(),
+					ParentDeviceIp: n.v4.Addr().String()}
+			}
+		}
+	}
+	for _, k := range sortedKeys(c.pods) {
+		p := c.pods[k]
+		if p.Spec.NodeName != local {
+			continue
+		}
+		n := c.nodes[local]
+		if n == nil {
+			n = &node{Meta: Meta{Name: local}}
+		}
+		for _, ip := range p.ips {
+			add(proto.RouteType_LOCAL_WORKLOAD, hostPrefix(ip), n, func(r *proto.RouteUpdate) { r.LocalWorkload = true })
+		}
+	}
+}
+
+// vtepMAC is the MAC Felix generates for a node's VXLAN device when none is set: a locally administered
+// address derived from the node's name (Felix hashes it with SHA-1 too; the bytes are ours).
+func vtepMAC(node string) string {
+	sum := sha1.Sum([]byte("calico-p4-vtep:" + node))
+	return net.HardwareAddr{0x66, sum[0], sum[1], sum[2], sum[3], sum[4]}.String()
 }
 
 func encapMode(m string) string {

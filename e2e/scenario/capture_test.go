@@ -144,6 +144,8 @@ func diffStates(want, got *State) []string {
 	cmp("hostmetadatav6", asMsgs(want.HostV6), asMsgs(got.HostV6))
 	cmp("hostmetadatav4v6", asMsgs(want.HostV4V6), asMsgs(got.HostV4V6))
 	cmp("ipampool", asMsgs(want.Pools), asMsgs(got.Pools))
+	cmp("route", asMsgs(want.Routes), asMsgs(got.Routes))
+	cmp("vtep", asMsgs(want.VTEPs), asMsgs(got.VTEPs))
 	return out
 }
 

@@ -7,7 +7,10 @@
 // The compiler follows Felix's own derivations, read from projectcalico/calico: v3 → v1 policy conversion
 // (selectors, namespaceSelector and serviceAccounts folded into one selector; Kubernetes NetworkPolicy
 // conversion), IP set ids (s:/n: as Felix hashes them, via Calico's selector library), rule ids, policy
-// order and tiers, active policies/profiles, and the EventSequencer's flush order for deltas.
+// order and tiers, active policies/profiles, and the EventSequencer's flush order for deltas. With a VXLAN IP
+// pool it also sends what Felix's route resolver sends (RouteUpdates for pools, node addresses, the IPAM
+// blocks and tunnel addresses nodes declare, local workloads; a VTEP per node), following the protocol
+// notes' observations (no real capture has them).
 //
 // It is pure: no I/O beyond reading the scenario bytes it is given and writing to the writer it is given.
 // It must not start processes or touch namespaces (packages topology, probe and the runner do).

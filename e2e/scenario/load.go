@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"sort"
@@ -97,6 +98,9 @@ type node struct {
 	Meta
 	v4, v6 netip.Prefix
 	asn    string
+	blocks []netip.Prefix
+	tunnel netip.Addr
+	tunMAC string
 }
 
 type pod struct {
@@ -234,7 +238,26 @@ func (c *cluster) apply(r Resource) error {
 		if err := decodeSpec(r, &s); err != nil {
 			return err
 		}
-		n := &node{Meta: m, asn: s.ASNumber}
+		n := &node{Meta: m, asn: s.ASNumber, tunMAC: s.VXLANTunnelMAC}
+		for _, b := range s.Blocks {
+			p, err := netip.ParsePrefix(b)
+			if err != nil {
+				return fmt.Errorf("node %s: bad block %q", m.Name, b)
+			}
+			n.blocks = append(n.blocks, p.Masked())
+		}
+		if s.VXLANTunnelAddr != "" {
+			a, err := netip.ParseAddr(s.VXLANTunnelAddr)
+			if err != nil || !a.Is4() {
+				return fmt.Errorf("node %s: bad vxlanTunnelAddr %q", m.Name, s.VXLANTunnelAddr)
+			}
+			n.tunnel = a
+		}
+		if s.VXLANTunnelMAC != "" {
+			if _, err := net.ParseMAC(s.VXLANTunnelMAC); err != nil {
+				return fmt.Errorf("node %s: bad vxlanTunnelMAC %q", m.Name, s.VXLANTunnelMAC)
+			}
+		}
 		for _, x := range []struct {
 			in  string
 			out *netip.Prefix

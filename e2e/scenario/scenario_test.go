@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -297,5 +298,100 @@ func TestFlattenGivesTheStateReachedAtAStep(t *testing.T) {
 	}
 	if _, err := s.Flatten(len(s.Steps) + 1); err == nil {
 		t.Error("Flatten beyond the last step succeeded")
+	}
+}
+
+// With a VXLAN pool the compiler sends what Felix's route resolver sends (felix-protocol.md §6): pools as
+// CIDR_INFO, node addresses, blocks, tunnel addresses and local workloads, and VTEPs — routes and VTEPs
+// after namespaces and before host metadata, and removals when a pod goes.
+func TestVXLANPoolsGiveRoutesAndVTEPs(t *testing.T) {
+	st := compileYAML(t, `
+name: vxlan
+localNode: node1
+resources:
+- kind: Node
+  metadata: {name: node1}
+  spec: {ipv4: 192.168.122.11/24, blocks: [10.65.0.0/26], vxlanTunnelAddr: 10.65.0.1, vxlanTunnelMAC: "66:00:00:00:00:01"}
+- kind: Node
+  metadata: {name: node2}
+  spec: {ipv4: 192.168.122.12/24, blocks: [10.65.1.0/26], vxlanTunnelAddr: 10.65.1.1}
+- kind: IPPool
+  metadata: {name: pool}
+  spec: {cidr: 10.65.0.0/16, vxlanMode: Always}
+- {kind: Namespace, metadata: {name: x}}
+- kind: Pod
+  metadata: {name: a, namespace: x}
+  spec: {nodeName: node1, ips: [10.65.0.11]}
+- kind: Pod
+  metadata: {name: b, namespace: x}
+  spec: {nodeName: node2, ips: [10.65.1.21]}
+steps:
+- title: delete x/a
+  delete: [{kind: Pod, namespace: x, name: a}]
+`)
+	s0 := st.States[0]
+	want := map[string]string{
+		"10.65.0.0/16":      "CIDR_INFO VXLAN node=",
+		"192.168.122.11/32": "LOCAL_HOST NONE node=node1",
+		"192.168.122.12/32": "REMOTE_HOST NONE node=node2",
+		"10.65.0.0/26":      "LOCAL_WORKLOAD VXLAN node=node1",
+		"10.65.1.0/26":      "REMOTE_WORKLOAD VXLAN node=node2",
+		"10.65.0.1/32":      "LOCAL_TUNNEL VXLAN node=node1",
+		"10.65.1.1/32":      "REMOTE_TUNNEL VXLAN node=node2",
+		"10.65.0.11/32":     "LOCAL_WORKLOAD VXLAN node=node1",
+	}
+	if len(s0.Routes) != len(want) {
+		t.Errorf("%d routes, want %d: %v", len(s0.Routes), len(want), keys(s0.Routes))
+	}
+	for dst, w := range want {
+		r := s0.Routes[dst]
+		if r == nil {
+			t.Errorf("no route %s", dst)
+			continue
+		}
+		if got := fmt.Sprintf("%s %s node=%s", r.Type, r.IpPoolType, r.DstNodeName); got != w {
+			t.Errorf("route %s: %s, want %s", dst, got, w)
+		}
+	}
+	if r := s0.Routes["10.65.0.11/32"]; r == nil || !r.LocalWorkload {
+		t.Errorf("local workload route without local_workload: %v", r)
+	}
+	if r := s0.Routes["10.65.1.1/32"]; r == nil || r.TunnelType == nil || !r.TunnelType.Vxlan || r.DstNodeIp != "192.168.122.12" {
+		t.Errorf("remote tunnel route: %v", r)
+	}
+	if v := s0.VTEPs["node1"]; v == nil || v.Mac != "66:00:00:00:00:01" || v.Ipv4Addr != "10.65.0.1" || v.ParentDeviceIp != "192.168.122.11" {
+		t.Errorf("node1 VTEP: %v", v)
+	}
+	if v := s0.VTEPs["node2"]; v == nil || v.Mac == "" || v.ParentDeviceIp != "192.168.122.12" {
+		t.Errorf("node2 VTEP (generated MAC): %v", v)
+	}
+	// Flush order: namespaces < VTEP updates < route updates < host metadata.
+	var kinds []string
+	for _, it := range st.Items {
+		if it.Msg != nil {
+			kinds = append(kinds, Kind(it.Msg))
+		}
+	}
+	pos := func(k string) int {
+		for i, x := range kinds {
+			if x == k {
+				return i
+			}
+		}
+		t.Fatalf("no %s in %v", k, kinds)
+		return -1
+	}
+	if !(pos("namespaceUpdate") < pos("vtepUpdate") && pos("vtepUpdate") < pos("routeUpdate") && pos("routeUpdate") < pos("hostMetadataUpdate")) {
+		t.Errorf("flush order: %v", kinds)
+	}
+	// Deleting x/a removes its /32 route (and the endpoint).
+	var removed []string
+	for _, it := range st.Items {
+		if rr, ok := it.Msg.GetPayload().(*proto.ToDataplane_RouteRemove); ok {
+			removed = append(removed, rr.RouteRemove.Dst)
+		}
+	}
+	if len(removed) != 1 || removed[0] != "10.65.0.11/32" {
+		t.Errorf("route removals %v, want [10.65.0.11/32]", removed)
 	}
 }

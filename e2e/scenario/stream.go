@@ -194,6 +194,27 @@ func Diff(old, new *State, snapshot bool) []*proto.ToDataplane {
 			add(cloneMsg(new.Namespaces[k]))
 		}
 	}
+	// 7b. routes and VTEPs: RouteRemove, VTEPRemove, VTEPUpdate, RouteUpdate.
+	for _, k := range sortedKeys(old.Routes) {
+		if _, ok := new.Routes[k]; !ok {
+			add(&proto.RouteRemove{Dst: k})
+		}
+	}
+	for _, k := range sortedKeys(old.VTEPs) {
+		if _, ok := new.VTEPs[k]; !ok {
+			add(&proto.VXLANTunnelEndpointRemove{Node: k})
+		}
+	}
+	for _, k := range sortedKeys(new.VTEPs) {
+		if o, ok := old.VTEPs[k]; !ok || !gogoproto.Equal(o, new.VTEPs[k]) {
+			add(cloneMsg(new.VTEPs[k]))
+		}
+	}
+	for _, k := range sortedKeys(new.Routes) {
+		if o, ok := old.Routes[k]; !ok || !gogoproto.Equal(o, new.Routes[k]) {
+			add(cloneMsg(new.Routes[k]))
+		}
+	}
 	// 8. host metadata (v4, v6, v4v6), each removes then updates.
 	for _, k := range sortedKeys(old.HostV4) {
 		if _, ok := new.HostV4[k]; !ok {
@@ -321,6 +342,14 @@ func wrap(p interface{}) *proto.ToDataplane {
 		m.Payload = &proto.ToDataplane_IpamPoolRemove{IpamPoolRemove: v}
 	case *proto.Encapsulation:
 		m.Payload = &proto.ToDataplane_Encapsulation{Encapsulation: v}
+	case *proto.RouteUpdate:
+		m.Payload = &proto.ToDataplane_RouteUpdate{RouteUpdate: v}
+	case *proto.RouteRemove:
+		m.Payload = &proto.ToDataplane_RouteRemove{RouteRemove: v}
+	case *proto.VXLANTunnelEndpointUpdate:
+		m.Payload = &proto.ToDataplane_VtepUpdate{VtepUpdate: v}
+	case *proto.VXLANTunnelEndpointRemove:
+		m.Payload = &proto.ToDataplane_VtepRemove{VtepRemove: v}
 	default:
 		panic(fmt.Sprintf("scenario: no envelope for %T", p))
 	}
@@ -393,7 +422,7 @@ func NewState() *State { return newState() }
 
 // Apply folds one message into the state, as a driver's desired-state model would: updates replace, deltas
 // patch set membership, removes delete. It reports whether the state changed. Messages outside what State
-// models (InSync, ConfigUpdate, routes, VTEPs, WireGuard, services, BGP config) are ignored (false).
+// models (InSync, ConfigUpdate, WireGuard, services, BGP config) are ignored (false).
 func (s *State) Apply(m *proto.ToDataplane) (changed bool, err error) {
 	setIf := func(old, new gogoproto.Message) bool { return old == nil || !gogoproto.Equal(old, new) }
 	switch p := m.Payload.(type) {
@@ -536,6 +565,24 @@ func (s *State) Apply(m *proto.ToDataplane) (changed bool, err error) {
 		c := s.Encap == nil || !gogoproto.Equal(s.Encap, p.Encapsulation)
 		s.Encap = cloneMsg(p.Encapsulation)
 		return c, nil
+	case *proto.ToDataplane_RouteUpdate:
+		k := p.RouteUpdate.Dst
+		c := setIf(msgOrNil(s.Routes[k]), p.RouteUpdate)
+		s.Routes[k] = cloneMsg(p.RouteUpdate)
+		return c, nil
+	case *proto.ToDataplane_RouteRemove:
+		_, ok := s.Routes[p.RouteRemove.Dst]
+		delete(s.Routes, p.RouteRemove.Dst)
+		return ok, nil
+	case *proto.ToDataplane_VtepUpdate:
+		k := p.VtepUpdate.Node
+		c := setIf(msgOrNil(s.VTEPs[k]), p.VtepUpdate)
+		s.VTEPs[k] = cloneMsg(p.VtepUpdate)
+		return c, nil
+	case *proto.ToDataplane_VtepRemove:
+		_, ok := s.VTEPs[p.VtepRemove.Node]
+		delete(s.VTEPs, p.VtepRemove.Node)
+		return ok, nil
 	}
 	return false, nil
 }

@@ -128,6 +128,13 @@ type NodeSpec struct {
 	IPv4     string `json:"ipv4,omitempty"` // e.g. 192.168.122.11/24
 	IPv6     string `json:"ipv6,omitempty"`
 	ASNumber string `json:"asNumber,omitempty"`
+	// Blocks are the IPAM blocks affine to the node (e.g. 10.65.1.0/26). VXLANTunnelAddr and VXLANTunnelMAC
+	// are its vxlan.calico address and MAC (Node.spec.ipv4VXLANTunnelAddr, .status / the generated MAC).
+	// With a VXLAN IP pool Felix's route resolver sends routes for blocks, nodes, tunnel addresses and local
+	// workloads, and a VTEP per node with a tunnel address; the compiler does the same.
+	Blocks          []string `json:"blocks,omitempty"`
+	VXLANTunnelAddr string   `json:"vxlanTunnelAddr,omitempty"`
+	VXLANTunnelMAC  string   `json:"vxlanTunnelMAC,omitempty"`
 }
 
 // IPPoolSpec mirrors Calico's IPPool.
