@@ -15,18 +15,19 @@ import (
 	gogoproto "github.com/gogo/protobuf/proto"
 	"github.com/projectcalico/calico/felix/proto"
 	"github.com/projectcalico/calico/libcalico-go/lib/selector"
+
+	"github.com/calico-p4/calico-p4/e2e/felixsim"
 )
 
-// The real Felix captures live in the shared folder beside the repository checkout.
+// captureDir is the repository's copy of the real Felix captures (testdata/felix-streams, with their
+// .summary.txt step notes), so the comparison runs on a clean clone too.
 func captureDir(t *testing.T) string {
 	t.Helper()
-	for _, d := range []string{"../../../shared/felix-streams", "../../../../shared/felix-streams", "/work/shared/felix-streams"} {
-		if _, err := os.Stat(filepath.Join(d, "calico-tiers.jsonl")); err == nil {
-			return d
-		}
+	d := filepath.Dir(felixsim.CapturePath("calico-tiers.jsonl"))
+	if _, err := os.Stat(filepath.Join(d, "calico-tiers.summary.txt")); err != nil {
+		t.Fatalf("the real Felix captures are part of the repository: %v", err)
 	}
-	t.Skip("real Felix captures (shared/felix-streams) not found beside the checkout")
-	return ""
+	return d
 }
 
 type captureStep struct {
