@@ -127,7 +127,8 @@ func New(ctx context.Context, cfg Config) (*Dataplane, error) {
 	}
 	d.prog, err = programmer.Open(ctx, programmer.Options{Address: address, Profile: profile, DeviceID: cfg.DeviceID,
 		ElectionID: p4rt.Uint128{Low: cfg.ElectionID}, TLS: cfg.TLS, P4Info: info, DeviceConfigPath: cfg.DeviceConfigPath,
-		BatchSize: cfg.BatchSize, UnmanagedTables: unmanaged, Logger: cfg.Logger, Registry: cfg.Registry})
+		BatchSize: cfg.BatchSize, UnmanagedTables: unmanaged, TableOrder: p4src.WriteOrderNames(),
+		Logger: cfg.Logger, Registry: cfg.Registry})
 	if err != nil {
 		d.Close()
 		return nil, fmt.Errorf("dataplane: programmer for %s: %w", address, err)

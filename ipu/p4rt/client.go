@@ -503,11 +503,15 @@ func (c *Client) Write(ctx context.Context, updates []*p4v1.Update) error {
 // of a WriteRequest (see Info.AppendUpdate): n is their number. The client
 // adds device id, role, election id and atomicity and sends the bytes as
 // they are, which saves building and marshalling messages per update.
-func (c *Client) WriteEncoded(ctx context.Context, updates []byte, n int) error {
+// With ROLLBACK_ON_ERROR or DATAPLANE_ATOMIC a failed request changes
+// nothing on a conforming target: the failing updates carry their error and
+// the others ABORTED.
+func (c *Client) WriteEncoded(ctx context.Context, updates []byte, n int, atomicity p4v1.WriteRequest_Atomicity) error {
 	if !c.IsPrimary() {
 		return ErrNotPrimary
 	}
-	hdr, _ := proto.Marshal(&p4v1.WriteRequest{DeviceId: c.cfg.DeviceID, Role: c.cfg.Role, ElectionId: c.cfg.ElectionID.proto()})
+	hdr, _ := proto.Marshal(&p4v1.WriteRequest{DeviceId: c.cfg.DeviceID, Role: c.cfg.Role, ElectionId: c.cfg.ElectionID.proto(),
+		Atomicity: atomicity})
 	req := make([]byte, 0, len(hdr)+len(updates))
 	req = append(append(req, hdr...), updates...)
 	start := time.Now()

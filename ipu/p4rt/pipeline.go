@@ -44,6 +44,15 @@ var Profiles = []TargetProfile{ProfileEmbedded, ProfileP4DPDK, ProfileIPUES2K}
 // config blob.
 func (p TargetProfile) needsDeviceConfig() bool { return p == ProfileP4DPDK || p == ProfileIPUES2K }
 
+// SupportsAtomicWrites reports whether the profile's targets apply a
+// DATAPLANE_ATOMIC Write as one change that packets see entirely or not at
+// all. The embedded softswitch does (its pipeline reads one table snapshot
+// per packet, for all of the packet's passes, and an atomic batch is one
+// snapshot). P4-DPDK and ES2K targets are not assumed to: infrap4d does not
+// document DATAPLANE_ATOMIC, so the programmer writes them in dependency order
+// (make-before-break) instead.
+func (p TargetProfile) SupportsAtomicWrites() bool { return p == ProfileEmbedded }
+
 // tryReconcile reports whether a pipeline change is first attempted with
 // RECONCILE_AND_COMMIT (keeping entries of surviving tables).
 func (p TargetProfile) tryReconcile() bool { return p == ProfileEmbedded }

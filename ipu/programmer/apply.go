@@ -15,19 +15,6 @@ import (
 	"github.com/calico-p4/calico-p4/p4src/entry"
 )
 
-// Phases, in the order they are sent. Each phase is a barrier: its Write
-// RPCs complete before the next phase starts, since P4Runtime may apply the
-// updates of one batch in any order.
-const (
-	phMembers       = iota // member inserts and modifies
-	phGroups               // group inserts and modifies
-	phTables               // table entry inserts and modifies, default actions
-	phTableDeletes         // table entry deletes, default action resets
-	phGroupDeletes         // group deletes
-	phMemberDeletes        // member deletes
-	numPhases
-)
-
 type opType uint8
 
 const (
@@ -76,24 +63,9 @@ type op struct {
 	done bool
 }
 
-func phaseOf(o *op) int {
-	del := o.typ == opDelete || o.reset
-	switch o.e.Kind {
-	case entry.KindMember:
-		if del {
-			return phMemberDeletes
-		}
-		return phMembers
-	case entry.KindGroup:
-		if del {
-			return phGroupDeletes
-		}
-		return phGroups
-	}
-	if del {
-		return phTableDeletes
-	}
-	return phTables
+// stageOf is the stage (order.go) of o.
+func (p *Programmer) stageOf(o *op) int {
+	return p.order.stage(o.e.Kind, o.e.Container(), o.typ == opDelete || o.reset)
 }
 
 // plan returns the update that converges slot s; ok is false when want and
@@ -137,9 +109,9 @@ func (p *Programmer) plan(s *slot) (o op, ok bool) {
 	return o, true
 }
 
-// planAll turns the dirty list into ops by phase (in one slab).
-func (p *Programmer) planAll() ([numPhases][]*op, []op) {
-	var phases [numPhases][]*op
+// planAll turns the dirty list into ops by stage (in one slab).
+func (p *Programmer) planAll() ([][]*op, []op) {
+	phases := make([][]*op, p.order.numStages())
 	list := p.dirty
 	p.dirty = nil
 	slab := make([]op, 0, len(list))
@@ -153,8 +125,8 @@ func (p *Programmer) planAll() ([numPhases][]*op, []op) {
 		}
 		slab = append(slab, o)
 		op := &slab[len(slab)-1]
-		ph := phaseOf(op)
-		phases[ph] = append(phases[ph], op)
+		st := p.stageOf(op)
+		phases[st] = append(phases[st], op)
 	}
 	return phases, slab
 }
@@ -180,20 +152,20 @@ func (p *Programmer) reject(o *op, e *entry.Entry, err error) {
 		zap.String("table", e.Container()), zap.Stringer("entry", e), zap.Error(err))
 }
 
-// process writes the dirty keys, phase by phase. Called with mu held.
+// process writes the dirty keys, stage by stage. Called with mu held.
 func (p *Programmer) process(ctx context.Context, res *Result) error {
 	deletedBefore := res.Deleted
-	phases, slab := p.planAll()
+	stages, slab := p.planAll()
 	se := &SyncError{}
-	full := p.runPhases(ctx, &phases, res, se)
+	full := p.runStages(ctx, stages, res, se)
 	p.finish(slab)
-	if full && se.Fatal == nil && res.Deleted > deletedBefore {
+	if full && se.Fatal == nil && !se.Held && res.Deleted > deletedBefore {
 		// Inserts met a full table while deletes were pending behind them
 		// (make-before-break order): the deletes made room, so plan again.
 		clear(se.Failures)
 		se.TableFull, se.Examples = nil, nil
 		again, slab2 := p.planAll()
-		p.runPhases(ctx, &again, res, se)
+		p.runStages(ctx, again, res, se)
 		p.finish(slab2)
 	}
 	for _, s := range p.dirty {
@@ -207,26 +179,55 @@ func (p *Programmer) process(ctx context.Context, res *Result) error {
 	return se
 }
 
-// runPhases runs the phases in order and reports whether a table was full.
-func (p *Programmer) runPhases(ctx context.Context, phases *[numPhases][]*op, res *Result, se *SyncError) bool {
-	for ph := 0; ph < numPhases; ph++ {
-		if len(phases[ph]) == 0 && len(p.rawDeletes[ph]) == 0 {
+// errHeld stops a pass after a stage some of whose updates are still
+// failing transiently: later stages rely on it, so they wait (their keys stay
+// dirty and Run retries them, in order, with backoff).
+var errHeld = errors.New("programmer: stage incomplete; later stages held back")
+
+// runStages runs the stages in order and reports whether a table was full.
+func (p *Programmer) runStages(ctx context.Context, stages [][]*op, res *Result, se *SyncError) bool {
+	if p.cfg.Atomic && !p.atomicRefused {
+		rest, ok := p.runAtomic(ctx, stages, res, se)
+		if ok {
+			return len(se.TableFull) > 0
+		}
+		stages = rest // the target refused atomic writes: write what is left in order
+	}
+	wrote, waited := false, false
+	for st := range stages {
+		if len(stages[st]) == 0 && len(p.rawDeletes[st]) == 0 {
 			continue
 		}
-		if err := p.runPhase(ctx, ph, phases[ph], res, se); err != nil {
-			// Later phases depend on this one; their ops stay undone, so
+		if st >= p.order.firstDelete() && wrote && !waited && p.cfg.DeleteGrace > 0 {
+			waited = true
+			select {
+			case <-ctx.Done():
+				se.Fatal = ctx.Err()
+				return len(se.TableFull) > 0
+			case <-time.After(p.cfg.DeleteGrace):
+			}
+		}
+		before := res.Inserted + res.Modified
+		if err := p.runPhase(ctx, st, stages[st], res, se); err != nil {
+			// Later stages depend on this one; their ops stay undone, so
 			// their keys stay dirty.
-			se.Fatal = err
+			if errors.Is(err, errHeld) {
+				se.Held = true
+				p.log.Warn("Write stage incomplete; later stages wait for it", zap.String("stage", p.order.stageName(st)))
+			} else {
+				se.Fatal = err
+			}
 			break
 		}
+		wrote = wrote || res.Inserted+res.Modified > before
 	}
 	return len(se.TableFull) > 0
 }
 
-// runPhase sends ops (and the phase's raw deletes) in batches, retrying
-// what failed transiently or needs converting. Batches of one phase are
-// independent, so up to maxInFlight of them are on the wire at once while
-// the next one is encoded.
+// runPhase sends the ops of one stage (and the stage's raw deletes) in
+// batches, retrying what failed transiently or needs converting. Batches of
+// one stage are independent, so up to maxInFlight of them are on the wire at
+// once while the next one is encoded.
 func (p *Programmer) runPhase(ctx context.Context, ph int, ops []*op, res *Result, se *SyncError) error {
 	bo := p.cfg.RetryMin
 	todo := ops
@@ -250,7 +251,7 @@ func (p *Programmer) runPhase(ctx context.Context, ph int, ops []*op, res *Resul
 				se.add(o.e.Container(), codes.Unavailable, fmt.Sprintf("%s %s: gave up after %d attempts", o.typ, o.e, attempt))
 				p.release(o)
 			}
-			return nil
+			return errHeld
 		}
 		if r.transient {
 			select {
@@ -325,7 +326,7 @@ func (p *Programmer) sendAll(ctx context.Context, todo []*op, raw []*p4v1.Entity
 			done := make(chan error, 1)
 			go func() {
 				start := time.Now()
-				err := p.target.WriteEncoded(ctx, body, hi-lo)
+				err := p.target.WriteEncoded(ctx, body, hi-lo, p4v1.WriteRequest_CONTINUE_ON_ERROR)
 				p.m.batchDuration.Observe(time.Since(start).Seconds())
 				done <- err
 			}()
@@ -574,7 +575,11 @@ func (p *Programmer) missingDependency(e entry.Entry) string {
 }
 
 func (p *Programmer) installedRef(kind entry.Kind, profile, name string) bool {
-	s, ok := p.slots[entry.Entry{Kind: kind, Profile: profile, Name: name}.Key()]
+	k := entry.Entry{Kind: kind, Profile: profile, Name: name}.Key()
+	if p.pendingRefs[k] {
+		return true // written earlier in the same atomic write
+	}
+	s, ok := p.slots[k]
 	return ok && s.have != nil
 }
 

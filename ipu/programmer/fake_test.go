@@ -3,6 +3,7 @@ package programmer
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -31,9 +32,12 @@ type fakeTarget struct {
 	groups  map[[2]uint32]*p4v1.ActionProfileGroup
 	// inject, if set, may fail an update before it is applied.
 	inject func(u *p4v1.Update) codes.Code
-	// batches records every Write's updates.
-	batches  [][]*p4v1.Update
-	pipeline int
+	// batches records every Write's updates, atomicities its atomicity.
+	batches     [][]*p4v1.Update
+	atomicities []p4v1.WriteRequest_Atomicity
+	// refuseAtomic makes atomic writes fail with UNIMPLEMENTED.
+	refuseAtomic bool
+	pipeline     int
 }
 
 func newFakeTarget(info *p4rt.Info) *fakeTarget {
@@ -88,7 +92,7 @@ func tableKey(te *p4v1.TableEntry) string {
 	return string(b)
 }
 
-func (f *fakeTarget) WriteEncoded(ctx context.Context, b []byte, n int) error {
+func (f *fakeTarget) WriteEncoded(ctx context.Context, b []byte, n int, atomicity p4v1.WriteRequest_Atomicity) error {
 	req := &p4v1.WriteRequest{}
 	if err := proto.Unmarshal(b, req); err != nil {
 		return err
@@ -96,16 +100,32 @@ func (f *fakeTarget) WriteEncoded(ctx context.Context, b []byte, n int) error {
 	if len(req.Updates) != n {
 		return fmt.Errorf("fake: %d updates encoded, %d announced", len(req.Updates), n)
 	}
-	return f.Write(ctx, req.Updates)
+	return f.WriteWith(ctx, req.Updates, atomicity)
 }
 
 func (f *fakeTarget) Write(ctx context.Context, updates []*p4v1.Update) error {
+	return f.WriteWith(ctx, updates, p4v1.WriteRequest_CONTINUE_ON_ERROR)
+}
+
+// WriteWith applies updates; an atomic write (ROLLBACK_ON_ERROR,
+// DATAPLANE_ATOMIC) changes nothing if an update fails, the others are then
+// reported ABORTED.
+func (f *fakeTarget) WriteWith(ctx context.Context, updates []*p4v1.Update, atomicity p4v1.WriteRequest_Atomicity) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.st.Primary {
 		return p4rt.ErrNotPrimary
 	}
+	atomic := atomicity != p4v1.WriteRequest_CONTINUE_ON_ERROR
+	if atomic && f.refuseAtomic {
+		return &p4rt.WriteError{Code: codes.Unimplemented, Message: "atomicity not supported"}
+	}
 	f.batches = append(f.batches, updates)
+	f.atomicities = append(f.atomicities, atomicity)
+	var saved fakeState
+	if atomic {
+		saved = f.save()
+	}
 	codesOut := make([]codes.Code, len(updates))
 	failed := false
 	for i, u := range updates {
@@ -122,11 +142,29 @@ func (f *fakeTarget) Write(ctx context.Context, updates []*p4v1.Update) error {
 	if !failed {
 		return nil
 	}
+	if atomic {
+		f.tables, f.members, f.groups = saved.tables, saved.members, saved.groups
+		for i, c := range codesOut {
+			if c == codes.OK {
+				codesOut[i] = codes.Aborted
+			}
+		}
+	}
 	we := &p4rt.WriteError{Code: codes.Unknown}
 	for _, c := range codesOut {
 		we.Updates = append(we.Updates, p4rt.UpdateStatus{Code: c, Message: c.String()})
 	}
 	return we
+}
+
+type fakeState struct {
+	tables  map[string]*p4v1.TableEntry
+	members map[[2]uint32]*p4v1.ActionProfileMember
+	groups  map[[2]uint32]*p4v1.ActionProfileGroup
+}
+
+func (f *fakeTarget) save() fakeState {
+	return fakeState{maps.Clone(f.tables), maps.Clone(f.members), maps.Clone(f.groups)}
 }
 
 func (f *fakeTarget) memberUsed(prof, id uint32) bool {

@@ -3,11 +3,15 @@ package programmer
 import (
 	"context"
 	"testing"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 )
 
 type nullTarget struct{ *fakeTarget }
 
-func (nullTarget) WriteEncoded(context.Context, []byte, int) error { return nil }
+func (nullTarget) WriteEncoded(context.Context, []byte, int, p4v1.WriteRequest_Atomicity) error {
+	return nil
+}
 
 // BenchmarkSyncFull100kNullTarget: the programmer's own cost of a full sync
 // (diff, plan, encode, marshal), with a target that accepts everything.

@@ -23,8 +23,9 @@ import (
 type Target interface {
 	Status() p4rt.Status
 	Changed() <-chan struct{}
-	// WriteEncoded sends n updates encoded by Info.AppendUpdate.
-	WriteEncoded(ctx context.Context, updates []byte, n int) error
+	// WriteEncoded sends n updates encoded by Info.AppendUpdate in one
+	// Write with the given atomicity.
+	WriteEncoded(ctx context.Context, updates []byte, n int, atomicity p4v1.WriteRequest_Atomicity) error
 	Read(ctx context.Context, entities []*p4v1.Entity, fn func(*p4v1.Entity) error) error
 	EnsurePipeline(ctx context.Context, p p4rt.Pipeline) (p4rt.PipelineResult, error)
 }
@@ -33,8 +34,30 @@ type Target interface {
 type Config struct {
 	// Pipeline is pushed to the target when it runs another one (or none).
 	Pipeline p4rt.Pipeline
-	// BatchSize is the number of updates per Write RPC (default 1000).
+	// BatchSize is the number of updates per Write RPC (default 1000) when
+	// writes are not atomic.
 	BatchSize int
+	// TableOrder ranks the tables by write order (see "Write order" in
+	// doc.go): inserts and modifies go rank by rank, deletes in the reverse
+	// order, each rank's action profiles (members, then groups) before its
+	// table entries. Empty: every table has the same rank. When set, every
+	// table the programmer writes must have a rank (k8s.p4's is
+	// p4src.WriteOrderNames()).
+	TableOrder [][]string
+	// Atomic sends each pass as DATAPLANE_ATOMIC writes (one per
+	// MaxAtomicBytes of updates, in write order), for targets that apply such
+	// a write as one change (p4rt.TargetProfile.SupportsAtomicWrites). A
+	// target that refuses the atomicity is then written in order instead.
+	Atomic bool
+	// MaxAtomicBytes bounds the encoded updates of one atomic write (default
+	// 64 MiB; the embedded target accepts 256 MiB requests). A pass larger
+	// than that is split into ordered atomic chunks.
+	MaxAtomicBytes int
+	// DeleteGrace is how long a non-atomic pass waits between its last insert
+	// or modify and its first delete, so that packets that started walking
+	// entries about to be deleted (before the modifies that stopped pointing
+	// at them) finish first (0: no wait).
+	DeleteGrace time.Duration
 	// UnmanagedTables are tables the programmer never reads, writes or
 	// deletes (for example learner tables the dataplane fills itself).
 	UnmanagedTables []string
@@ -88,14 +111,21 @@ type Programmer struct {
 	dirty      []*slot
 	nRejected  int
 	counts     map[string]*int // installed entries per table / profile
-	rawDeletes [numPhases][]*p4v1.Entity
-	ids        *ids
-	reconciled bool
-	epoch      uint64
-	lastSet    *entry.Set
-	lastGen    uint64
-	lastErr    error
-	closer     func() error
+	order      writeOrder
+	rawDeletes [][]*p4v1.Entity // by stage
+	// pendingRefs holds, while an atomic write is encoded, the members and
+	// groups written earlier in it (so entries may refer to them).
+	pendingRefs map[entry.Key]bool
+	// atomicRefused is set when the target refused an atomic write as
+	// unsupported: it is written in order from then on.
+	atomicRefused bool
+	ids           *ids
+	reconciled    bool
+	epoch         uint64
+	lastSet       *entry.Set
+	lastGen       uint64
+	lastErr       error
+	closer        func() error
 	// hasDesired is set by the first Sync: until then the programmer
 	// reads the target but never writes (a restarted manager must not
 	// delete what it has not yet been told to keep).
@@ -170,6 +200,9 @@ func New(target Target, info *p4rt.Info, cfg Config) (*Programmer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.MaxAtomicBytes <= 0 {
+		cfg.MaxAtomicBytes = 64 << 20
+	}
 	p := &Programmer{
 		target: target, info: info, cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer),
 		unmanaged: map[string]bool{}, slots: map[entry.Key]*slot{}, counts: map[string]*int{}, ids: newIDs(),
@@ -180,6 +213,12 @@ func New(target Target, info *p4rt.Info, cfg Config) (*Programmer, error) {
 		}
 		p.unmanaged[t] = true
 	}
+	ord, err := newWriteOrder(info, cfg.TableOrder, p.unmanaged)
+	if err != nil {
+		return nil, err
+	}
+	p.order = ord
+	p.rawDeletes = make([][]*p4v1.Entity, ord.numStages())
 	return p, nil
 }
 
@@ -406,6 +445,9 @@ type SyncError struct {
 	Examples []string
 	// Fatal is set when the pass stopped early (not primary, target gone).
 	Fatal error
+	// Held is set when the pass stopped after a stage whose updates kept
+	// failing transiently: the later stages wait for it (write order).
+	Held bool
 }
 
 func (e *SyncError) Error() string {
@@ -433,6 +475,9 @@ func (e *SyncError) Error() string {
 	if e.Fatal != nil {
 		msg += fmt.Sprintf("; stopped: %v", e.Fatal)
 	}
+	if e.Held {
+		msg += "; later write stages held back until these succeed"
+	}
 	return msg
 }
 
@@ -454,7 +499,7 @@ func (e *SyncError) add(table string, c codes.Code, example string) {
 	}
 }
 
-func (e *SyncError) empty() bool { return len(e.Failures) == 0 && e.Fatal == nil }
+func (e *SyncError) empty() bool { return len(e.Failures) == 0 && e.Fatal == nil && !e.Held }
 
 func contains(l []string, s string) bool {
 	for _, x := range l {

@@ -175,10 +175,10 @@ func (pr *pairing) pair(name string, id uint32) bool {
 }
 
 // match turns what was read into installed entries with names.
-func (p *Programmer) match(rb *readBack) (map[entry.Key]entry.Entry, *ids, [numPhases][]*p4v1.Entity) {
+func (p *Programmer) match(rb *readBack) (map[entry.Key]entry.Entry, *ids, [][]*p4v1.Entity) {
 	have := map[entry.Key]entry.Entry{}
 	fresh := newIDs()
-	var raw [numPhases][]*p4v1.Entity
+	raw := make([][]*p4v1.Entity, p.order.numStages())
 	prov := names{newIDs()} // every id stale: for decoding before pairing
 
 	// Desired members and groups by profile.
@@ -211,7 +211,8 @@ func (p *Programmer) match(rb *readBack) (map[entry.Key]entry.Entry, *ids, [numP
 			e, err := p.info.Decode(&p4v1.Entity{Entity: &p4v1.Entity_ActionProfileMember{ActionProfileMember: m}}, prov)
 			if err != nil {
 				p.log.Warn("Unreadable member on the target; deleting it", zap.String("table", prof), zap.Error(err))
-				raw[phMemberDeletes] = append(raw[phMemberDeletes], deleteMember(m))
+				st := p.order.stage(entry.KindMember, prof, true)
+				raw[st] = append(raw[st], deleteMember(m))
 				continue
 			}
 			instMembers[prof][m.GetMemberId()] = e
@@ -241,7 +242,8 @@ func (p *Programmer) match(rb *readBack) (map[entry.Key]entry.Entry, *ids, [numP
 		if err != nil {
 			t, _ := p.info.TableByID(te.GetTableId())
 			p.log.Warn("Unreadable table entry on the target; deleting it", zap.String("table", t.Name), zap.Error(err))
-			raw[phTableDeletes] = append(raw[phTableDeletes], &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{
+			st := p.order.stage(entry.KindTable, t.Name, true)
+			raw[st] = append(raw[st], &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{
 				TableId: te.GetTableId(), Match: te.GetMatch(), Priority: te.GetPriority()}}})
 			continue
 		}
@@ -312,7 +314,8 @@ func (p *Programmer) match(rb *readBack) (map[entry.Key]entry.Entry, *ids, [numP
 			e, err := p.info.Decode(&p4v1.Entity{Entity: &p4v1.Entity_ActionProfileGroup{ActionProfileGroup: g}}, names{fresh})
 			if err != nil {
 				p.log.Warn("Unreadable group on the target; deleting it", zap.String("table", prof), zap.Error(err))
-				raw[phGroupDeletes] = append(raw[phGroupDeletes], &p4v1.Entity{Entity: &p4v1.Entity_ActionProfileGroup{
+				st := p.order.stage(entry.KindGroup, prof, true)
+				raw[st] = append(raw[st], &p4v1.Entity{Entity: &p4v1.Entity_ActionProfileGroup{
 					ActionProfileGroup: &p4v1.ActionProfileGroup{ActionProfileId: g.GetActionProfileId(), GroupId: id}}})
 				continue
 			}
