@@ -30,6 +30,11 @@ var errAtomicRefused = errors.New("programmer: target refused DATAPLANE_ATOMIC w
 // rejected; nothing of a failed atomic write is applied) until it is applied; one that keeps failing
 // transiently holds back the writes after it. ok is false when the target refused atomic writes: rest holds
 // what is left to write, by stage, for the ordered path.
+//
+// A pass into a target holding nothing of ours (a first sync, a restarted target) has no old state to
+// protect: any prefix of the write order is self-consistent (nothing is admitted before what it relies
+// on), so it goes in chunks of emptyTargetChunkBytes, the next one encoded while the previous one is on the
+// wire (still sent one after the other).
 func (p *Programmer) runAtomic(ctx context.Context, stages [][]*op, res *Result, se *SyncError) (rest [][]*op, ok bool) {
 	var seq []aitem
 	for st := range stages {
@@ -41,14 +46,50 @@ func (p *Programmer) runAtomic(ctx context.Context, stages [][]*op, res *Result,
 			seq = append(seq, aitem{o: o, stage: st})
 		}
 	}
+	if len(seq) == 0 {
+		return nil, true
+	}
+	limit := p.cfg.MaxAtomicBytes
+	if p.installedNothing() {
+		limit = min(limit, emptyTargetChunkBytes)
+	}
 	stats := newUpdateStats()
 	defer stats.flush(p.m)
-	chunks := 0
-	for pos := 0; pos < len(seq); {
-		n, err := p.atomicChunk(ctx, seq[pos:], res, se, stats)
+	p.pendingRefs = map[entry.Key]bool{}
+	defer func() { p.pendingRefs = nil }()
+	giveBack := func(from []aitem) {
+		for _, it := range from {
+			if it.raw != nil {
+				p.rawDeletes[it.stage] = append(p.rawDeletes[it.stage], it.raw)
+			}
+		}
+	}
+	cur := p.encodeAtomic(seq, limit)
+	pos, chunks := cur.used, 0
+	for {
+		// Send this chunk; encode the next one meanwhile.
+		done := make(chan error, 1)
+		if len(cur.items) > 0 {
+			go func(c atomicWrite) {
+				start := time.Now()
+				err := p.target.WriteEncoded(ctx, c.buf, len(c.items), p4v1.WriteRequest_DATAPLANE_ATOMIC)
+				p.m.batchDuration.Observe(time.Since(start).Seconds())
+				done <- err
+			}(cur)
+		}
+		var next atomicWrite
+		if pos < len(seq) {
+			next = p.encodeAtomic(seq[pos:], limit)
+		}
+		var err error
+		if len(cur.items) > 0 {
+			err = p.atomicResult(ctx, cur, <-done, res, se, stats)
+			chunks++
+		}
 		if errors.Is(err, errAtomicRefused) {
+			p.dropAtomic(next.items)
 			rest = make([][]*op, len(stages))
-			for _, it := range seq[pos:] {
+			for _, it := range seq[pos-cur.used:] {
 				if it.raw != nil {
 					p.rawDeletes[it.stage] = append(p.rawDeletes[it.stage], it.raw)
 				} else if !it.o.done {
@@ -57,14 +98,9 @@ func (p *Programmer) runAtomic(ctx context.Context, stages [][]*op, res *Result,
 			}
 			return rest, false
 		}
-		chunks++
-		pos += n
 		if err != nil {
-			for _, it := range seq[pos:] {
-				if it.raw != nil {
-					p.rawDeletes[it.stage] = append(p.rawDeletes[it.stage], it.raw)
-				}
-			}
+			p.dropAtomic(next.items)
+			giveBack(seq[pos+next.used:])
 			if errors.Is(err, errHeld) {
 				se.Held = true
 				p.log.Warn("Atomic write incomplete; the writes after it wait for it", zap.Int("left", len(seq)-pos))
@@ -73,60 +109,86 @@ func (p *Programmer) runAtomic(ctx context.Context, stages [][]*op, res *Result,
 			}
 			return nil, true
 		}
+		if next.used == 0 {
+			break
+		}
+		cur = next
+		pos += cur.used
 	}
 	if chunks > 1 {
-		p.log.Info("Pass larger than one atomic write: written as ordered atomic chunks", zap.Int("updates", len(seq)),
-			zap.Int("writes", chunks), zap.Int("max_bytes", p.cfg.MaxAtomicBytes))
+		p.log.Info("Pass written as ordered atomic chunks", zap.Int("updates", len(seq)), zap.Int("writes", chunks),
+			zap.Int("max_bytes", limit))
 	}
 	return nil, true
 }
 
-// encodeAtomic encodes items in order into one atomic write (up to MaxAtomicBytes when limit is set); it
-// returns the encoded updates, the items they are, and how many items of seq it went through (items that
-// cannot be sent now are skipped: blocked ones stay dirty, invalid ones are rejected).
-func (p *Programmer) encodeAtomic(seq []aitem, limit bool) (buf []byte, items []aitem, used int) {
-	p.pendingRefs = map[entry.Key]bool{}
-	defer func() { p.pendingRefs = nil }()
-	for used < len(seq) {
-		if limit && len(items) > 0 && len(buf) >= p.cfg.MaxAtomicBytes {
+// emptyTargetChunkBytes is the size of the atomic writes of a pass into a target that holds nothing of ours.
+const emptyTargetChunkBytes = 2 << 20
+
+// installedNothing reports whether no entry is installed.
+func (p *Programmer) installedNothing() bool {
+	for _, n := range p.counts {
+		if *n > 0 {
+			return false
+		}
+	}
+	for _, raw := range p.rawDeletes {
+		if len(raw) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// atomicWrite is one encoded atomic write.
+type atomicWrite struct {
+	buf   []byte
+	items []aitem
+	used  int // items of the pass it went through
+}
+
+// encodeAtomic encodes items of seq in order into one atomic write of up to limit bytes (0: no limit); items
+// that cannot be sent now are skipped (blocked ones stay dirty, invalid ones are rejected). Members and
+// groups it writes are added to p.pendingRefs so that entries after them may refer to them.
+func (p *Programmer) encodeAtomic(seq []aitem, limit int) atomicWrite {
+	var w atomicWrite
+	for w.used < len(seq) {
+		if limit > 0 && len(w.items) > 0 && len(w.buf) >= limit {
 			break
 		}
-		it := seq[used]
-		used++
+		it := seq[w.used]
+		w.used++
 		if it.raw != nil {
-			b, err := p4rt.AppendRawUpdate(buf, p4v1.Update_DELETE, it.raw)
+			b, err := p4rt.AppendRawUpdate(w.buf, p4v1.Update_DELETE, it.raw)
 			if err != nil {
 				continue
 			}
-			buf = b
-			items = append(items, it)
+			w.buf = b
+			w.items = append(w.items, it)
 			continue
 		}
 		if it.o.done {
 			continue
 		}
-		b, ok := p.appendOp(buf, it.o)
+		b, ok := p.appendOp(w.buf, it.o)
 		if !ok {
 			continue
 		}
-		buf = b
-		items = append(items, it)
+		w.buf = b
+		w.items = append(w.items, it)
 		if k := it.o.e.Kind; (k == entry.KindMember || k == entry.KindGroup) && it.o.typ != opDelete {
 			p.pendingRefs[it.o.key] = true
 		}
 	}
-	return buf, items, used
+	return w
 }
 
-// atomicChunk writes the next chunk of seq atomically (see runAtomic) and returns how many items of seq it
-// covered.
-func (p *Programmer) atomicChunk(ctx context.Context, seq []aitem, res *Result, se *SyncError, stats *updateStats) (int, error) {
-	buf, items, used := p.encodeAtomic(seq, true)
+// atomicResult handles the outcome err of atomic write w, sending w again without what failed for good until
+// it is applied.
+func (p *Programmer) atomicResult(ctx context.Context, w atomicWrite, err error, res *Result, se *SyncError, stats *updateStats) error {
 	bo := p.cfg.RetryMin
-	for attempt := 1; len(items) > 0; {
-		start := time.Now()
-		err := p.target.WriteEncoded(ctx, buf, len(items), p4v1.WriteRequest_DATAPLANE_ATOMIC)
-		p.m.batchDuration.Observe(time.Since(start).Seconds())
+	items := w.items
+	for attempt := 1; ; {
 		if !errors.Is(err, ErrNotPrimary) {
 			res.Writes++
 			p.m.writes.Inc()
@@ -141,13 +203,13 @@ func (p *Programmer) atomicChunk(ctx context.Context, seq []aitem, res *Result, 
 					p.applied(it.o, res, stats)
 				}
 			}
-			return used, nil
+			return nil
 		case errors.Is(err, ErrNotPrimary) || ctx.Err() != nil:
 			p.dropAtomic(items)
 			if ctx.Err() != nil {
-				return used, ctx.Err()
+				return ctx.Err()
 			}
-			return used, err
+			return err
 		case errors.As(err, &we) && len(we.Updates) == len(items):
 			keep := make([]bool, len(items))
 			progress := false
@@ -196,11 +258,14 @@ func (p *Programmer) atomicChunk(ctx context.Context, seq []aitem, res *Result, 
 					p.release(it.o)
 				}
 			}
-			return 0, errAtomicRefused
+			return errAtomicRefused
 		default:
 			// The whole RPC failed: nothing of an atomic write was applied.
 			p.log.Warn("Atomic write failed as a whole; will retry", zap.Error(err), zap.Int("updates", len(items)))
 			again, transient = items, true
+		}
+		if len(again) == 0 {
+			return nil
 		}
 		if transient {
 			if attempt >= p.cfg.MaxAttempts {
@@ -212,20 +277,26 @@ func (p *Programmer) atomicChunk(ctx context.Context, seq []aitem, res *Result, 
 					se.add(it.o.e.Container(), codes.Unavailable, fmt.Sprintf("%s %s: gave up after %d attempts", it.o.typ, it.o.e, attempt))
 					p.release(it.o)
 				}
-				return used, errHeld
+				return errHeld
 			}
 			attempt++
 			select {
 			case <-ctx.Done():
 				p.dropAtomic(again)
-				return used, ctx.Err()
+				return ctx.Err()
 			case <-time.After(bo):
 			}
 			bo = min(bo*2, p.cfg.RetryMax)
 		}
-		buf, items, _ = p.encodeAtomic(again, false)
+		w = p.encodeAtomic(again, 0)
+		items = w.items
+		if len(items) == 0 {
+			return nil
+		}
+		start := time.Now()
+		err = p.target.WriteEncoded(ctx, w.buf, len(items), p4v1.WriteRequest_DATAPLANE_ATOMIC)
+		p.m.batchDuration.Observe(time.Since(start).Seconds())
 	}
-	return used, nil
 }
 
 // dropAtomic gives up items that were not applied: ids allocated for inserts are released (their keys stay

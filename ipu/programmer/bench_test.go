@@ -41,13 +41,22 @@ func benchSet(b *testing.B, n int) *entry.Set {
 	return s
 }
 
-func benchProgrammer(b *testing.B) *Programmer {
-	return benchProgrammerOn(b, startTarget(b, "").addr, 1)
+func benchProgrammer(b *testing.B, mode WriteMode) *Programmer {
+	return benchProgrammerMode(b, startTarget(b, "").addr, 1, mode)
 }
 
 func benchProgrammerOn(b *testing.B, addr string, election uint64) *Programmer {
+	return benchProgrammerMode(b, addr, election, WriteModeAuto)
+}
+
+// benchModes are the write modes the Sync benchmarks run in: atomic (the
+// embedded target's default) and ordered (stage by stage, as for P4-DPDK),
+// both with the test program's table order.
+var benchModes = []WriteMode{WriteModeAtomic, WriteModeOrdered}
+
+func benchProgrammerMode(b *testing.B, addr string, election uint64, mode WriteMode) *Programmer {
 	p, err := Open(testCtx(b), Options{Address: addr, ElectionID: p4rt.Uint128{Low: election}, P4InfoPath: testP4Info,
-		Logger: zap.NewNop(), Registry: prometheus.NewRegistry()})
+		TableOrder: testOrder, WriteMode: mode, DeleteGrace: -1, Logger: zap.NewNop(), Registry: prometheus.NewRegistry()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,8 +71,14 @@ func benchProgrammerOn(b *testing.B, addr string, election uint64) *Programmer {
 // target over gRPC (unix socket), end to end: diff, encode, batched writes,
 // target validation and apply.
 func BenchmarkSyncFull100k(b *testing.B) {
+	for _, mode := range benchModes {
+		b.Run("mode="+string(mode), func(b *testing.B) { benchSyncFull(b, mode) })
+	}
+}
+
+func benchSyncFull(b *testing.B, mode WriteMode) {
 	const n = 100_000
-	p := benchProgrammer(b)
+	p := benchProgrammer(b, mode)
 	full := benchSet(b, n)
 	empty := mustSet(b)
 	ctx := context.Background()
@@ -89,8 +104,14 @@ func BenchmarkSyncFull100k(b *testing.B) {
 // changes 1% of them (1000 route actions) in the same Set and Syncs. Reports
 // the latency distribution of the incremental Sync.
 func BenchmarkSyncIncremental1Percent(b *testing.B) {
+	for _, mode := range benchModes {
+		b.Run("mode="+string(mode), func(b *testing.B) { benchSyncIncremental(b, mode) })
+	}
+}
+
+func benchSyncIncremental(b *testing.B, mode WriteMode) {
 	const n, change = 100_000, 1000
-	p := benchProgrammer(b)
+	p := benchProgrammer(b, mode)
 	s := benchSet(b, n)
 	ctx := context.Background()
 	if _, err := p.Sync(ctx, s); err != nil {
