@@ -105,13 +105,19 @@ func buildList(kind chainKind, tiers []model.TierInfo, ingress bool, profiles []
 	return l
 }
 
-// listUnit owns the entries of one interned list.
+// listUnit owns the entries of one interned list. Its content (and so its id) names the programs it runs by
+// their stable names ("<owner>/0"); its entries point at each program's current first step (entryStep), and
+// are rendered again when a program changes version (make-before-break, see progUnit).
 type listUnit struct {
 	*unit
+	spec  listSpec
 	name  string
 	id    uint32
 	refs  int
-	steps []string
+	steps []string // the programs run, by stable name
+	// entered holds, per position, the step name its entry enters (held in the step id space; "" for a
+	// list end).
+	entered []string
 }
 
 // refList takes a reference on the list with content l and returns its id.
@@ -122,23 +128,14 @@ func (t *Translator) refList(l listSpec) (string, uint32) {
 		lu.refs++
 		return name, lu.id
 	}
-	lu = &listUnit{unit: newUnit("list/" + name), name: name, refs: 1}
+	lu = &listUnit{unit: newUnit("list/" + name), spec: l, name: name, refs: 1}
 	lu.id = t.acquire(t.ids.list, name)
-	var ents []entry.Entry
-	for pos, it := range l {
-		var a entry.Action
+	for _, it := range l {
 		if it.step != "" {
 			lu.steps = append(lu.steps, it.step)
-			sid := t.acquire(t.ids.step, it.step)
-			a = act(p4src.ActionRunPolicy, param(p4src.ParamRunPolicyFirstStep, u(uint64(sid))),
-				param(p4src.ParamRunPolicyNextTierPos, u(uint64(it.nextTier))))
-		} else {
-			a = act(p4src.ActionListEnd, param(p4src.ParamListEndVerdict, u(uint64(it.verdict))))
 		}
-		ents = append(ents, tableEntry(p4src.TablePolicyList, 0, a,
-			exact(p4src.KeyPolicyListListID, u(uint64(lu.id))), exact(p4src.KeyPolicyListPosition, u(uint64(pos)))))
 	}
-	lu.replace(t.st, ents)
+	t.renderList(lu)
 	t.lists[name] = lu
 	for _, st := range lu.steps {
 		o := programOf(st)
@@ -149,6 +146,54 @@ func (t *Translator) refList(l listSpec) (string, uint32) {
 	}
 	t.updateListWalk(name)
 	return name, lu.id
+}
+
+// renderList writes a new list's entries, each run_policy entering its program's current first step.
+func (t *Translator) renderList(lu *listUnit) {
+	lu.entered = make([]string, len(lu.spec))
+	ents := make([]entry.Entry, 0, len(lu.spec))
+	for pos, it := range lu.spec {
+		if it.step != "" {
+			lu.entered[pos] = t.entryStep(programOf(it.step))
+			ents = append(ents, t.listEntry(lu, pos, t.acquire(t.ids.step, lu.entered[pos])))
+			continue
+		}
+		ents = append(ents, tableEntry(p4src.TablePolicyList, 0,
+			act(p4src.ActionListEnd, param(p4src.ParamListEndVerdict, u(uint64(it.verdict)))),
+			exact(p4src.KeyPolicyListListID, u(uint64(lu.id))), exact(p4src.KeyPolicyListPosition, u(uint64(pos)))))
+	}
+	lu.replace(t.st, ents)
+}
+
+// listEntry is the run_policy entry of position pos entering step id sid.
+func (t *Translator) listEntry(lu *listUnit, pos int, sid uint32) entry.Entry {
+	return tableEntry(p4src.TablePolicyList, 0,
+		act(p4src.ActionRunPolicy, param(p4src.ParamRunPolicyFirstStep, u(uint64(sid))),
+			param(p4src.ParamRunPolicyNextTierPos, u(uint64(lu.spec[pos].nextTier)))),
+		exact(p4src.KeyPolicyListListID, u(uint64(lu.id))), exact(p4src.KeyPolicyListPosition, u(uint64(pos))))
+}
+
+// rerenderListsOf switches the positions of the lists that run owner's program to its current entry step
+// (one entry per position: the make-before-break switch).
+func (t *Translator) rerenderListsOf(owner string) {
+	stable := firstStep(owner)
+	name := t.entryStep(owner)
+	for ln := range t.progLists[owner] {
+		lu := t.lists[ln]
+		if lu == nil {
+			continue
+		}
+		for pos, it := range lu.spec {
+			if it.step != stable || lu.entered[pos] == name {
+				continue
+			}
+			old := lu.entered[pos]
+			lu.entered[pos] = name
+			e := t.listEntry(lu, pos, t.acquire(t.ids.step, name))
+			t.st.put(lu.owner, e.Key(), e)
+			t.release(t.ids.step, old)
+		}
+	}
 }
 
 // unrefList drops a reference taken by refList.
@@ -162,8 +207,12 @@ func (t *Translator) unrefList(name string) {
 		return
 	}
 	lu.clear(t.st)
+	for _, s := range lu.entered {
+		if s != "" {
+			t.release(t.ids.step, s)
+		}
+	}
 	for _, s := range lu.steps {
-		t.release(t.ids.step, s)
 		if m := t.progLists[programOf(s)]; m != nil {
 			delete(m, name)
 			if len(m) == 0 {

@@ -15,12 +15,20 @@ const (
 )
 
 // progUnit owns the entries of one compiled rule list: a policy's or profile's inbound or outbound rules,
-// or a synthetic list (failsafe ports). Its first step has the stable name "<owner>/0", which is what
-// policy lists refer to, so a list never changes when the policy's rules do.
+// or a synthetic list (failsafe ports).
+//
+// Make-before-break: its steps are named after the program's content, "<owner>@<version>/<i>" with version
+// a hash of the program's entries (step ids written as their positions), so a changed program gets new step
+// ids. Its new entries are written beside the old ones, the lists that run it switch to the new first step
+// (one MODIFY of a policy_list entry per list), and the old version's entries are deleted — in that order by
+// the programmer's write order (p4src.WriteOrder). A walk that entered the old version stays in it (steps
+// only lead to steps of their own version); it never sees half of each. Rule ids ("<owner>/<rule index>",
+// they key the per-rule counters), set ids and list ids do not depend on the version.
 type progUnit struct {
 	*unit
-	prog *program
-	walk int // prog.longestWalk()
+	prog    *program
+	version uint64
+	walk    int // prog.longestWalk()
 	// names held in the id spaces (released on replace/removal).
 	stepNames, ruleNames, setNames []string
 	cidrSets                       []string // derived CIDR sets referenced (refcounted units)
@@ -55,12 +63,6 @@ func (t *Translator) translateProgram(owner, what string, rules []model.Rule) {
 	defer t.programChanged(owner, existed, oldWalk)
 
 	oldSteps, oldRules, oldSets, oldCIDR, oldFelix := pu.stepNames, pu.ruleNames, pu.setNames, pu.cidrSets, pu.feliSets
-	pu.stepNames = make([]string, len(prog.steps))
-	stepIDs := make([]uint32, len(prog.steps))
-	for i := range prog.steps {
-		pu.stepNames[i] = owner + "/" + strconv.Itoa(i)
-		stepIDs[i] = t.acquire(t.ids.step, pu.stepNames[i])
-	}
 	pu.ruleNames = pu.ruleNames[:0:0]
 	ruleIDs := map[int]uint32{}
 	for _, r := range prog.rules {
@@ -88,6 +90,47 @@ func (t *Translator) translateProgram(owner, what string, rules []model.Rule) {
 	t.indexSetUsers(owner, oldRefs, pu.refSets)
 	_ = oldFelix
 
+	pu.version = programVersion(prog, setIDs, ruleIDs)
+	stepIDs := make([]uint32, len(prog.steps))
+	oldFirst := ""
+	if len(oldSteps) > 0 {
+		oldFirst = oldSteps[0]
+	}
+	pu.stepNames = make([]string, len(prog.steps))
+	for i := range prog.steps {
+		pu.stepNames[i] = versionedStep(owner, pu.version, i)
+		stepIDs[i] = t.acquire(t.ids.step, pu.stepNames[i])
+	}
+	pu.replace(t.st, renderProgram(prog, stepIDs, setIDs, ruleIDs))
+	if pu.stepNames[0] != oldFirst {
+		// The lists that run the program switch to its new first step.
+		t.rerenderListsOf(owner)
+	}
+
+	pu.issues = pu.issues[:0:0]
+	for _, iss := range prog.issues {
+		pu.issues = append(pu.issues, Unsupported{Feature: iss.feature, Owner: what, Detail: iss.detail,
+			Rendering: iss.rendering})
+	}
+
+	// Release the names of the previous version (after acquiring the new ones: no churn for the names
+	// both versions hold).
+	for _, n := range oldSteps {
+		t.release(t.ids.step, n)
+	}
+	for _, n := range oldRules {
+		t.release(t.ids.rule, n)
+	}
+	for _, n := range oldSets {
+		t.release(t.ids.set, n)
+	}
+	for _, c := range oldCIDR {
+		t.unrefCIDRSet(c)
+	}
+}
+
+// renderProgram renders a compiled program's policy_step, policy_rule and policy_rule_stats entries.
+func renderProgram(prog *program, stepIDs []uint32, setIDs map[setRef]uint32, ruleIDs map[int]uint32) []entry.Entry {
 	n := len(prog.steps) + len(prog.rules)
 	for _, st := range prog.steps {
 		n += len(st.ents)
@@ -118,28 +161,66 @@ func (t *Translator) translateProgram(owner, what string, rules []model.Rule) {
 		ents = append(ents, tableEntry(p4src.TablePolicyRuleStats, 0, act(p4src.ActionCountRule),
 			exact(p4src.KeyPolicyRuleStatsRuleID, u(uint64(ruleIDs[r])))))
 	}
-	pu.replace(t.st, ents)
+	return ents
+}
 
-	pu.issues = pu.issues[:0:0]
-	for _, iss := range prog.issues {
-		pu.issues = append(pu.issues, Unsupported{Feature: iss.feature, Owner: what, Detail: iss.detail,
-			Rendering: iss.rendering})
-	}
+// versionedStep names step i of version v of a program.
+func versionedStep(owner string, v uint64, i int) string {
+	return owner + "@" + strconv.FormatUint(v, 16) + "/" + strconv.Itoa(i)
+}
 
-	// Release the names of the previous version (after acquiring the new ones: no churn for the names
-	// both versions hold).
-	for _, n := range oldSteps {
-		t.release(t.ids.step, n)
+// entryStep is the name of the step the lists running owner's program enter it by: the first step of its
+// current version, or, while the program does not exist, the stable placeholder "<owner>/0" (an id without a
+// policy_step entry: the walk ends in step_missing, a deny — fail closed).
+func (t *Translator) entryStep(owner string) string {
+	if pu := t.progs[owner]; pu != nil && len(pu.stepNames) > 0 {
+		return pu.stepNames[0]
 	}
-	for _, n := range oldRules {
-		t.release(t.ids.rule, n)
+	return firstStep(owner)
+}
+
+// programVersion is a 64-bit FNV-1a hash of everything renderProgram renders a program's entries from
+// except the step ids (a step is named by its position): programs with equal versions have equal entries
+// once their steps are given ids, so a program's version changes whenever any of its entries would.
+func programVersion(prog *program, setIDs map[setRef]uint32, ruleIDs map[int]uint32) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	add := func(v uint64) {
+		for i := 0; i < 8; i++ {
+			h ^= v & 0xff
+			h *= prime
+			v >>= 8
+		}
 	}
-	for _, n := range oldSets {
-		t.release(t.ids.set, n)
+	add(uint64(len(prog.steps)))
+	for _, st := range prog.steps {
+		var setID uint32
+		if !st.set.isZero() {
+			setID = setIDs[st.set]
+		}
+		add(uint64(st.lookup))
+		add(uint64(setID))
+		add(uint64(int64(st.miss)))
+		add(uint64(len(st.ents)))
+		for _, e := range st.ents {
+			add(uint64(int64(e.prio)))
+			add(uint64(int64(e.setHit)))
+			add(uint64(e.ipver))
+			add(uint64(e.proto.value)<<8 | uint64(e.proto.mask))
+			add(uint64(e.sport.lo)<<16 | uint64(e.sport.hi))
+			add(uint64(e.dport.lo)<<16 | uint64(e.dport.hi))
+			add(uint64(e.icmpType.value)<<8 | uint64(e.icmpType.mask))
+			add(uint64(e.icmpCode.value)<<8 | uint64(e.icmpCode.mask))
+			add(uint64(e.act))
+			add(uint64(ruleIDs[e.rule]))
+			add(uint64(int64(e.next)))
+		}
 	}
-	for _, c := range oldCIDR {
-		t.unrefCIDRSet(c)
+	add(uint64(len(prog.rules)))
+	for _, r := range prog.rules {
+		add(uint64(ruleIDs[r]))
 	}
+	return h
 }
 
 // removeProgram deletes a program unit.
@@ -149,6 +230,8 @@ func (t *Translator) removeProgram(owner string) {
 		return
 	}
 	pu.clear(t.st)
+	delete(t.progs, owner)
+	t.rerenderListsOf(owner) // back to the placeholder: fail closed
 	for _, n := range pu.stepNames {
 		t.release(t.ids.step, n)
 	}
@@ -162,7 +245,6 @@ func (t *Translator) removeProgram(owner string) {
 		t.unrefCIDRSet(c)
 	}
 	t.indexSetUsers(owner, pu.refSets, nil)
-	delete(t.progs, owner)
 	t.programChanged(owner, true, pu.walk)
 }
 
