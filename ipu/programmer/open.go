@@ -39,6 +39,8 @@ type Options struct {
 	// WriteMode chooses atomic or ordered writes (default: what the profile
 	// supports, see WriteMode).
 	WriteMode WriteMode
+	// MaxAtomicBytes bounds one atomic write (Config.MaxAtomicBytes).
+	MaxAtomicBytes int
 	// DeleteGrace overrides the profile's default wait between the inserts
 	// and modifies of an ordered pass and its deletes (negative: none).
 	DeleteGrace time.Duration
@@ -133,7 +135,7 @@ func Open(ctx context.Context, o Options) (*Programmer, error) {
 		grace = DefaultDeleteGrace
 	}
 	p, err := New(client, info, Config{Pipeline: pl, BatchSize: o.BatchSize, UnmanagedTables: o.UnmanagedTables,
-		TableOrder: o.TableOrder, Atomic: atomic, DeleteGrace: grace,
+		TableOrder: o.TableOrder, Atomic: atomic, MaxAtomicBytes: o.MaxAtomicBytes, DeleteGrace: grace,
 		Logger: o.Logger.Named("programmer"), Registerer: o.Registry})
 	if err != nil {
 		client.Close()
