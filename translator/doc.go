@@ -33,6 +33,20 @@
 // when a collision moves an id already in use, the translation is redone from scratch. Lists are interned by
 // content: endpoints with the same ordered lists share one list id.
 //
+// Make-before-break. A program's (a policy's or profile's rules in one direction) step ids are named after
+// its content, "<owner>@<version>/<i>", the version a 64-bit hash of everything its entries are rendered
+// from except the step ids (programVersion). A changed program therefore gets new steps and rule entries
+// beside the old ones instead of being rewritten in place; the lists that run it switch to its new first
+// step (one policy_list MODIFY per list position); its old entries are deleted. The programmer's write order
+// (p4src.WriteOrder) puts these in that order, so no walk meets half of each version. What stays: rule ids
+// ("<owner>/<rule index>": they key the per-rule counters), IP-set ids, list ids (a list's content names the
+// programs it runs by their stable "<owner>/0", so a policy change never changes an endpoint's list id) and
+// endpoint and next-hop ids. The version is a function of the model, so a fresh translation still equals an
+// incremental one. A change costs O(the program's entries) inserts and deletes plus one MODIFY per list
+// position running it; a program sent again unchanged keeps its version and writes nothing. An endpoint
+// whose lists change moves to other list ids (interned by content): the new lists are written before its
+// endpoint_policy switches to them, the old ones deleted after (if no other endpoint uses them).
+//
 // Ports come from the PortResolver (docs/architecture.md, "Port ids"); the node's own ports, MACs and
 // underlay neighbours from Options.Node, the node's addresses from the model's host metadata by default.
 //
