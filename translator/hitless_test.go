@@ -664,3 +664,111 @@ func orderedChange(g *gen.Gen, live *model.State, pols map[string]*felixproto.To
 	}
 	return []*felixproto.ToDataplane{m}
 }
+
+// TestPolicyChangeIsWrittenMakeBeforeBreak: a policy of a running model changes; the writes the target
+// receives (ordered mode, over gRPC) are the new version's steps and rules, then the list entries switching
+// to it, then the deletion of the old version — no policy step or rule is modified in place.
+func TestPolicyChangeIsWrittenMakeBeforeBreak(t *testing.T) {
+	seed := firstSeed(t)
+	checked := 0
+	for i := 0; i < max(3, *flagModels/30) && !t.Failed(); i++ {
+		g := gen.New(seed + uint64(i))
+		rig := newHitlessRig(t, programmer.WriteModeOrdered)
+		msgs := orderedModel(g.Model())
+		pols := map[string]*felixproto.ToDataplane{}
+		notePolicies(pols, msgs)
+		live := model.NewState()
+		applyMsgs(t, live, msgs...)
+		tr := New(testPorts, genNode())
+		res := tr.Apply(live.Clone(), live.TakeChanges())
+		p := rig.open(1, 0, p4src.WriteOrderNames())
+		if _, err := p.Sync(context.Background(), res.Entries); err != nil {
+			t.Fatal(err)
+		}
+		for j := 0; j < 6; j++ {
+			old := res.Entries.Clone()
+			var ch []*felixproto.ToDataplane
+			for len(ch) == 0 || (ch[0].GetActivePolicyUpdate() == nil && ch[0].GetActiveProfileUpdate() == nil) {
+				ch = orderedChange(g, live, pols)
+			}
+			notePolicies(pols, ch)
+			applyMsgs(t, live, ch...)
+			changes := live.TakeChanges()
+			res = tr.Apply(live.Clone(), changes)
+			rig.mu.Lock()
+			first := len(rig.writes)
+			rig.mu.Unlock()
+			if _, err := p.Sync(context.Background(), res.Entries); err != nil {
+				t.Fatal(err)
+			}
+			rig.mu.Lock()
+			writes := slices.Clone(rig.writes[first:])
+			rig.mu.Unlock()
+			steps := func(s *entry.Set) map[uint64]bool {
+				m := map[uint64]bool{}
+				for _, e := range s.All() {
+					if id, ok := stepOf(e); ok {
+						m[id] = true
+					}
+				}
+				return m
+			}
+			inOld, inNew := steps(old), steps(res.Entries)
+			what := fmt.Sprintf("seed %d, change %d (%s)", seed+uint64(i), j, changes)
+			var seq []string // "new", "switch", "old" in write order
+			for _, wr := range writes {
+				for _, u := range wr.Updates {
+					te := u.GetEntity().GetTableEntry()
+					tb, _ := rig.info.TableByID(te.GetTableId())
+					switch tb.Name {
+					case string(p4src.TablePolicyStep), string(p4src.TablePolicyRule):
+						var id uint64
+						for _, m := range te.GetMatch() {
+							if (tb.Name == string(p4src.TablePolicyStep) && m.GetFieldId() == uint32(p4src.KeyPolicyStepStepIDID)) ||
+								(tb.Name == string(p4src.TablePolicyRule) && m.GetFieldId() == uint32(p4src.KeyPolicyRuleStepIDID)) {
+								id = bytesUint(m.GetExact().GetValue())
+							}
+						}
+						switch {
+						case u.GetType() == p4v1.Update_MODIFY:
+							t.Fatalf("%s: %s of step %d modified in place", what, tb.Name, id)
+						case u.GetType() == p4v1.Update_INSERT && !inOld[id]:
+							seq = append(seq, "new")
+						case u.GetType() == p4v1.Update_DELETE && !inNew[id]:
+							seq = append(seq, "old")
+						default:
+							t.Fatalf("%s: %v of %s for step %d, which both versions have", what, u.GetType(), tb.Name, id)
+						}
+					case string(p4src.TablePolicyList):
+						if u.GetType() == p4v1.Update_MODIFY {
+							seq = append(seq, "switch")
+						}
+					}
+				}
+			}
+			if !slices.Contains(seq, "switch") {
+				continue // the program runs in no list, or its version did not change
+			}
+			lastNew, firstOld, firstSwitch, lastSwitch := -1, len(seq), len(seq), -1
+			for k, s := range seq {
+				switch {
+				case s == "new":
+					lastNew = k
+				case s == "old":
+					firstOld = min(firstOld, k)
+				default:
+					firstSwitch, lastSwitch = min(firstSwitch, k), k
+				}
+			}
+			if lastNew > firstSwitch || firstOld < lastSwitch {
+				t.Fatalf("%s: write sequence %v: want the new version, the switches, then the old version's deletion", what, seq)
+			}
+			checked++
+		}
+		p.Close()
+	}
+	if checked == 0 {
+		t.Fatal("no policy change switched a list")
+	}
+	t.Logf("%d policy changes written make-before-break", checked)
+}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc/codes"
@@ -382,5 +383,54 @@ func TestWriteModeFollowsTheProfile(t *testing.T) {
 		if got := c.mode.atomic(c.profile); got != c.atomic {
 			t.Errorf("mode %q on %s: atomic %v, want %v", c.mode, c.profile, got, c.atomic)
 		}
+	}
+}
+
+// TestOrderedPassWaitsBetweenTheSwitchAndTheDeletes: with DeleteGrace, an ordered pass that modified
+// something does not delete before the grace is over (an hour here: the pass is cancelled while waiting, with
+// its inserts written and its deletes not).
+func TestOrderedPassWaitsBetweenTheSwitchAndTheDeletes(t *testing.T) {
+	info := testInfo(t)
+	f := newFakeTarget(info)
+	p := newTestProgrammer(t, f, info, Config{TableOrder: testOrder, DeleteGrace: time.Hour})
+	old := mustSet(t, route(0, 0x0b000000, 8, 1), route(0, 0x0c000000, 8, 1))
+	if _, err := p.Sync(context.Background(), old); err != nil {
+		t.Fatal(err) // nothing deleted: no wait
+	}
+	f.takeBatches()
+	next := mustSet(t, route(0, 0x0b000000, 8, 2), route(0, 0x0d000000, 8, 1))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Sync(ctx, next)
+		done <- err
+	}()
+	for {
+		f.mu.Lock()
+		n := len(f.batches)
+		f.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Sync returned %v without waiting", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Sync: %v, want cancelled while waiting", err)
+	}
+	batches, _ := f.takeBatches()
+	for _, b := range batches {
+		for _, up := range b {
+			if up.GetType() == p4v1.Update_DELETE {
+				t.Fatalf("deleted before the grace was over: %v", up)
+			}
+		}
+	}
+	if len(batches) == 0 {
+		t.Fatal("nothing written before the wait")
 	}
 }
