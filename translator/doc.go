@@ -45,7 +45,10 @@
 // incremental one. A change costs O(the program's entries) inserts and deletes plus one MODIFY per list
 // position running it; a program sent again unchanged keeps its version and writes nothing. An endpoint
 // whose lists change moves to other list ids (interned by content): the new lists are written before its
-// endpoint_policy switches to them, the old ones deleted after (if no other endpoint uses them).
+// endpoint_policy switches to them, the old ones deleted after (if no other endpoint uses them). Residual:
+// when a new step name's hash collides with a name in use, the translation is redone from scratch and the
+// canonical assignment may give a new step an id the old version used (a modify in place; odds about
+// steps/2³² per change).
 //
 // Ports come from the PortResolver (docs/architecture.md, "Port ids"); the node's own ports, MACs and
 // underlay neighbours from Options.Node, the node's addresses from the model's host metadata by default.
