@@ -102,6 +102,8 @@ type Changes struct {
 	Services             KeyChanges[ServiceKey]
 	Namespaces           KeyChanges[string]
 	ServiceAccounts      KeyChanges[ServiceAccountKey]
+	// KubeServices: services of the manager's own Kubernetes watch (not Felix's).
+	KubeServices KeyChanges[ServiceKey]
 
 	Config        ChangeType
 	Encapsulation ChangeType
@@ -114,7 +116,7 @@ func (c Changes) Len() int {
 		c.HostEndpoints.Len() + c.Routes.Len() + c.VTEPs.Len() + c.WireguardEndpoints.Len() +
 		c.WireguardEndpointsV6.Len() + c.HostMetadata.Len() + c.HostMetadataV6.Len() +
 		c.HostMetadataV4V6.Len() + c.IPAMPools.Len() + c.Services.Len() + c.Namespaces.Len() +
-		c.ServiceAccounts.Len()
+		c.ServiceAccounts.Len() + c.KubeServices.Len()
 	for _, ct := range []ChangeType{c.Config, c.Encapsulation, c.BGPConfig} {
 		if ct != Unchanged {
 			n++
@@ -151,6 +153,7 @@ func (c Changes) String() string {
 	add(KindService, tally(c.Services))
 	add(KindNamespace, tally(c.Namespaces))
 	add(KindServiceAccount, tally(c.ServiceAccounts))
+	add(KindKubeService, tally(c.KubeServices))
 	add(KindConfig, map[ChangeType]int{c.Config: 1})
 	add(KindEncapsulation, map[ChangeType]int{c.Encapsulation: 1})
 	add(KindBGPConfig, map[ChangeType]int{c.BGPConfig: 1})

@@ -32,6 +32,10 @@ type State struct {
 	Services             *Table[ServiceKey, *Service]
 	Namespaces           *Table[string, *Namespace]
 	ServiceAccounts      *Table[ServiceAccountKey, *ServiceAccount]
+	// KubeServices is the second input: Services with their backends from the manager's own Kubernetes
+	// watch (SetKubeService, RemoveKubeService). Felix's messages never touch it, and Replace (a new Felix
+	// session's snapshot) leaves it as it is.
+	KubeServices *Table[ServiceKey, *KubeService]
 
 	config *Table[unit, *Config]
 	encap  *Table[unit, *Encapsulation]
@@ -67,6 +71,7 @@ func NewState() *State {
 		Services:             newTable(KindService, CompareServiceKeys, deepEqual[*Service]),
 		Namespaces:           newTable(KindNamespace, strings.Compare, deepEqual[*Namespace]),
 		ServiceAccounts:      newTable(KindServiceAccount, CompareServiceAccountKeys, deepEqual[*ServiceAccount]),
+		KubeServices:         newTable(KindKubeService, CompareServiceKeys, deepEqual[*KubeService]),
 		config:               newTable(KindConfig, compareUnit, deepEqual[*Config]),
 		encap:                newTable(KindEncapsulation, compareUnit, deepEqual[*Encapsulation]),
 		bgp:                  newTable(KindBGPConfig, compareUnit, deepEqual[*BGPConfig]),
@@ -137,6 +142,7 @@ func (s *State) Clone() *State {
 		Services:             s.Services.clone(),
 		Namespaces:           s.Namespaces.clone(),
 		ServiceAccounts:      s.ServiceAccounts.clone(),
+		KubeServices:         s.KubeServices.clone(),
 		config:               s.config.clone(),
 		encap:                s.encap.clone(),
 		bgp:                  s.bgp.clone(),
@@ -146,7 +152,7 @@ func (s *State) Clone() *State {
 
 // Replace makes s hold exactly the objects of next (a complete snapshot from a new Felix session) and
 // records as changes only the true differences: objects next lacks are Removed, new ones Added, differing
-// ones Updated. next must not be used afterwards.
+// ones Updated. next must not be used afterwards. KubeServices is not Felix's and is left as it is.
 func (s *State) Replace(next *State) {
 	s.IPSets.replaceFrom(next.IPSets)
 	s.setDeltasInvalid = true
@@ -203,6 +209,7 @@ func (s *State) TakeChanges() Changes {
 		Services:             s.Services.takeChanges(),
 		Namespaces:           s.Namespaces.takeChanges(),
 		ServiceAccounts:      s.ServiceAccounts.takeChanges(),
+		KubeServices:         s.KubeServices.takeChanges(),
 		Config:               s.config.takeChanges().Get(unit{}),
 		Encapsulation:        s.encap.takeChanges().Get(unit{}),
 		BGPConfig:            s.bgp.takeChanges().Get(unit{}),
@@ -231,6 +238,7 @@ func (s *State) RestoreChanges(c Changes) {
 	s.Services.restoreChanges(c.Services)
 	s.Namespaces.restoreChanges(c.Namespaces)
 	s.ServiceAccounts.restoreChanges(c.ServiceAccounts)
+	s.KubeServices.restoreChanges(c.KubeServices)
 	restoreUnit(s.config, c.Config)
 	restoreUnit(s.encap, c.Encapsulation)
 	restoreUnit(s.bgp, c.BGPConfig)
@@ -256,7 +264,7 @@ func (t *Table[K, V]) pendingAny() int { return len(t.touched) }
 func (s *State) tables() []tableAny {
 	return []tableAny{s.IPSets, s.Policies, s.Profiles, s.WorkloadEndpoints, s.HostEndpoints, s.Routes,
 		s.VTEPs, s.WireguardEndpoints, s.WireguardEndpointsV6, s.HostMetadata, s.HostMetadataV6,
-		s.HostMetadataV4V6, s.IPAMPools, s.Services, s.Namespaces, s.ServiceAccounts, s.config, s.encap, s.bgp}
+		s.HostMetadataV4V6, s.IPAMPools, s.Services, s.Namespaces, s.ServiceAccounts, s.KubeServices, s.config, s.encap, s.bgp}
 }
 
 // ---------------------------------------------------------------------------------------------------

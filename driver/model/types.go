@@ -32,6 +32,8 @@ const (
 	KindNamespace
 	KindServiceAccount
 	KindConfig
+	// KindKubeService is a Service with its backends from the manager's own Kubernetes watch (not Felix).
+	KindKubeService
 )
 
 // Kinds lists every kind, in a stable order.
@@ -39,6 +41,7 @@ var Kinds = []Kind{
 	KindIPSet, KindPolicy, KindProfile, KindWorkloadEndpoint, KindHostEndpoint, KindRoute, KindVTEP,
 	KindWireguardEndpoint, KindWireguardEndpointV6, KindHostMetadata, KindHostMetadataV6, KindHostMetadataV4V6,
 	KindIPAMPool, KindEncapsulation, KindBGPConfig, KindService, KindNamespace, KindServiceAccount, KindConfig,
+	KindKubeService,
 }
 
 func (k Kind) String() string {
@@ -81,6 +84,8 @@ func (k Kind) String() string {
 		return "service_account"
 	case KindConfig:
 		return "config"
+	case KindKubeService:
+		return "kube_service"
 	}
 	return "unknown"
 }

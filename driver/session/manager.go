@@ -46,6 +46,10 @@ type Manager struct {
 	applied  bool  // an apply has completed
 	applyErr error // result of the last apply
 	unknown  map[string]bool
+	kube     kubeState // the Kubernetes services watch (kube.go)
+
+	// wake is poked by the services watch: the current session's loop then applies.
+	wake chan struct{}
 }
 
 // Option configures a Manager.
@@ -63,7 +67,7 @@ func WithVersion(v string) Option { return func(m *Manager) { m.version = v } }
 // NewManager returns a manager registering its metrics on reg.
 func NewManager(reg prometheus.Registerer, opts ...Option) (*Manager, error) {
 	m := &Manager{log: zap.NewNop(), applier: NoDataplane{}, version: "dev", live: model.NewState(),
-		unknown: map[string]bool{}}
+		unknown: map[string]bool{}, wake: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(m)
 	}
@@ -84,6 +88,11 @@ func (m *Manager) Close() {
 		cur.cancel(errors.New("manager stopping"))
 		<-cur.done
 	}
+	m.mu.Lock()
+	if m.kube.gateTimer != nil {
+		m.kube.gateTimer.Stop()
+	}
+	m.mu.Unlock()
 	m.cancel()
 }
 

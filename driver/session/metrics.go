@@ -47,6 +47,7 @@ type metrics struct {
 	statusSent    *prometheus.CounterVec
 	ready         prometheus.Gauge
 	appliedSeq    prometheus.Gauge
+	kubeApplied   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -79,9 +80,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		appliedSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: "calico_p4_felix_applied_sequence_number",
 			Help: "Sequence number of the last message of the current Felix session that the dataplane reflects " +
 				"(every change up to it applied successfully); -1 until the session's first successful apply."}),
+		kubeApplied: prometheus.NewGauge(prometheus.GaugeOpts{Name: "calico_p4_services_applied_revision",
+			Help: "The last revision of the Kubernetes services watch the dataplane reflects (0: the initial list; a " +
+				"services file's own revisions are ≥ 1)."}),
 	}
 	for _, c := range []prometheus.Collector{m.messages, m.invalid, m.unknown, m.framingErrors, m.sessionState,
-		m.sessions, m.applies, m.applySeconds, m.applyObjects, m.objects, m.statusSent, m.ready, m.appliedSeq} {
+		m.sessions, m.applies, m.applySeconds, m.applyObjects, m.objects, m.statusSent, m.ready, m.appliedSeq, m.kubeApplied} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -147,6 +147,9 @@ func (s *session) loop(inbox chan event) error {
 			s.maybeApply()
 		case <-tickerC(s.statusTicker):
 			s.sendProcessStatus()
+		case <-s.m.wake:
+			// The Kubernetes services watch changed the desired state.
+			s.maybeApply()
 		case <-s.ctx.Done():
 			cause := context.Cause(s.ctx)
 			s.log.Info("Felix session stopped", zap.Error(cause))
@@ -390,12 +393,16 @@ func (s *session) maybeApply() {
 	if s.retryTimer != nil && !s.retryDue {
 		return // a failed apply is waiting for its retry time
 	}
+	if s.m.kubeGate() {
+		return // waiting (a bounded time) for the services watch's first sync
+	}
 	var changes model.Changes
 	var desired *model.State
 	s.m.mu.Lock()
+	kubeGen := s.m.kubeGenLocked()
 	if s.m.live.PendingChanges() == 0 && !s.resyncPending && !s.retryDue {
 		s.m.mu.Unlock()
-		s.idle()
+		s.idle(kubeGen)
 		return
 	}
 	changes = s.m.live.TakeChanges()
@@ -404,7 +411,7 @@ func (s *session) maybeApply() {
 	s.m.mu.Unlock()
 	s.m.updateObjectGauges()
 	if changes.Empty() && !changes.Resync && !s.retryDue {
-		s.idle()
+		s.idle(kubeGen)
 		return
 	}
 	seq := s.lastSeq
@@ -425,17 +432,19 @@ func (s *session) maybeApply() {
 			m.withLive(func(live *model.State) { live.RestoreChanges(changes) })
 		} else {
 			m.metrics.applies.WithLabelValues("ok").Inc()
+			m.kubeApplied(kubeGen)
 		}
 		m.setApplyResult(err)
 		s.applyDone <- applyResult{changes: changes, desired: desired, seq: seq, err: err}
 	}()
 }
 
-// idle is called when there is nothing to apply: messages that changed nothing are reflected by the
-// dataplane as soon as everything before them is.
-func (s *session) idle() {
+// idle is called when there is nothing to apply: messages that changed nothing (and services watch
+// revisions up to kubeGen) are reflected by the dataplane as soon as everything before them is.
+func (s *session) idle(kubeGen uint64) {
 	if s.lastApplyOK && s.retryTimer == nil {
 		s.markApplied(s.lastSeq)
+		s.m.kubeApplied(kubeGen)
 	}
 }
 
