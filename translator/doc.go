@@ -171,6 +171,40 @@
 // pass number allows); such flows drop, DROP_PASS_BUDGET. At the scale (TestTheScaleModelFitsK8sP4)
 // the longest list walks 111 steps.
 //
+// # Services (kube-proxy's part; services.go)
+//
+// Input: the Services of the manager's own Kubernetes watch (model.State.KubeServices, driver/services:
+// backends, target ports, traffic policies, affinity, load balancer ingress); Felix's ServiceUpdates are
+// not used (the watch's view is complete and consistent; driver/services explains the choice). Headless
+// and ExternalName services have no entries. Per family of a service's cluster IPs (a single-stack
+// service is not programmed in the other family, as kube-proxy's per-family proxiers), per port:
+//   - service_v4/v6 entries (address, protocol, port) for each cluster IP (the "internal" destinations),
+//     and for each external IP, spec.loadBalancerIP and status.loadBalancer.ingress IP, and — NodePort and
+//     LoadBalancer services — for each of the node's own addresses with the node port (the "external"
+//     ones; k8s.p4 has no wildcard address, so one entry per local address: the node's addresses and its
+//     LOCAL_HOST / LOCAL_TUNNEL routes, re-rendered when they change);
+//   - each points at an action-selector group of dnat members (equal weights) named
+//     "svc/<ns>/<name>/<proto>/<port>/<v4|v6>/<int|ext>" (members: "<group>/<addr>:<port>"), or at the
+//     member "<group>/reject" (service_reject: drop, DROP_NO_SERVICE_BACKEND) when no endpoint is usable;
+//   - the endpoints are kube-proxy's choice: the ready ones, or if none the serving terminating ones;
+//     internalTrafficPolicy Local (internal destinations) and externalTrafficPolicy Local (external ones)
+//     keep only those on this node (EndpointSlice nodeName = the node's name);
+//   - external destinations with externalTrafficPolicy Cluster carry SVC_FLAG_MASQUERADE (replies from
+//     backends on other nodes must come back through this one; the pipeline SNATs to the next hop's
+//     snat_address, so a backend on this node, reached without one, sees the client's address);
+//   - ClientIP affinity sets SVC_FLAG_AFFINITY on every member. Approximations, reported per service
+//     (Unsupported): k8s.p4's affinity entries expire after a fixed 300 s (EXPIRE_AFFINITY) without a new
+//     connection, whatever timeoutSeconds says (Kubernetes' default is 10800 s); affinity is kept per
+//     service address and port (kube-proxy keeps it per service port across its addresses); a group holds
+//     at most 256 backends (the first 256 by address are used).
+//
+// GlobalBGPConfigUpdate's service cluster, external and load balancer CIDRs are Felix's service loop
+// prevention (ServiceLoopPrevention Drop or Reject; Disabled: nothing): an unreachable route per CIDR, so
+// traffic to a service address no service translated is dropped (DROP_NO_ROUTE; "Reject" drops too:
+// the pipeline sends no ICMP) instead of being routed back to the router that learned the CIDR from
+// this node. Translated traffic is routed on its backend's address and never meets these routes.
+// Entries: one service_* entry per (address, port), one member per backend per port and destination set
+// (internal / external), one group per port and set.
+//
 // It must not do I/O, keep references into the programmer, or decide what to write (the programmer does).
-// Services (kube-proxy) are not translated yet: the service tables are left alone.
 package translator

@@ -42,6 +42,7 @@ type Translator struct {
 	pools    []netip.Prefix
 	node     *nodeUnit
 	rtIssues map[netip.Prefix]Unsupported
+	svc      *svcState // services (services.go)
 
 	// Report bookkeeping, kept up to date incrementally (the report is assembled from small maps).
 	issueOwners map[string]struct{}            // programs with unsupported features
@@ -86,6 +87,7 @@ func (t *Translator) reset(st *store) {
 	t.routes = map[netip.Prefix]*routeCell{}
 	t.nexthops = map[string]*nhUnit{}
 	t.rtIssues = map[netip.Prefix]Unsupported{}
+	t.svc = newSvcState()
 	t.issueOwners = map[string]struct{}{}
 	t.progLists = map[string]map[string]struct{}{}
 	t.progUsers = map[string]map[string]struct{}{}
@@ -206,6 +208,7 @@ func (t *Translator) buildAll() {
 	// Programs translated before the sets they name existed are correct already (sets were translated
 	// first); the node unit's next hops may name VTEPs: re-render them now that routes exist.
 	t.rerenderNexthops()
+	t.translateServices()
 }
 
 // incremental applies changes.
@@ -263,6 +266,7 @@ func (t *Translator) incremental(c model.Changes) {
 	if nodeDirty {
 		t.translateNode()
 	}
+	t.servicesIncremental(c, nodeDirty || c.Routes.Len() > 0)
 }
 
 // translateRouteUpdate translates one RouteUpdate; it reports whether the node's facts depend on it (this
@@ -416,6 +420,7 @@ func (t *Translator) report() Report {
 			"the pipeline's pass budget (%d) allows: such flows drop (DROP_PASS_BUDGET)", t.lists[name].id, t.listOver[name],
 			p4src.PassBudget))
 	}
+	t.serviceReport(&r)
 	for _, err := range t.st.errs {
 		r.Warnings = append(r.Warnings, "internal: "+err.Error())
 	}
