@@ -43,6 +43,7 @@ type options struct {
 	addrFile      string
 	target        string
 	dp            dataplaneFlags
+	svc           servicesFlags
 }
 
 // dataplaneFlags configure the apply stage (package ipu/dataplane).
@@ -113,6 +114,13 @@ func newRootCommand() *cobra.Command {
 	f.StringVar(&o.dp.uplinkInterface, "uplink-interface", "", "port to the fabric (\"\": none)")
 	f.StringVar(&o.dp.uplinkMAC, "uplink-mac", "", "this node's MAC on the uplink (default: --uplink-interface's MAC)")
 	f.StringVar(&o.dp.gatewayMAC, "gateway-mac", "", "MAC of the default next hop on the uplink")
+	f.StringVar(&o.svc.kubeconfig, "kubeconfig", "",
+		"kubeconfig of the Kubernetes API to watch Services and EndpointSlices on (service backends); \"\": the "+
+			"in-cluster config (a warning and no services outside a pod); none: no watch, no service is programmed")
+	f.StringVar(&o.svc.file, "services-file", "",
+		"instead of an API server: a file of Services and EndpointSlices (driver/services.File), reread when it changes (tests, nodes without an API server)")
+	f.DurationVar(&o.svc.wait, "services-sync-wait", 30*time.Second,
+		"with a services watch, how long the first apply waits for its initial list (so a restart does not remove programmed services)")
 	return cmd
 }
 
@@ -171,12 +179,32 @@ func run(ctx context.Context, o *options) error {
 		return fmt.Errorf("--target %q: want embedded, p4rt or none", o.target)
 	}
 
-	mgr, err := session.NewManager(reg, session.WithApplier(applier), session.WithLogger(log.Named("session")),
-		session.WithVersion(version))
+	// The services watch is the desired state's second input (the manager is its sink); it is built before
+	// the manager, which must know whether to wait for it.
+	var sink sinkProxy
+	svcSource, err := o.svc.source(log.Named("services"), reg, &sink)
+	if err != nil {
+		return err
+	}
+	mopts := []session.Option{session.WithApplier(applier), session.WithLogger(log.Named("session")), session.WithVersion(version)}
+	if svcSource != nil {
+		mopts = append(mopts, session.WithKubeServices(o.svc.wait))
+	}
+	mgr, err := session.NewManager(reg, mopts...)
 	if err != nil {
 		return err
 	}
 	defer mgr.Close()
+	if svcSource != nil {
+		sink.m = mgr
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			if err := svcSource.Run(wctx); err != nil && wctx.Err() == nil {
+				log.Error("Services watch stopped; service backends are no longer updated", zap.Error(err))
+			}
+		}()
+	}
 
 	lis, err := listen(o)
 	if err != nil {

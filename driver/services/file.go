@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,9 +15,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 )
 
@@ -90,11 +85,12 @@ func ParseFile(data []byte) (uint64, *FileContent, error) {
 	return f.Revision, c, nil
 }
 
-// FileSource feeds the Watcher from a file instead of an API server: it keeps client-go's fake clientset
-// equal to the file (creates, updates and deletes objects when the file changes) and runs the very same
-// Watcher — informers, event handlers, the join — against it. When the watch has handed over a file
-// revision completely it calls Sink.KubeServicesSynced(revision). For tests and nodes without an API
-// server; production uses a real clientset (--kubeconfig).
+// FileSource feeds the Watcher from a file instead of an API server: it keeps two in-memory stores that
+// list and watch like an API server (resource versions, watches resumed from a version, the
+// service-proxy-name label selector) equal to the file, and runs the very same Watcher — client-go
+// informers, event handlers, the join — on them. When the watch has handed a file revision over completely
+// it calls Sink.KubeServicesSynced(revision). For tests and nodes without an API server; production uses
+// APISource (--kubeconfig).
 type FileSource struct {
 	path string
 	opts Options
@@ -102,7 +98,8 @@ type FileSource struct {
 	Poll time.Duration
 }
 
-// NewFileSource returns a source for path (opts.Client is ignored: the source makes its own).
+// NewFileSource returns a source for path (opts.Services and opts.Slices are ignored: the source makes
+// its own).
 func NewFileSource(path string, opts Options) (*FileSource, error) {
 	if opts.Sink == nil {
 		return nil, errors.New("services: a file source needs a sink")
@@ -120,80 +117,63 @@ func NewFileSource(path string, opts Options) (*FileSource, error) {
 // parse is logged and counted, and the previous content stays.
 func (f *FileSource) Run(ctx context.Context) error {
 	log, m := f.opts.Logger, f.opts.Metrics
-	cs := fake.NewClientset()
-	// Informers list, then watch; the fake clientset's watch only sees changes made after it exists, so
-	// changes are made only once both watches are registered (tracker watches made here, then signalled).
-	var mu sync.Mutex
-	started := map[string]bool{}
-	startedC := make(chan struct{})
-	cs.PrependWatchReactor("*", func(action k8stesting.Action) (bool, watch.Interface, error) {
-		gvr := action.GetResource()
-		w, err := cs.Tracker().Watch(gvr, action.GetNamespace())
-		if err != nil {
-			return true, nil, err
-		}
-		mu.Lock()
-		if !started[gvr.Resource] {
-			started[gvr.Resource] = true
-			if started["services"] && started["endpointslices"] {
-				close(startedC)
+	st := &fileState{
+		svcs: newMemStore(func(items []runtime.Object) runtime.Object {
+			l := &corev1.ServiceList{}
+			for _, o := range items {
+				l.Items = append(l.Items, *o.(*corev1.Service))
 			}
-		}
-		mu.Unlock()
-		return true, w, nil
-	})
+			return l
+		}),
+		slices: newMemStore(func(items []runtime.Object) runtime.Object {
+			l := &discoveryv1.EndpointSliceList{}
+			for _, o := range items {
+				l.Items = append(l.Items, *o.(*discoveryv1.EndpointSlice))
+			}
+			return l
+		}),
+	}
 	opts := f.opts
-	opts.Client = cs
+	opts.Services, opts.Slices = st.svcs, st.slices
 	w, err := NewWatcher(opts)
 	if err != nil {
 		return err
 	}
-	st := &fileState{cs: cs, have: map[string]runtime.Object{}}
 	var last []byte
 	var rev uint64
-	load := func() (bool, error) {
+	load := func() error {
 		data, err := os.ReadFile(f.path)
 		if errors.Is(err, os.ErrNotExist) {
 			data = []byte("objects: []")
 		} else if err != nil {
-			return false, err
+			return err
 		}
 		if last != nil && bytes.Equal(data, last) {
 			m.loads.WithLabelValues("unchanged").Inc()
-			return false, nil
+			return nil
 		}
+		last = data // a bad file is not retried until it changes
 		fileRev, content, err := ParseFile(data)
 		if err != nil {
-			last = data // not retried until it changes
-			return false, err
+			return err
 		}
-		last = data
-		if fileRev <= rev {
-			fileRev = rev + 1
-		}
-		rev = fileRev
-		if err := st.apply(ctx, rev, content); err != nil {
-			return false, err
-		}
+		rev = max(fileRev, rev+1)
+		st.apply(rev, content)
 		m.loads.WithLabelValues("ok").Inc()
-		return true, nil
+		return nil
 	}
-	if _, err := load(); err != nil {
-		m.loads.WithLabelValues("error").Inc()
-		m.errors.WithLabelValues("invalid_file").Inc()
-		log.Error("Services file", zap.String("path", f.path), zap.Error(err))
+	loadLogged := func() {
+		if err := load(); err != nil {
+			m.loads.WithLabelValues("error").Inc()
+			m.errors.WithLabelValues("invalid_file").Inc()
+			log.Error("Services file does not load; keeping the previous content", zap.String("path", f.path), zap.Error(err))
+		}
 	}
+	loadLogged()
 	errc := make(chan error, 1)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { errc <- w.Run(wctx) }()
-	select {
-	case <-startedC:
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		return nil
-	}
 	handed := uint64(0)
 	nextLoad := time.Now().Add(f.Poll)
 	for {
@@ -202,15 +182,11 @@ func (f *FileSource) Run(ctx context.Context) error {
 			handed = rev
 			m.revision.Set(float64(rev))
 			f.opts.Sink.KubeServicesSynced(rev)
-			log.Info("Services file handed over", zap.Uint64("revision", rev), zap.Int("objects", len(st.have)))
+			log.Info("Services file handed over", zap.Uint64("revision", rev), zap.Int("objects", len(st.want())))
 		}
 		if !time.Now().Before(nextLoad) {
 			nextLoad = time.Now().Add(f.Poll)
-			if _, err := load(); err != nil {
-				m.loads.WithLabelValues("error").Inc()
-				m.errors.WithLabelValues("invalid_file").Inc()
-				log.Error("Services file; keeping the previous content", zap.String("path", f.path), zap.Error(err))
-			}
+			loadLogged()
 		}
 		wait := time.Until(nextLoad)
 		if handed != rev {
@@ -226,96 +202,46 @@ func (f *FileSource) Run(ctx context.Context) error {
 	}
 }
 
-// fileState is what the source has written to the fake clientset.
+// fileState is the file's content as the two stores hold it.
 type fileState struct {
-	cs   *fake.Clientset
-	have map[string]runtime.Object // by object key ("svc/<ns>/<name>", "eps/<ns>/<name>")
-	rev  string
+	svcs, slices *memStore
+	rev          string
 }
 
-// want is what the watch must have seen to have caught up: every object, except those its label selector
-// leaves out (another service proxy's).
+// want is what the watch must have seen to have caught up: every object the stores serve (the label
+// selector leaves another service proxy's out), at the current revision.
 func (s *fileState) want() map[string]string {
-	out := make(map[string]string, len(s.have))
-	for k, o := range s.have {
-		if m, ok := o.(metav1.Object); ok {
-			if _, other := m.GetLabels()[labelServiceProxyName]; other {
-				continue
-			}
-		}
-		out[k] = s.rev
+	out := map[string]string{}
+	for _, k := range s.svcs.keys() {
+		out["svc/"+k] = s.rev
+	}
+	for _, k := range s.slices.keys() {
+		out["eps/"+k] = s.rev
 	}
 	return out
 }
 
-// apply makes the fake clientset hold exactly content, every object stamped with the revision.
-func (s *fileState) apply(ctx context.Context, rev uint64, content *FileContent) error {
+// apply makes the stores hold exactly content, every object stamped with the revision.
+func (s *fileState) apply(rev uint64, content *FileContent) {
 	s.rev = strconv.FormatUint(rev, 10)
-	next := map[string]runtime.Object{}
 	stamp := func(m *metav1.ObjectMeta) {
 		if m.Annotations == nil {
 			m.Annotations = map[string]string{}
 		}
 		m.Annotations[AnnotationRevision] = s.rev
-		m.ResourceVersion = ""
 	}
+	svcs := map[string]runtime.Object{}
 	for _, o := range content.Services {
 		o = o.DeepCopy()
 		stamp(&o.ObjectMeta)
-		next["svc/"+o.Namespace+"/"+o.Name] = o
+		svcs[o.Namespace+"/"+o.Name] = o
 	}
+	sls := map[string]runtime.Object{}
 	for _, o := range content.Slices {
 		o = o.DeepCopy()
 		stamp(&o.ObjectMeta)
-		next["eps/"+o.Namespace+"/"+o.Name] = o
+		sls[o.Namespace+"/"+o.Name] = o
 	}
-	keys := make([]string, 0, len(next))
-	for k := range next {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var errs []error
-	for _, k := range keys {
-		_, exists := s.have[k]
-		var err error
-		switch o := next[k].(type) {
-		case *corev1.Service:
-			c := s.cs.CoreV1().Services(o.Namespace)
-			if exists {
-				_, err = c.Update(ctx, o, metav1.UpdateOptions{})
-			} else {
-				_, err = c.Create(ctx, o, metav1.CreateOptions{})
-			}
-		case *discoveryv1.EndpointSlice:
-			c := s.cs.DiscoveryV1().EndpointSlices(o.Namespace)
-			if exists {
-				_, err = c.Update(ctx, o, metav1.UpdateOptions{})
-			} else {
-				_, err = c.Create(ctx, o, metav1.CreateOptions{})
-			}
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", k, err))
-			continue
-		}
-		s.have[k] = next[k]
-	}
-	for k, o := range s.have {
-		if _, keep := next[k]; keep {
-			continue
-		}
-		var err error
-		switch o := o.(type) {
-		case *corev1.Service:
-			err = s.cs.CoreV1().Services(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
-		case *discoveryv1.EndpointSlice:
-			err = s.cs.DiscoveryV1().EndpointSlices(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", k, err))
-			continue
-		}
-		delete(s.have, k)
-	}
-	return errors.Join(errs...)
+	s.svcs.replace(svcs)
+	s.slices.replace(sls)
 }

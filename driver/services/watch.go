@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -12,13 +13,7 @@ import (
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
@@ -44,10 +39,11 @@ const labelServiceProxyName = "service.kubernetes.io/service-proxy-name"
 
 // Options configure a Watcher.
 type Options struct {
-	// Client reaches the Kubernetes API (a real clientset, or client-go's fake one behind a FileSource).
-	Client kubernetes.Interface
-	Sink   Sink
-	Logger *zap.Logger
+	// Services and Slices list and watch the two resources: APISource for an API server (FileSource makes
+	// its own; tests use client-go's fake clientset).
+	Services, Slices cache.ListerWatcher
+	Sink             Sink
+	Logger           *zap.Logger
 	// Metrics are the watch's metrics (NewMetrics); nil: a private, unregistered set.
 	Metrics *Metrics
 }
@@ -59,11 +55,8 @@ type Watcher struct {
 	opts     Options
 	log      *zap.Logger
 	m        *Metrics
-	factory  informers.SharedInformerFactory
 	svcInf   cache.SharedIndexInformer
 	sliceInf cache.SharedIndexInformer
-	svcs     corelisters.ServiceLister
-	slices   discoverylisters.EndpointSliceLister
 	queue    workqueue.TypedInterface[string]
 
 	mu sync.Mutex
@@ -80,10 +73,13 @@ type Watcher struct {
 	problems map[model.ServiceKey]string
 }
 
+// indexService indexes EndpointSlices by the service they belong to ("<ns>/<service>").
+const indexService = "service"
+
 // NewWatcher sets up the informers; Run starts them.
 func NewWatcher(opts Options) (*Watcher, error) {
-	if opts.Client == nil || opts.Sink == nil {
-		return nil, errors.New("services: a watcher needs a client and a sink")
+	if opts.Services == nil || opts.Slices == nil || opts.Sink == nil {
+		return nil, errors.New("services: a watcher needs the services and endpointslices to watch, and a sink")
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
@@ -94,13 +90,15 @@ func NewWatcher(opts Options) (*Watcher, error) {
 	w := &Watcher{opts: opts, log: opts.Logger, m: opts.Metrics, queue: workqueue.NewTyped[string](),
 		pending: map[string]uint64{}, seen: map[string]string{}, last: map[model.ServiceKey]*model.KubeService{},
 		problems: map[model.ServiceKey]string{}}
-	// Like kube-proxy: objects another service proxy owns are not ours (the label is copied to slices).
-	w.factory = informers.NewSharedInformerFactoryWithOptions(opts.Client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = "!" + labelServiceProxyName }))
-	svcInf := w.factory.Core().V1().Services()
-	sliceInf := w.factory.Discovery().V1().EndpointSlices()
-	w.svcInf, w.sliceInf = svcInf.Informer(), sliceInf.Informer()
-	w.svcs, w.slices = svcInf.Lister(), sliceInf.Lister()
+	w.svcInf = cache.NewSharedIndexInformer(opts.Services, &corev1.Service{}, 0, cache.Indexers{})
+	w.sliceInf = cache.NewSharedIndexInformer(opts.Slices, &discoveryv1.EndpointSlice{}, 0, cache.Indexers{
+		indexService: func(o any) ([]string, error) {
+			sl, ok := o.(*discoveryv1.EndpointSlice)
+			if !ok || sl.Labels[discoveryv1.LabelServiceName] == "" {
+				return nil, nil
+			}
+			return []string{sl.Namespace + "/" + sl.Labels[discoveryv1.LabelServiceName]}, nil
+		}})
 	for res, inf := range map[string]cache.SharedIndexInformer{"service": w.svcInf, "endpointslice": w.sliceInf} {
 		if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
 			w.m.watchErrors.WithLabelValues(res).Inc()
@@ -130,8 +128,12 @@ func NewWatcher(opts Options) (*Watcher, error) {
 // synced (revision 0) and then follows changes until ctx ends.
 func (w *Watcher) Run(ctx context.Context) error {
 	defer w.queue.ShutDown()
-	w.factory.Start(ctx.Done())
-	defer w.factory.Shutdown()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, inf := range []cache.SharedIndexInformer{w.svcInf, w.sliceInf} {
+		wg.Add(1)
+		go func() { defer wg.Done(); inf.Run(ctx.Done()) }()
+	}
 	go w.work()
 	w.log.Info("Watching Kubernetes Services and EndpointSlices")
 	if !cache.WaitForCacheSync(ctx.Done(), w.svcInf.HasSynced, w.sliceInf.HasSynced) {
@@ -262,19 +264,28 @@ func (w *Watcher) work() {
 func (w *Watcher) sync(key string) {
 	ns, name, _ := strings.Cut(key, "/")
 	k := model.ServiceKey{Namespace: ns, Name: name}
-	svc, err := w.svcs.Services(ns).Get(name)
+	o, exists, err := w.svcInf.GetIndexer().GetByKey(key)
 	if err != nil {
-		if !apierrors.IsNotFound(err) {
-			w.log.Error("Reading a service from the informer cache", zap.String("service", key), zap.Error(err))
-		}
+		w.log.Error("Reading a service from the informer cache", zap.String("service", key), zap.Error(err))
+	}
+	svc, ok := o.(*corev1.Service)
+	if !exists || !ok {
 		w.remove(k)
 		return
 	}
-	slices, err := w.slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
+	objs, err := w.sliceInf.GetIndexer().ByIndex(indexService, key)
 	if err != nil {
 		w.log.Error("Listing endpoint slices from the informer cache", zap.String("service", key), zap.Error(err))
 	}
-	ks, problems, err := Build(svc, slices)
+	sls := make([]*discoveryv1.EndpointSlice, 0, len(objs))
+	for _, o := range objs {
+		if sl, ok := o.(*discoveryv1.EndpointSlice); ok {
+			sls = append(sls, sl)
+		}
+	}
+	// Deterministic order (the join's result does not depend on it, but problems are reported in it).
+	slices.SortFunc(sls, func(a, b *discoveryv1.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
+	ks, problems, err := Build(svc, sls)
 	if err != nil {
 		w.m.errors.WithLabelValues("invalid_service").Inc()
 		w.log.Error("Service cannot be programmed; removed until it changes (fail closed)", zap.String("service", key),

@@ -17,7 +17,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/calico-p4/calico-p4/driver/model"
 )
@@ -109,7 +112,6 @@ func TestWatcherFollowsServicesAndSlicesOfAFakeClientset(t *testing.T) {
 	cs := fake.NewClientset(
 		svc("x", "web", nil),
 		slice("x", "web-1", "web", discoveryv1.AddressTypeIPv4, map[string]int32{"http": 8080}, ep{addr: "10.65.0.51"}),
-		svc("x", "theirs", func(s *corev1.Service) { s.Labels = map[string]string{labelServiceProxyName: "other"} }),
 	)
 	sink := newRecSink()
 	reg := prometheus.NewRegistry()
@@ -117,7 +119,21 @@ func TestWatcherFollowsServicesAndSlicesOfAFakeClientset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := NewWatcher(Options{Client: cs, Sink: sink, Metrics: m})
+	// The fake clientset's typed clients as the watch's list/watch (what APISource builds on a REST client).
+	ctxList := context.Background()
+	svcLW := &cache.ListWatch{
+		ListFunc:  func(o metav1.ListOptions) (runtime.Object, error) { return cs.CoreV1().Services("").List(ctxList, o) },
+		WatchFunc: func(o metav1.ListOptions) (watch.Interface, error) { return cs.CoreV1().Services("").Watch(ctxList, o) },
+	}
+	sliceLW := &cache.ListWatch{
+		ListFunc: func(o metav1.ListOptions) (runtime.Object, error) {
+			return cs.DiscoveryV1().EndpointSlices("").List(ctxList, o)
+		},
+		WatchFunc: func(o metav1.ListOptions) (watch.Interface, error) {
+			return cs.DiscoveryV1().EndpointSlices("").Watch(ctxList, o)
+		},
+	}
+	w, err := NewWatcher(Options{Services: svcLW, Slices: sliceLW, Sink: sink, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
