@@ -196,7 +196,9 @@
 //     (Unsupported): k8s.p4's affinity entries expire after a fixed 300 s (EXPIRE_AFFINITY) without a new
 //     connection, whatever timeoutSeconds says (Kubernetes' default is 10800 s); affinity is kept per
 //     service address and port (kube-proxy keeps it per service port across its addresses); a group holds
-//     at most 256 backends (the first 256 by address are used).
+//     at most 256 backends (the first 256 by address are used); with externalTrafficPolicy Local, pods
+//     reaching an external address get only this node's endpoints too (kube-proxy sends traffic from pods
+//     to any endpoint: k8s.p4's service table keys on the destination only).
 //
 // GlobalBGPConfigUpdate's service cluster, external and load balancer CIDRs are Felix's service loop
 // prevention (ServiceLoopPrevention Drop or Reject; Disabled: nothing): an unreachable route per CIDR, so

@@ -8,6 +8,9 @@
 //     namespaces, service accounts and Felix's configuration;
 //   - validation: invalid content (a bad CIDR, a port out of range, an unknown action, …) rejects that one
 //     object with an *InvalidError; the rest of the state is untouched;
+//   - the desired state's second input, KubeServices: Services with their backends from the manager's own
+//     Kubernetes watch (driver/services), set with SetKubeService / RemoveKubeService (validated by
+//     KubeService.Validate; Felix's messages never touch them and Replace keeps them);
 //   - change tracking (Changes: which objects were added, updated or removed since the last TakeChanges),
 //     snapshots (Clone, copy-on-write for IP sets) and snapshot replacement with a true diff (Replace).
 //

@@ -79,6 +79,8 @@ type NodeRun struct {
 	Switch  *Softswitch // TargetStandalone only
 	Felix   *Felix
 	Dir     string
+	// Services is the manager's --services-file (the harness is its Kubernetes API).
+	Services *ServicesFile
 	// managerCfg is how the manager was started (for RestartManager).
 	managerCfg ManagerConfig
 }
@@ -164,8 +166,11 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		return nil, err
 	}
 	for i, r := range c.Runs {
+		if r.Services, err = newServicesFile(filepath.Join(r.Dir, "services.json")); err != nil {
+			return nil, err
+		}
 		mcfg := ManagerConfig{Bin: cfg.Bin, NetNS: r.Node.Path(), Dir: r.Dir, Tee: cfg.Tee, LogLevel: cfg.ManagerLogLevel,
-			HostInterface: r.Node.HostPort, UplinkInterface: r.Node.Uplink}
+			HostInterface: r.Node.HostPort, UplinkInterface: r.Node.Uplink, ServicesFile: r.Services.Path}
 		if ext := c.Topo.External(); ext != nil {
 			mcfg.GatewayMAC = ext.Spec.MAC.String()
 		}
@@ -467,9 +472,14 @@ func (c *Cluster) run(name string) *NodeRun {
 	return nil
 }
 
-// Load starts Felix on every node with the scenario (or restarts it: a new driver, a new session) and
-// waits until each node's snapshot is applied.
+// Load starts Felix on every node with the scenario (or restarts it: a new driver, a new session), writes
+// the scenario's Services and EndpointSlices for the managers' watches, and waits until each node's
+// snapshot and services are applied.
 func (c *Cluster) Load(ctx context.Context, s *scenario.Scenario) (*scenario.Stream, error) {
+	revs, err := c.writeServices(s, 0)
+	if err != nil {
+		return nil, err
+	}
 	var first *scenario.Stream
 	for _, r := range c.Runs {
 		st, err := c.compileFor(s, r.Info.Name)
@@ -489,11 +499,19 @@ func (c *Cluster) Load(ctx context.Context, s *scenario.Scenario) (*scenario.Str
 		}
 	}
 	c.first()
+	if err := c.waitServices(ctx, revs); err != nil {
+		return nil, fmt.Errorf("scenario %s: snapshot: %w", s.Name, err)
+	}
 	return first, nil
 }
 
-// NextStep sends the next step to every node's Felix and waits until each manager has applied it.
+// NextStep sends the next step to every node's Felix and its Services and EndpointSlices to every
+// manager's watch, and waits until each manager has applied both.
 func (c *Cluster) NextStep(ctx context.Context) (string, error) {
+	revs, err := c.writeServices(c.Felix.Stream().Scenario, c.Felix.Step()+1)
+	if err != nil {
+		return "", err
+	}
 	var title string
 	for _, r := range c.Runs {
 		t, err := r.Felix.NextStep(ctx)
@@ -501,6 +519,9 @@ func (c *Cluster) NextStep(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("node %s: %w", r.Info.Name, err)
 		}
 		title = t
+	}
+	if err := c.waitServices(ctx, revs); err != nil {
+		return "", fmt.Errorf("step %q: %w", title, err)
 	}
 	return title, nil
 }

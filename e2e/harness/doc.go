@@ -13,7 +13,9 @@
 //
 // Steps are synchronous: after sending a step's messages the harness waits until the manager's
 // calico_p4_felix_applied_sequence_number reaches the step's last sequence number (every change applied
-// successfully), so a probe never races the programming.
+// successfully), so a probe never races the programming. The scenario's Services and EndpointSlices go to
+// each manager's --services-file (the harness is its Kubernetes API) and are waited for the same way
+// (calico_p4_services_applied_revision); ProbeService counts which backends answer a service.
 //
 // It owns processes and their lifecycle (start in a namespace, logs, stop), waiting for applies, probing
 // and reporting. It must not decide expectations (the scenario does) or create namespaces itself

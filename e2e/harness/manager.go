@@ -25,7 +25,10 @@ type ManagerConfig struct {
 	// ElectionID (default 1); a replacing manager needs one at least as high.
 	ElectionID uint64
 	LogLevel   string // default info
-	Extra      []string
+	// ServicesFile is the manager's --services-file (the Kubernetes Services and EndpointSlices it
+	// watches); "" = --kubeconfig none.
+	ServicesFile string
+	Extra        []string
 	// Tee, if set, receives the manager's output as it is written.
 	Tee io.Writer
 }
@@ -80,6 +83,11 @@ func StartManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	}
 	if cfg.GatewayMAC != "" {
 		args = append(args, "--gateway-mac", cfg.GatewayMAC)
+	}
+	if cfg.ServicesFile != "" {
+		args = append(args, "--services-file", cfg.ServicesFile)
+	} else {
+		args = append(args, "--kubeconfig", "none")
 	}
 	args = append(args, cfg.Extra...)
 	p, err := startIn(cfg.NetNS, "calico-p4-manager", cfg.Bin.Path(ManagerBin), args, cfg.Tee)

@@ -31,6 +31,7 @@ type State struct {
 	Encap      *proto.Encapsulation
 	Routes     map[string]*proto.RouteUpdate               // by dst
 	VTEPs      map[string]*proto.VXLANTunnelEndpointUpdate // by node
+	Services   map[string]*proto.ServiceUpdate             // "<ns>/<name>"
 }
 
 func newState() *State {
@@ -40,7 +41,7 @@ func newState() *State {
 		Namespaces: map[string]*proto.NamespaceUpdate{}, HostV4: map[string]*proto.HostMetadataUpdate{},
 		HostV6: map[string]*proto.HostMetadataV6Update{}, HostV4V6: map[string]*proto.HostMetadataV4V6Update{},
 		Pools: map[string]*proto.IPAMPoolUpdate{}, Routes: map[string]*proto.RouteUpdate{},
-		VTEPs: map[string]*proto.VXLANTunnelEndpointUpdate{}}
+		VTEPs: map[string]*proto.VXLANTunnelEndpointUpdate{}, Services: map[string]*proto.ServiceUpdate{}}
 }
 
 // labelled is anything selectors can match: pods (all nodes), host endpoints (all nodes), network sets.
@@ -517,6 +518,7 @@ func (c *cluster) compute(local, ifacePrefix string, defaultMAC func(namespace, 
 	if st.Encap.VxlanEnabled {
 		c.routes(st, local)
 	}
+	c.services(st)
 	return st, nil
 }
 

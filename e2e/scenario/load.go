@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"net"
 	"net/netip"
 	"os"
@@ -142,13 +144,15 @@ type cluster struct {
 	policies    map[string]*policyRes // kind|ns/name
 	sets        map[string]*netSet    // kind|ns/name
 	heps        map[string]*hostEndpoint
+	svcs        map[string]*corev1.Service            // ns/name
+	slices      map[string]*discoveryv1.EndpointSlice // ns/name
 }
 
 func newCluster(datastore string) *cluster {
 	return &cluster{datastore: datastore, nodes: map[string]*node{}, pools: map[string]IPPoolSpec{},
 		ns: map[string]Meta{}, sas: map[string]Meta{}, pods: map[string]*pod{}, profiles: map[string]ProfileSpec{},
 		tiers: map[string]TierSpec{}, policies: map[string]*policyRes{}, sets: map[string]*netSet{},
-		heps: map[string]*hostEndpoint{}}
+		heps: map[string]*hostEndpoint{}, svcs: map[string]*corev1.Service{}, slices: map[string]*discoveryv1.EndpointSlice{}}
 }
 
 func (c *cluster) kdd() bool { return c.datastore != "etcdv3" }
@@ -185,6 +189,12 @@ func (c *cluster) clone() *cluster {
 	}
 	for k, v := range c.heps {
 		n.heps[k] = v
+	}
+	for k, v := range c.svcs {
+		n.svcs[k] = v
+	}
+	for k, v := range c.slices {
+		n.slices[k] = v
 	}
 	return n
 }
@@ -389,6 +399,18 @@ func (c *cluster) apply(r Resource) error {
 			return fmt.Errorf("hostendpoint %s: %w", m.Name, err)
 		}
 		c.heps[m.Name] = &hostEndpoint{Meta: m, Spec: s, ips: ips}
+	case KindService:
+		svc, err := decodeService(r)
+		if err != nil {
+			return err
+		}
+		c.svcs[r.key()] = svc
+	case KindEndpointSlice:
+		sl, err := decodeSlice(r)
+		if err != nil {
+			return err
+		}
+		c.slices[r.key()] = sl
 	default:
 		return fmt.Errorf("unknown kind %q (apiVersion %q)", r.Kind, r.APIVersion)
 	}
@@ -433,6 +455,12 @@ func (c *cluster) remove(ref Ref) error {
 	case KindHostEndpoint:
 		_, ok = c.heps[key]
 		delete(c.heps, key)
+	case KindService:
+		_, ok = c.svcs[key]
+		delete(c.svcs, key)
+	case KindEndpointSlice:
+		_, ok = c.slices[key]
+		delete(c.slices, key)
 	default:
 		return fmt.Errorf("delete: unknown kind %q", ref.Kind)
 	}
@@ -529,6 +557,9 @@ func (c *cluster) validate(local string) error {
 				return fmt.Errorf("policy %s: tier %s does not exist", p.Name, p.Spec.Tier)
 			}
 		}
+	}
+	if err := c.validateServices(); err != nil {
+		return err
 	}
 	seen := map[netip.Addr]string{}
 	for _, k := range sortedKeys(c.pods) {

@@ -260,6 +260,18 @@ func Diff(old, new *State, snapshot bool) []*proto.ToDataplane {
 			poolsChanged = true
 		}
 	}
+	// 10. services (Kubernetes datastore): removes, then updates (the whole service again on any change).
+	for _, k := range sortedKeys(old.Services) {
+		if _, ok := new.Services[k]; !ok {
+			ns, name := nsName(k)
+			add(&proto.ServiceRemove{Namespace: ns, Name: name})
+		}
+	}
+	for _, k := range sortedKeys(new.Services) {
+		if o, ok := old.Services[k]; !ok || !gogoproto.Equal(o, new.Services[k]) {
+			add(cloneMsg(new.Services[k]))
+		}
+	}
 	if (snapshot || poolsChanged) && new.Encap != nil {
 		add(cloneMsg(new.Encap))
 	}
@@ -316,6 +328,10 @@ func wrap(p interface{}) *proto.ToDataplane {
 		m.Payload = &proto.ToDataplane_HostEndpointUpdate{HostEndpointUpdate: v}
 	case *proto.HostEndpointRemove:
 		m.Payload = &proto.ToDataplane_HostEndpointRemove{HostEndpointRemove: v}
+	case *proto.ServiceUpdate:
+		m.Payload = &proto.ToDataplane_ServiceUpdate{ServiceUpdate: v}
+	case *proto.ServiceRemove:
+		m.Payload = &proto.ToDataplane_ServiceRemove{ServiceRemove: v}
 	case *proto.ServiceAccountUpdate:
 		m.Payload = &proto.ToDataplane_ServiceAccountUpdate{ServiceAccountUpdate: v}
 	case *proto.ServiceAccountRemove:
@@ -422,7 +438,7 @@ func NewState() *State { return newState() }
 
 // Apply folds one message into the state, as a driver's desired-state model would: updates replace, deltas
 // patch set membership, removes delete. It reports whether the state changed. Messages outside what State
-// models (InSync, ConfigUpdate, WireGuard, services, BGP config) are ignored (false).
+// models (InSync, ConfigUpdate, WireGuard, BGP config) are ignored (false).
 func (s *State) Apply(m *proto.ToDataplane) (changed bool, err error) {
 	setIf := func(old, new gogoproto.Message) bool { return old == nil || !gogoproto.Equal(old, new) }
 	switch p := m.Payload.(type) {
@@ -505,6 +521,16 @@ func (s *State) Apply(m *proto.ToDataplane) (changed bool, err error) {
 	case *proto.ToDataplane_HostEndpointRemove:
 		_, ok := s.HEPs[p.HostEndpointRemove.Id.EndpointId]
 		delete(s.HEPs, p.HostEndpointRemove.Id.EndpointId)
+		return ok, nil
+	case *proto.ToDataplane_ServiceUpdate:
+		k := serviceKey(p.ServiceUpdate)
+		c := setIf(msgOrNil(s.Services[k]), p.ServiceUpdate)
+		s.Services[k] = cloneMsg(p.ServiceUpdate)
+		return c, nil
+	case *proto.ToDataplane_ServiceRemove:
+		k := p.ServiceRemove.Namespace + "/" + p.ServiceRemove.Name
+		_, ok := s.Services[k]
+		delete(s.Services, k)
 		return ok, nil
 	case *proto.ToDataplane_ServiceAccountUpdate:
 		k := p.ServiceAccountUpdate.Id.Namespace + "/" + p.ServiceAccountUpdate.Id.Name

@@ -95,6 +95,8 @@ type Resource struct {
 	Kind       string          `json:"kind"`
 	Metadata   Meta            `json:"metadata"`
 	Spec       json.RawMessage `json:"spec,omitempty"`
+	// Status is read for Services only (status.loadBalancer).
+	Status json.RawMessage `json:"status,omitempty"`
 }
 
 // Resource kinds.
