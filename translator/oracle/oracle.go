@@ -14,6 +14,11 @@
 // addresses (HostOwns), else traffic the host forwards from an interface no host endpoint covers (FORWARD).
 // Services (kube-proxy) are not modelled. Packets are whole (not fragments).
 //
+// States Felix never sends are evaluated as calico-p4 documents it handles them (translator/doc.go), each
+// said where it is evaluated: a policy or profile missing from the model denies (EvalChain); a rule naming a
+// missing IP set, or one of the wrong type, is rendered fail-safe (RuleMatches). Random change sequences
+// reach such states (a set removed while a policy still names it), so the differential tests need them.
+//
 // It must not do I/O and must not import the translator.
 package oracle
 
@@ -248,7 +253,21 @@ func evalRules(s *model.State, rules []model.Rule, p Packet) (model.Action, int)
 
 // RuleMatches reports whether the packet matches the rule as Felix renders it for the packet's IP version
 // (felix/rules/policy.go: FilterRuleToIPVersion, then every match criterion).
+//
+// Dangling IP sets: Felix never sends a rule naming an IP set it does not have — its rule scanner
+// (felix/calc/rule_scanner.go) keeps a set active while any active policy or profile references it, and the
+// event sequencer sends IPSetUpdate before the policies that use a set and IPSetRemove after them. A state
+// with such a rule (a set missing, or of a type that does not fit where the rule uses it) is outside
+// Felix's contract; calico-p4 renders it fail-safe (translator/doc.go, "Unsupported"), which is what is
+// evaluated here, like a missing policy: an allow, pass or log rule naming a dangling set never matches; a
+// deny rule treats each dangling condition as satisfied (a dangling named port satisfies its whole port
+// group), so it denies a superset of what either reading of the missing set would deny.
 func RuleMatches(s *model.State, r *model.Rule, p Packet) bool {
+	if len(DanglingSets(s, r)) > 0 && r.Action != model.ActionDeny {
+		return false
+	}
+	okAddr := func(id string) bool { return setFits(s, id, false) }
+	okPort := func(id string) bool { return setFits(s, id, true) }
 	v := p.version()
 	// The rule is not rendered for this IP version when its version differs, or when one of its CIDR lists
 	// (negated ones too) has CIDRs but none of this version.
@@ -297,27 +316,27 @@ func RuleMatches(s *model.State, r *model.Rule, p Packet) bool {
 	}
 	// IP sets: all of the list; none of the negated list.
 	for _, id := range r.SrcIPSetIDs {
-		if !inAddrSet(s, id, p.Src) {
+		if okAddr(id) && !inAddrSet(s, id, p.Src) {
 			return false
 		}
 	}
 	for _, id := range r.NotSrcIPSetIDs {
-		if inAddrSet(s, id, p.Src) {
+		if okAddr(id) && inAddrSet(s, id, p.Src) {
 			return false
 		}
 	}
 	for _, id := range r.DstIPSetIDs {
-		if !inAddrSet(s, id, p.Dst) {
+		if okAddr(id) && !inAddrSet(s, id, p.Dst) {
 			return false
 		}
 	}
 	for _, id := range r.NotDstIPSetIDs {
-		if inAddrSet(s, id, p.Dst) {
+		if okAddr(id) && inAddrSet(s, id, p.Dst) {
 			return false
 		}
 	}
 	for _, id := range r.DstIPPortSetIDs {
-		if !inPortSet(s, id, p.Dst, p.Proto, p.DstPort, p.HasPorts()) {
+		if okPort(id) && !inPortSet(s, id, p.Dst, p.Proto, p.DstPort, p.HasPorts()) {
 			return false
 		}
 	}
@@ -325,6 +344,9 @@ func RuleMatches(s *model.State, r *model.Rule, p Packet) bool {
 	portGroup := func(ranges []model.PortRange, named []string, addr netip.Addr, port uint16) bool {
 		if len(ranges) == 0 && len(named) == 0 {
 			return true
+		}
+		if slices.ContainsFunc(named, func(id string) bool { return !okPort(id) }) {
+			return true // a dangling named port (deny rules only): the group is satisfied
 		}
 		if p.HasPorts() && inRanges(ranges, port) {
 			return true
@@ -350,12 +372,12 @@ func RuleMatches(s *model.State, r *model.Rule, p Packet) bool {
 		return false
 	}
 	for _, id := range r.NotSrcNamedPortIPSetIDs {
-		if inPortSet(s, id, p.Src, p.Proto, p.SrcPort, p.HasPorts()) {
+		if okPort(id) && inPortSet(s, id, p.Src, p.Proto, p.SrcPort, p.HasPorts()) {
 			return false
 		}
 	}
 	for _, id := range r.NotDstNamedPortIPSetIDs {
-		if inPortSet(s, id, p.Dst, p.Proto, p.DstPort, p.HasPorts()) {
+		if okPort(id) && inPortSet(s, id, p.Dst, p.Proto, p.DstPort, p.HasPorts()) {
 			return false
 		}
 	}
@@ -371,6 +393,41 @@ func RuleMatches(s *model.State, r *model.Rule, p Packet) bool {
 		}
 	}
 	return true
+}
+
+// DanglingSets lists the IP sets a rule names that the model does not have, or has with a type that does
+// not fit where the rule uses them (NET or IP for address matches, IP_AND_PORT for named ports and service
+// ports). Felix never sends such a rule (see RuleMatches).
+func DanglingSets(s *model.State, r *model.Rule) []string {
+	var out []string
+	check := func(ids []string, port bool) {
+		for _, id := range ids {
+			if !setFits(s, id, port) && !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+	}
+	for _, ids := range [][]string{r.SrcIPSetIDs, r.NotSrcIPSetIDs, r.DstIPSetIDs, r.NotDstIPSetIDs} {
+		check(ids, false)
+	}
+	for _, ids := range [][]string{r.DstIPPortSetIDs, r.SrcNamedPortIPSetIDs, r.NotSrcNamedPortIPSetIDs,
+		r.DstNamedPortIPSetIDs, r.NotDstNamedPortIPSetIDs} {
+		check(ids, true)
+	}
+	return out
+}
+
+// setFits reports whether the model has set id with a type usable as an address match (NET, IP) or, for
+// port, as a named-port / service-port match (IP_AND_PORT).
+func setFits(s *model.State, id string, port bool) bool {
+	set, ok := s.IPSets.Get(id)
+	if !ok {
+		return false
+	}
+	if port {
+		return set.Type == model.IPSetTypeIPAndPort
+	}
+	return set.Type == model.IPSetTypeNet || set.Type == model.IPSetTypeIP
 }
 
 func anyContains(nets []netip.Prefix, a netip.Addr) bool {
@@ -391,7 +448,7 @@ func inRanges(rs []model.PortRange, port uint16) bool {
 	return false
 }
 
-// inAddrSet: membership of an address in a NET or IP set (a missing set has no members).
+// inAddrSet: membership of an address in a NET or IP set (callers handle missing sets, see RuleMatches).
 func inAddrSet(s *model.State, id string, a netip.Addr) bool {
 	set, ok := s.IPSets.Get(id)
 	if !ok {

@@ -195,3 +195,54 @@ func TestPathsFollowFelixTables(t *testing.T) {
 		})
 	}
 }
+
+// TestRulesNamingMissingIPSetsAreFailSafe: a rule naming an IP set the model does not have (or has with a
+// type that does not fit) is a state Felix never sends (its rule scanner removes a set only once no active
+// rule names it); calico-p4 renders it fail-safe, and so does the oracle: allow, pass and log rules never
+// match, deny rules treat the dangling condition as satisfied.
+func TestRulesNamingMissingIPSetsAreFailSafe(t *testing.T) {
+	s := state(t,
+		&proto.ToDataplane{Payload: &proto.ToDataplane_IpsetUpdate{IpsetUpdate: &proto.IPSetUpdate{Id: "s:net",
+			Type: proto.IPSetUpdate_NET, Members: []string{"10.1.0.0/16"}}}},
+		&proto.ToDataplane{Payload: &proto.ToDataplane_IpsetUpdate{IpsetUpdate: &proto.IPSetUpdate{Id: "n:web",
+			Type: proto.IPSetUpdate_IP_AND_PORT, Members: []string{"10.65.0.3,tcp:8443"}}}},
+	)
+	icmpEchoReply := oracle.Packet{Src: netip.MustParseAddr("192.168.122.11"), Dst: netip.MustParseAddr("192.168.122.12"),
+		Proto: oracle.ProtoICMP, ICMPType: 0, ICMPCode: 3}
+	cases := []struct {
+		name string
+		rule *proto.Rule
+		p    oracle.Packet
+		want bool
+	}{
+		// The case the hitless test found (seed 1002): an untracked egress allow whose only conditions
+		// were a negated named-port set that had been removed and a negated NET set.
+		{"allow with a missing negated named-port set never matches", &proto.Rule{Action: "allow",
+			NotSrcNamedPortIpSetIds: []string{"n:gone"}, NotSrcIpSetIds: []string{"s:net"}}, icmpEchoReply, false},
+		{"allow with a missing source set never matches", &proto.Rule{Action: "allow", SrcIpSetIds: []string{"s:gone"}},
+			pkt("10.1.0.1", "10.65.0.3", 6, 80), false},
+		{"pass with a missing negated set never matches", &proto.Rule{Action: "next-tier", NotDstIpSetIds: []string{"s:gone"}},
+			pkt("10.1.0.1", "10.65.0.3", 6, 80), false},
+		{"allow naming a NET set as a named port never matches", &proto.Rule{Action: "allow", DstNamedPortIpSetIds: []string{"s:net"}},
+			pkt("10.1.0.1", "10.1.0.3", 6, 80), false},
+		{"allow naming an IP_AND_PORT set as an address set never matches", &proto.Rule{Action: "allow", DstIpSetIds: []string{"n:web"}},
+			pkt("10.1.0.1", "10.65.0.3", 6, 8443), false},
+		{"deny with a missing set treats it as satisfied", &proto.Rule{Action: "deny", SrcIpSetIds: []string{"s:gone"}},
+			pkt("10.9.0.1", "10.65.0.3", 6, 80), true},
+		{"deny keeps its other conditions", &proto.Rule{Action: "deny", SrcIpSetIds: []string{"s:gone", "s:net"}},
+			pkt("10.9.0.1", "10.65.0.3", 6, 80), false},
+		{"deny with a missing named port: the whole port group is satisfied", &proto.Rule{Action: "deny",
+			DstPorts: port(80), DstNamedPortIpSetIds: []string{"n:web", "n:gone"}}, pkt("10.9.0.1", "10.65.0.3", 6, 22), true},
+		{"deny with a present set still matches by it", &proto.Rule{Action: "deny", NotSrcIpSetIds: []string{"s:net"}},
+			pkt("10.1.0.1", "10.65.0.3", 6, 80), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := state(t, policy("default", "p", []*proto.Rule{c.rule}))
+			pol, _ := m.Policies.Get(model.PolicyKey{Tier: "default", Name: "p"})
+			if got := oracle.RuleMatches(s, &pol.InboundRules[0], c.p); got != c.want {
+				t.Errorf("matches=%v, want %v (dangling: %v)", got, c.want, oracle.DanglingSets(s, &pol.InboundRules[0]))
+			}
+		})
+	}
+}
