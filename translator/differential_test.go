@@ -3,11 +3,14 @@ package translator
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/calico-p4/calico-p4/driver/model"
 	"github.com/calico-p4/calico-p4/ipu/softswitch/pipeline"
@@ -124,132 +127,284 @@ func pipelinePacket(p oracle.Packet) oracle.Packet {
 	return p
 }
 
-// TestDifferentialAgainstTheSoftswitch: random models (policies with every rule field, tiers with pass,
-// profiles, IP sets, named ports, host endpoints, v4/v6) and random packets: the softswitch pipeline
-// running the translator's entries forwards exactly the packets the oracle says Felix allows, and drops
-// the others for a policy reason. Seeds are logged.
-func TestDifferentialAgainstTheSoftswitch(t *testing.T) {
-	seed := firstSeed(t)
-	n, fails := 0, 0
-	stats := map[string]int{}
-	for i := 0; i < *flagModels && fails < 5; i++ {
-		g := gen.New(seed + uint64(i))
-		s := stateOf(t, g.Model())
-		tr := New(testPorts, genNode())
-		res := tr.Apply(s, model.Changes{Resync: true})
-		var now atomic.Int64
-		now.Store(1)
-		pl, st := softswitch(t, res.Entries, &now)
-		w, err := pl.NewWorker(0)
-		if err != nil {
-			t.Fatal(err)
+// diffIngress is where a generated packet enters the node: the oracle's view and the pipeline's port,
+// the source MAC, and (VXLAN from another node) the outer headers.
+type diffIngress struct {
+	in    oracle.Ingress
+	port  uint32
+	mac   string
+	outer string
+}
+
+// diffIngresses lists where packets enter for state s: its workloads (and, with gone, the generated
+// workloads it does not have: their packets must meet no port), the host, the uplink and, last, VXLAN
+// from another node when s has an overlay.
+func diffIngresses(s *model.State, gone bool) []diffIngress {
+	var ins []diffIngress
+	for k, ep := range s.WorkloadEndpoints.All() {
+		kk := k
+		p, _ := testPorts.PortID(ep.InterfaceName)
+		mac := "0a:58:00:00:00:01"
+		if len(ep.MAC) == 6 {
+			mac = ep.MAC.String()
 		}
-		m := &pathModel{set: res.Entries, w: newWalker(res.Entries)}
-		on := oracleNode()
-		type ingress struct {
-			in    oracle.Ingress
-			port  uint32
-			mac   string
-			outer string // VXLAN from a remote node's VTEP
+		ins = append(ins, diffIngress{oracle.Ingress{Workload: &kk}, p, mac, ""})
+	}
+	if gone {
+		for i, w := range gen.Workloads {
+			id := gen.WorkloadID(i)
+			k := model.WorkloadEndpointKey{OrchestratorID: id.OrchestratorId, WorkloadID: id.WorkloadId, EndpointID: id.EndpointId}
+			if _, ok := s.WorkloadEndpoints.Get(k); ok {
+				continue
+			}
+			if slices.ContainsFunc(ins, func(x diffIngress) bool { p, _ := testPorts.PortID(w.Iface); return x.port == p }) {
+				continue // another endpoint has its interface
+			}
+			p, _ := testPorts.PortID(w.Iface)
+			ins = append(ins, diffIngress{oracle.Ingress{Workload: &k}, p, w.MAC, ""})
 		}
-		var ins []ingress
-		for k, ep := range s.WorkloadEndpoints.All() {
-			kk := k
-			p, _ := testPorts.PortID(ep.InterfaceName)
-			mac := "0a:58:00:00:00:01"
-			if len(ep.MAC) == 6 {
-				mac = ep.MAC.String()
+	}
+	hp, _ := testPorts.PortID(genNode().Node.HostInterface)
+	up, _ := testPorts.PortID(genNode().Node.UplinkInterface)
+	ins = append(ins, diffIngress{oracle.Ingress{Host: true}, hp, "02:00:00:00:00:01", ""},
+		diffIngress{oracle.Ingress{Iface: gen.Uplink}, up, "02:00:00:00:01:01", ""})
+	if outer := vxlanOuter(s); outer != "" {
+		ins = append(ins, diffIngress{oracle.Ingress{Iface: "vxlan.calico"}, up, "66:00:00:00:00:02", outer})
+	}
+	return ins
+}
+
+// diffRig is one softswitch store running k8s.p4 with the pipeline over it, and the counts of a
+// differential test.
+type diffRig struct {
+	t     *testing.T
+	pl    *pipeline.Pipeline
+	w     *pipeline.Worker
+	st    *tables.Store
+	now   *atomic.Int64
+	stats map[string]int
+	n     int
+	fails int
+}
+
+func newDiffRig(t *testing.T, set *entry.Set, stats map[string]int) *diffRig {
+	d := &diffRig{t: t, now: new(atomic.Int64), stats: stats}
+	d.now.Store(1)
+	d.pl, d.st = softswitch(t, set, d.now)
+	w, err := d.pl.NewWorker(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.w = w
+	return d
+}
+
+// update writes the differences between two entry sets into the store as one atomic write (what the
+// programmer does for the embedded target).
+func (d *diffRig) update(from, to *entry.Set) {
+	t := d.t
+	t.Helper()
+	delta := entry.Diff(from, to)
+	var ups []*p4v1.Update
+	add := func(typ p4v1.Update_Type, es []entry.Entry) {
+		for _, e := range es {
+			ent, err := p4info(t).Encode(e, noIDs{})
+			if err != nil {
+				t.Fatalf("%v: %v", e, err)
 			}
-			ins = append(ins, ingress{oracle.Ingress{Workload: &kk}, p, mac, ""})
+			ups = append(ups, &p4v1.Update{Type: typ, Entity: ent})
 		}
-		hp, _ := testPorts.PortID(genNode().Node.HostInterface)
-		up, _ := testPorts.PortID(genNode().Node.UplinkInterface)
-		ins = append(ins, ingress{oracle.Ingress{Host: true}, hp, "02:00:00:00:00:01", ""},
-			ingress{oracle.Ingress{Iface: gen.Uplink}, up, "02:00:00:00:01:01", ""})
-		if outer := vxlanOuter(s); outer != "" {
-			ins = append(ins, ingress{oracle.Ingress{Iface: "vxlan.calico"}, up, "66:00:00:00:00:02", outer})
+	}
+	add(p4v1.Update_DELETE, delta.Delete)
+	add(p4v1.Update_MODIFY, delta.Modify)
+	add(p4v1.Update_INSERT, delta.Insert)
+	if len(ups) == 0 {
+		return
+	}
+	errs, err := d.st.Write(ups, p4v1.WriteRequest_DATAPLANE_ATOMIC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range errs {
+		if e != nil && status.Code(e) != codes.Aborted {
+			t.Fatalf("the softswitch refused %v: %v", ups[i], e)
 		}
-		for j := 0; j < 60 && fails < 5; j++ {
-			in := ins[g.R.IntN(len(ins))]
-			if g.R.IntN(4) == 0 {
-				in = ins[len(ins)-1] // more from outside: host endpoints' untracked, pre-DNAT and forward checks
-				if in.outer != "" && g.R.IntN(2) == 0 {
-					in = ins[len(ins)-2]
-				}
+	}
+}
+
+// check sends count random new-flow packets (and the replies of those allowed) through the pipeline and
+// compares each outcome with the oracle's verdict for state s. what names the state in failures (it must
+// say how to reproduce it).
+func (d *diffRig) check(what string, g *gen.Gen, s *model.State, ins []diffIngress, count int) {
+	t, stats := d.t, d.stats
+	on := oracleNode()
+	for j := 0; j < count && d.fails < 5; j++ {
+		in := ins[g.R.IntN(len(ins))]
+		if g.R.IntN(4) == 0 {
+			in = ins[len(ins)-1] // more from outside: host endpoints' untracked, pre-DNAT and forward checks
+			if in.outer != "" && g.R.IntN(2) == 0 {
+				in = ins[len(ins)-2]
 			}
-			p := pipelinePacket(g.Packet())
-			if in.outer != "" && !p.Src.Is4() {
-				continue // the generated VTEPs carry IPv4 only
-			}
-			if in.in.Workload == nil && (p.Proto == 4 || (p.Proto == oracle.ProtoUDP && p.DstPort == 4789)) {
-				// Tunnel packets from outside are terminated when they come from a known node: the
-				// oracle does not model the kernel's tunnel devices.
-				p.Proto, p.DstPort = oracle.ProtoTCP, 80
-			}
-			if in.in.Host && g.R.IntN(4) > 0 {
-				p.Src = nodeAddr(p.Dst) // mostly the host's own traffic (traffic it forwards is tested too)
-			}
-			if in.in.Workload != nil && g.R.IntN(4) > 0 {
-				ep, _ := s.WorkloadEndpoints.Get(*in.in.Workload)
+		}
+		p := pipelinePacket(g.Packet())
+		if in.outer != "" && !p.Src.Is4() {
+			continue // the generated VTEPs carry IPv4 only
+		}
+		if in.in.Workload == nil && (p.Proto == 4 || (p.Proto == oracle.ProtoUDP && p.DstPort == 4789)) {
+			// Tunnel packets from outside are terminated when they come from a known node: the
+			// oracle does not model the kernel's tunnel devices.
+			p.Proto, p.DstPort = oracle.ProtoTCP, 80
+		}
+		if in.in.Host && g.R.IntN(4) > 0 {
+			p.Src = nodeAddr(p.Dst) // mostly the host's own traffic (traffic it forwards is tested too)
+		}
+		if in.in.Workload != nil && g.R.IntN(4) > 0 {
+			if ep, ok := s.WorkloadEndpoints.Get(*in.in.Workload); ok {
 				for _, nn := range append(append([]netip.Prefix(nil), ep.IPv4Nets...), ep.IPv6Nets...) {
 					if nn.Addr().Is4() == p.Dst.Is4() {
 						p.Src = nn.Addr()
 					}
 				}
 			}
-			want, to := oracle.Evaluate(s, on, in.in, p)
-			if in.outer != "" {
-				stats["of which VXLAN from another node"]++
-			}
-			switch {
-			case want.Untracked:
-				stats["of which allowed by untracked policy"]++
-			case want.Accepted:
-				stats["of which allowed by pre-DNAT policy"]++
-			}
-			if in.in.Host {
-				if oracle.HostOwns(s, on, p.Src) {
-					stats["of which the host's own traffic"]++
-				} else {
-					stats["of which forwarded by the host"]++
-				}
-			}
-			// Forget what earlier packets taught conntrack: each packet is a new flow.
-			now.Add(int64(1e15))
-			st.Sweep()
-			got := w.Process(frameWith(p, in.mac, "S", in.outer), in.port)
-			n++
-			allowed := got.Forwarded()
-			switch {
-			case got.DropReason == p4src.DropPassBudget:
-				stats["pass budget"]++ // a walk longer than PASS_BUDGET (reported by the translator)
-				continue
-			case allowed == want.Allowed:
-				if !allowed && got.DropReason != p4src.DropPolicyDeny && got.DropReason != p4src.DropSpoofedSource &&
-					got.DropReason != p4src.DropNoRoute && got.DropReason != p4src.DropUnknownPort {
-					fails++
-					t.Errorf("seed %d: %s → %s, %+v: dropped for reason %d; the oracle denies it (%s)",
-						seed+uint64(i), in.in, to, p, got.DropReason, want.Why)
-				}
-				stats["agree"]++
-				if allowed {
-					// The reply, from where the packet went: established for both (unless untracked).
-					checkReply(t, seed+uint64(i), s, on, w, m, p, want, to, ins2(ins, func(x ingress) (oracle.Ingress, uint32, string, string) {
-						return x.in, x.port, x.mac, x.outer
-					}), stats, &fails)
-				}
-				continue
-			case got.DropReason == p4src.DropNoRoute:
-				stats["no usable next hop"]++ // underlay reachability: not modelled by the oracle
-				continue
-			}
-			fails++
-			tr, _ := pl.Trace(frameWith(p, in.mac, "S", in.outer), in.port)
-			t.Errorf("seed %d: %s → %s, packet %+v: oracle allowed=%v (%s), softswitch forwarded=%v (drop reason %d)\n%s",
-				seed+uint64(i), in.in, to, p, want.Allowed, want.Why, allowed, got.DropReason, indent(fmt.Sprint(tr)))
 		}
+		want, to := oracle.Evaluate(s, on, in.in, p)
+		if in.outer != "" {
+			stats["of which VXLAN from another node"]++
+		}
+		switch {
+		case want.Untracked:
+			stats["of which allowed by untracked policy"]++
+		case want.Accepted:
+			stats["of which allowed by pre-DNAT policy"]++
+		}
+		if in.in.Host {
+			if oracle.HostOwns(s, on, p.Src) {
+				stats["of which the host's own traffic"]++
+			} else {
+				stats["of which forwarded by the host"]++
+			}
+		}
+		// Forget what earlier packets taught conntrack: each packet is a new flow.
+		d.now.Add(int64(1e15))
+		d.st.Sweep()
+		got := d.w.Process(frameWith(p, in.mac, "S", in.outer), in.port)
+		d.n++
+		allowed := got.Forwarded()
+		switch {
+		case got.DropReason == p4src.DropPassBudget:
+			stats["pass budget"]++ // a walk longer than PASS_BUDGET (reported by the translator)
+			continue
+		case allowed == want.Allowed:
+			// A list naming a policy or profile the model does not have runs into a missing step: the
+			// walk fails closed with DROP_POLICY_PROGRAM (translator/policy.go; change sequences reach it).
+			missing := got.DropReason == p4src.DropPolicyProgram && strings.Contains(want.Why, " missing")
+			if !allowed && got.DropReason != p4src.DropPolicyDeny && got.DropReason != p4src.DropSpoofedSource &&
+				got.DropReason != p4src.DropNoRoute && got.DropReason != p4src.DropUnknownPort && !missing {
+				d.fails++
+				t.Errorf("%s: %s → %s, %+v: dropped for reason %d; the oracle denies it (%s)",
+					what, in.in, to, p, got.DropReason, want.Why)
+			}
+			stats["agree"]++
+			if allowed {
+				// The reply, from where the packet went: established for both (unless untracked).
+				d.checkReply(what, s, on, p, want, to, ins)
+			}
+			continue
+		case got.DropReason == p4src.DropNoRoute:
+			stats["no usable next hop"]++ // underlay reachability: not modelled by the oracle
+			continue
+		}
+		d.fails++
+		tr, _ := d.pl.Trace(frameWith(p, in.mac, "S", in.outer), in.port)
+		t.Errorf("%s: %s → %s, packet %+v: oracle allowed=%v (%s), softswitch forwarded=%v (drop reason %d)\n%s",
+			what, in.in, to, p, want.Allowed, want.Why, allowed, got.DropReason, indent(fmt.Sprint(tr)))
+	}
+}
+
+// TestDifferentialAgainstTheSoftswitch: random models (policies with every rule field, tiers with pass,
+// profiles, IP sets, named ports, host endpoints, v4/v6) and random packets: the softswitch pipeline
+// running the translator's entries forwards exactly the packets the oracle says Felix allows, and drops
+// the others for a policy reason. Seeds are logged.
+func TestDifferentialAgainstTheSoftswitch(t *testing.T) {
+	seed := firstSeed(t)
+	stats := map[string]int{}
+	n, fails := 0, 0
+	for i := 0; i < *flagModels && fails < 5; i++ {
+		g := gen.New(seed + uint64(i))
+		s := stateOf(t, g.Model())
+		tr := New(testPorts, genNode())
+		res := tr.Apply(s, model.Changes{Resync: true})
+		d := newDiffRig(t, res.Entries, stats)
+		d.fails = fails
+		d.check(fmt.Sprintf("seed %d", seed+uint64(i)), g, s, diffIngresses(s, false), 60)
+		n, fails = n+d.n, d.fails
 	}
 	t.Logf("%d packets: %v", n, stats)
+}
+
+// TestDifferentialUnderChangeSequences: random models, then random change sequences (policies, profiles,
+// IP sets and their deltas, workload and host endpoints, routes, VTEPs, pools, encapsulation) translated
+// incrementally (Apply with each batch's changes, as the manager does) and written into one softswitch
+// store as the differences, one atomic write per batch: after every batch, the pipeline forwards exactly
+// the packets the oracle allows for the state reached, and packets from workloads removed meet no port.
+// Change sequences reach states fresh models never have (a host endpoint replaced, an IP set removed while
+// a rule names it, an endpoint naming a removed policy, routes and VTEPs changed under live endpoints).
+// Seeds are logged; -models (a tenth of it are sequences) and -changes size the run.
+func TestDifferentialUnderChangeSequences(t *testing.T) {
+	seed := seedRange(t, 10)
+	models := max(1, *flagModels/10)
+	stats := map[string]int{}
+	n, fails, batches := 0, 0, 0
+	for i := 0; i < models && fails < 5; i++ {
+		g := gen.New(seed + uint64(i))
+		live := model.NewState()
+		applyMsgs(t, live, g.Model()...)
+		tr := New(testPorts, genNode())
+		res := tr.Apply(live.Clone(), live.TakeChanges())
+		d := newDiffRig(t, res.Entries, stats)
+		d.fails = fails
+		d.check(fmt.Sprintf("seed %d (change sequence), the model", seed+uint64(i)), g, live, diffIngresses(live, true), 40)
+		installed := res.Entries.Clone()
+		for j := 0; j < *flagChanges && d.fails < 5; j++ {
+			applyMsgs(t, live, g.Change(setMembers(live))...)
+			changes := live.TakeChanges()
+			res = tr.Apply(live.Clone(), changes)
+			d.update(installed, res.Entries)
+			installed = res.Entries.Clone()
+			batches++
+			what := fmt.Sprintf("seed %d (change sequence), after change %d (%s)", seed+uint64(i), j, changes)
+			if outsideFelix(live) {
+				stats["states with a rule naming a missing IP set (fail-safe)"]++
+			}
+			d.check(what, g, live, diffIngresses(live, true), 40)
+		}
+		n, fails = n+d.n, d.fails
+	}
+	t.Logf("%d models, %d change batches, %d packets: %v", models, batches, n, stats)
+}
+
+// outsideFelix reports whether a policy or profile of s has a rule naming an IP set s does not have (or
+// of the wrong type): a state Felix never sends, which the translator renders fail-safe.
+func outsideFelix(s *model.State) bool {
+	rules := func(in, out []model.Rule) bool {
+		for _, r := range append(slices.Clone(in), out...) {
+			if len(oracle.DanglingSets(s, &r)) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for _, p := range s.Policies.All() {
+		if rules(p.InboundRules, p.OutboundRules) {
+			return true
+		}
+	}
+	for _, p := range s.Profiles.All() {
+		if rules(p.InboundRules, p.OutboundRules) {
+			return true
+		}
+	}
+	return false
 }
 
 func indent(s string) string {
@@ -260,26 +415,10 @@ func indent(s string) string {
 	return "    " + strings.Join(lines, "\n    ")
 }
 
-// replyIngress describes where a reply enters.
-type replyIngress struct {
-	in    oracle.Ingress
-	port  uint32
-	mac   string
-	outer string
-}
-
-func ins2[T any](xs []T, f func(T) (oracle.Ingress, uint32, string, string)) []replyIngress {
-	out := make([]replyIngress, 0, len(xs))
-	for _, x := range xs {
-		in, port, mac, outer := f(x)
-		out = append(out, replyIngress{in, port, mac, outer})
-	}
-	return out
-}
-
 // checkReply sends the reply of an allowed flow and checks it passes as established traffic.
-func checkReply(t *testing.T, seed uint64, s *model.State, on oracle.Node, w *pipeline.Worker, m *pathModel, p oracle.Packet,
-	first oracle.Verdict, to oracle.Destination, ins []replyIngress, stats map[string]int, fails *int) {
+func (d *diffRig) checkReply(what string, s *model.State, on oracle.Node, p oracle.Packet, first oracle.Verdict,
+	to oracle.Destination, ins []diffIngress) {
+	t, stats := d.t, d.stats
 	t.Helper()
 	if first.Untracked || (p.Proto == oracle.ProtoICMP && p.ICMPType != 8) || (p.Proto == oracle.ProtoICMPv6 && p.ICMPType != 128) {
 		return // untracked: conntrack knows nothing; ICMP other than echo: no reply to track
@@ -299,7 +438,7 @@ func checkReply(t *testing.T, seed uint64, s *model.State, on oracle.Node, w *pi
 			return
 		}
 	}
-	var from *replyIngress
+	var from *diffIngress
 	for i := range ins {
 		x := &ins[i]
 		switch {
@@ -329,15 +468,15 @@ func checkReply(t *testing.T, seed uint64, s *model.State, on oracle.Node, w *pi
 		r.ICMPType = 129
 	}
 	want, _ := oracle.Evaluate(s, on, from.in, r)
-	got := w.Process(frameWith(r, from.mac, "SA", from.outer), from.port)
+	got := d.w.Process(frameWith(r, from.mac, "SA", from.outer), from.port)
 	if !got.Forwarded() && got.DropReason == p4src.DropNoRoute {
 		stats["no usable next hop"]++
 		return
 	}
 	if got.Forwarded() != want.Allowed {
-		*fails++
-		t.Errorf("seed %d: reply %s of %+v: oracle allowed=%v (%s), softswitch forwarded=%v (drop reason %d)",
-			seed, from.in, p, want.Allowed, want.Why, got.Forwarded(), got.DropReason)
+		d.fails++
+		t.Errorf("%s: reply %s of %+v: oracle allowed=%v (%s), softswitch forwarded=%v (drop reason %d)",
+			what, from.in, p, want.Allowed, want.Why, got.Forwarded(), got.DropReason)
 		return
 	}
 	stats["replies agree"]++

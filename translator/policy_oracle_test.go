@@ -14,17 +14,23 @@ import (
 )
 
 var (
-	flagSeed   = flag.Uint64("seed", 0, "first seed of the random tests (0: from the clock)")
-	flagModels = flag.Int("models", 300, "random models per property test")
+	flagSeed    = flag.Uint64("seed", 0, "first seed of the random tests (0: from the clock)")
+	flagModels  = flag.Int("models", 300, "random models per property test (the change-sequence tests run a tenth or a thirtieth of it)")
+	flagChanges = flag.Int("changes", 20, "change batches per model in TestDifferentialUnderChangeSequences")
+	flagHitless = flag.Int("hitless-changes", 8, "change batches per model in TestSyncsAreHitless")
 )
 
-// firstSeed returns the first seed of a random test and logs it.
-func firstSeed(t *testing.T) uint64 {
+// firstSeed returns the first seed of a random test over -models models and logs the seeds.
+func firstSeed(t *testing.T) uint64 { return seedRange(t, 1) }
+
+// seedRange returns the first seed of a random test running one model per div of -models (-seed, else
+// from the clock) and logs the seeds and how to rerun one.
+func seedRange(t *testing.T, div int) uint64 {
 	s := *flagSeed
 	if s == 0 {
 		s = uint64(time.Now().UnixNano())
 	}
-	t.Logf("seeds %d..%d (rerun one with -seed=N -models=1)", s, s+uint64(*flagModels)-1)
+	t.Logf("seeds %d..%d (rerun one with -seed=N -models=%d)", s, s+uint64(max(1, *flagModels/div))-1, div)
 	return s
 }
 

@@ -2,13 +2,19 @@ package gen
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/projectcalico/calico/felix/proto"
 )
 
 // Change returns a random batch of changes to a model made by Model (some may be no-ops or refer to objects
-// that do not exist, as a real stream can after a resync).
+// that do not exist, as a real stream can after a resync). An IP set is mostly removed as Felix removes one
+// — once no policy or profile names it: the batch first updates those that do (their rules drawn again,
+// from the sets that remain); otherwise the removal leaves rules naming a missing set, a state Felix never
+// sends (its rule scanner keeps a set while any active rule names it) that the translator must still
+// handle (fail-safe). Likewise policies and profiles are removed while endpoints may still use them.
 func (g *Gen) Change(members func(id string) []string) []*proto.ToDataplane {
 	var out []*proto.ToDataplane
 	touched := map[string]bool{} // sets (re)created in this batch: the model does not show them yet
@@ -32,9 +38,12 @@ func (g *Gen) Change(members func(id string) []string) []*proto.ToDataplane {
 			sets := append(slices.Clone(g.netSets), g.portSets...)
 			if len(sets) > 0 {
 				id := pick(g.R, sets)
-				out = append(out, &proto.ToDataplane{Payload: &proto.ToDataplane_IpsetRemove{IpsetRemove: &proto.IPSetRemove{Id: id}}})
 				g.netSets = slices.DeleteFunc(g.netSets, func(s string) bool { return s == id })
 				g.portSets = slices.DeleteFunc(g.portSets, func(s string) bool { return s == id })
+				if g.chance(0.75) {
+					out = append(out, g.unreference(id)...)
+				}
+				out = append(out, &proto.ToDataplane{Payload: &proto.ToDataplane_IpsetRemove{IpsetRemove: &proto.IPSetRemove{Id: id}}})
 			}
 		case 4, 5:
 			tier := pick(g.R, Tiers)
@@ -43,6 +52,7 @@ func (g *Gen) Change(members func(id string) []string) []*proto.ToDataplane {
 			tier := pick(g.R, Tiers)
 			if pols := g.policies[tier]; len(pols) > 0 {
 				name := pick(g.R, pols)
+				delete(g.refs, "pol "+tier+"/"+name)
 				out = append(out, &proto.ToDataplane{Payload: &proto.ToDataplane_ActivePolicyRemove{ActivePolicyRemove: &proto.ActivePolicyRemove{
 					Id: &proto.PolicyID{Tier: tier, Name: name}}}})
 			}
@@ -50,8 +60,10 @@ func (g *Gen) Change(members func(id string) []string) []*proto.ToDataplane {
 			out = append(out, g.Profile(fmt.Sprintf("prof%d", g.R.IntN(4))))
 		case 8:
 			if len(g.profiles) > 0 {
+				name := pick(g.R, g.profiles)
+				delete(g.refs, "prof "+name)
 				out = append(out, &proto.ToDataplane{Payload: &proto.ToDataplane_ActiveProfileRemove{ActiveProfileRemove: &proto.ActiveProfileRemove{
-					Id: &proto.ProfileID{Name: pick(g.R, g.profiles)}}}})
+					Id: &proto.ProfileID{Name: name}}}})
 			}
 		case 9, 10:
 			out = append(out, g.Workload(g.R.IntN(len(Workloads))))
@@ -76,6 +88,24 @@ func (g *Gen) Change(members func(id string) []string) []*proto.ToDataplane {
 				out = append(out, &proto.ToDataplane{Payload: &proto.ToDataplane_IpamPoolRemove{IpamPoolRemove: &proto.IPAMPoolRemove{Id: "10.66.0.0-16"}}})
 			}
 		}
+	}
+	return out
+}
+
+// unreference draws the rules of every policy and profile naming set id again (id no longer among the sets
+// to draw from), in a deterministic order.
+func (g *Gen) unreference(id string) []*proto.ToDataplane {
+	var out []*proto.ToDataplane
+	for _, key := range slices.Sorted(maps.Keys(g.refs)) {
+		if !slices.Contains(g.refs[key], id) {
+			continue
+		}
+		if name, ok := strings.CutPrefix(key, "prof "); ok {
+			out = append(out, g.Profile(name))
+			continue
+		}
+		tier, name, _ := strings.Cut(strings.TrimPrefix(key, "pol "), "/")
+		out = append(out, g.Policy(tier, name))
 	}
 	return out
 }

@@ -61,6 +61,8 @@ type Gen struct {
 	setTypes          map[string]proto.IPSetUpdate_IPSetType
 	policies          map[string][]string // by tier
 	profiles          []string
+	// refs: the IP sets each generated policy ("pol <tier>/<name>") or profile ("prof <name>") names.
+	refs map[string][]string
 }
 
 // New returns a generator for seed.
@@ -76,7 +78,7 @@ func (g *Gen) Model() []*proto.ToDataplane {
 	out = append(out, g.config(), hostMeta(), &proto.ToDataplane{Payload: &proto.ToDataplane_Encapsulation{
 		Encapsulation: &proto.Encapsulation{}}})
 	out = append(out, pool("10.65.0.0-16", "10.65.0.0/16", true), pool("fd00:65::-48", "fd00:65::/48", false))
-	g.netSets, g.portSets, g.policies, g.profiles = nil, nil, map[string][]string{}, nil
+	g.netSets, g.portSets, g.policies, g.profiles, g.refs = nil, nil, map[string][]string{}, nil, nil
 	for i := 0; i < 2+g.R.IntN(4); i++ {
 		out = append(out, g.IPSet(fmt.Sprintf("s:net%d", i)))
 	}
@@ -233,6 +235,7 @@ func (g *Gen) Policy(tier, name string) *proto.ToDataplane {
 	if g.policies == nil {
 		g.policies = map[string][]string{}
 	}
+	g.noteRefs("pol "+tier+"/"+name, p.InboundRules, p.OutboundRules)
 	if !slices.Contains(g.policies[tier], name) {
 		g.policies[tier] = append(g.policies[tier], name)
 	}
@@ -249,11 +252,27 @@ func (g *Gen) Profile(name string) *proto.ToDataplane {
 	for i := 0; i < g.R.IntN(4); i++ {
 		p.OutboundRules = append(p.OutboundRules, g.Rule())
 	}
+	g.noteRefs("prof "+name, p.InboundRules, p.OutboundRules)
 	if !slices.Contains(g.profiles, name) {
 		g.profiles = append(g.profiles, name)
 	}
 	return &proto.ToDataplane{Payload: &proto.ToDataplane_ActiveProfileUpdate{ActiveProfileUpdate: &proto.ActiveProfileUpdate{
 		Id: &proto.ProfileID{Name: name}, Profile: p}}}
+}
+
+// noteRefs records the IP sets the rules of a policy or profile name.
+func (g *Gen) noteRefs(key string, in, out []*proto.Rule) {
+	if g.refs == nil {
+		g.refs = map[string][]string{}
+	}
+	var ids []string
+	for _, r := range append(slices.Clone(in), out...) {
+		for _, l := range [][]string{r.SrcIpSetIds, r.NotSrcIpSetIds, r.DstIpSetIds, r.NotDstIpSetIds, r.DstIpPortSetIds,
+			r.SrcNamedPortIpSetIds, r.NotSrcNamedPortIpSetIds, r.DstNamedPortIpSetIds, r.NotDstNamedPortIpSetIds} {
+			ids = append(ids, l...)
+		}
+	}
+	g.refs[key] = ids
 }
 
 // Rule returns a random rule using every kind of field (HTTP and service-account matches excepted: the
