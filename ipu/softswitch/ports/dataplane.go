@@ -362,7 +362,10 @@ func (d *Dataplane) processOne(w *pipeline.Worker, p *port, l *link, buf []byte,
 		vh = decodeVnet(buf[pipeline.Headroom-vnetLen:])
 	}
 	field := vh.partialField(n)
+	var ports0 uint32
+	var hasPorts bool
 	if field >= 0 {
+		ports0, hasPorts = partialPorts(buf[pipeline.Headroom:pipeline.Headroom+n], int(vh.csumStart), field)
 		invert16(buf[pipeline.Headroom:], field)
 	}
 	res := w.RunIn(buf, n, p.id)
@@ -370,7 +373,13 @@ func (d *Dataplane) processOne(w *pipeline.Worker, p *port, l *link, buf []byte,
 		return
 	}
 	if field >= 0 {
-		invert16(res.Data, field+res.L3Shift)
+		f := field + res.L3Shift
+		invert16(res.Data, f)
+		if hasPorts {
+			if ports1, ok := partialPorts(res.Data, int(vh.csumStart)+res.L3Shift, f); ok {
+				unportPartial(res.Data, f, ports0, ports1)
+			}
+		}
 	}
 	d.output(res.Port, res.Data, vh, res.L3Shift, tx)
 }

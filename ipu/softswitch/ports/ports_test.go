@@ -3,6 +3,7 @@ package ports
 import (
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/calico-p4/calico-p4/p4src/vectors"
@@ -151,5 +152,52 @@ func TestPartialChecksumCompletes(t *testing.T) {
 	completeChecksum(pkt, 34, 34+16)
 	if got := binary.BigEndian.Uint16(pkt[34+16:]); got != want {
 		t.Fatalf("completed checksum %#x, want %#x", got, want)
+	}
+}
+
+// A NATed CHECKSUM_PARTIAL packet: the pipeline's incremental update (RFC 1624, on the inverted field)
+// moves the pseudo-header sum for the new addresses but also adds the port change, which the completion
+// counts again; unportPartial takes it out, so the completed checksum equals the checksum of the
+// rewritten packet computed from scratch (TCP and UDP).
+func TestPartialChecksumAfterAddressAndPortRewrite(t *testing.T) {
+	for _, l4 := range []string{"tcp(sport=40000, dport=8000)", "udp(sport=40000, dport=5353)"} {
+		orig, _ := vectors.ParsePacket("eth() / ipv4(src=10.65.0.11, dst=10.96.0.10) / " + l4 + " / payload(len=33)")
+		want, _ := vectors.ParsePacket("eth() / ipv4(src=10.65.0.11, dst=10.65.1.22) / " +
+			strings.NewReplacer("8000", "80", "5353", "53").Replace(l4) + " / payload(len=33)")
+		field := 34 + 16
+		if strings.HasPrefix(l4, "udp") {
+			field = 34 + 6
+		}
+		wantSum := binary.BigEndian.Uint16(want[field:])
+		// CHECKSUM_PARTIAL: the field holds the pseudo-header sum.
+		pkt := append([]byte(nil), orig...)
+		proto := uint32(pkt[23])
+		binary.BigEndian.PutUint16(pkt[field:], fold(sum16(pkt[26:34], 0)+uint32(len(pkt)-34)+proto))
+		before, ok := partialPorts(pkt, 34, field)
+		if !ok {
+			t.Fatalf("%s: not a partial TCP/UDP packet", l4)
+		}
+		// What processOne and the pipeline do: invert, rewrite the destination address and port with an
+		// incremental update of the (inverted) field, invert back.
+		invert16(pkt, field)
+		update := func(off int, n int) {
+			old := append([]byte(nil), pkt[off:off+n]...)
+			copy(pkt[off:], want[off:off+n])
+			c := uint32(^binary.BigEndian.Uint16(pkt[field:]))
+			for i := 0; i < n; i += 2 {
+				c += uint32(^binary.BigEndian.Uint16(old[i:])) + uint32(binary.BigEndian.Uint16(pkt[off+i:]))
+			}
+			binary.BigEndian.PutUint16(pkt[field:], ^fold(c))
+		}
+		update(30, 4)                 // destination address
+		update(36, 2)                 // destination port
+		copy(pkt[14:34], want[14:34]) // the IPv4 header checksum is not under test
+		invert16(pkt, field)
+		after, _ := partialPorts(pkt, 34, field)
+		unportPartial(pkt, field, before, after)
+		completeChecksum(pkt, 34, field)
+		if got := binary.BigEndian.Uint16(pkt[field:]); got != wantSum {
+			t.Errorf("%s: completed checksum %#04x, want %#04x", l4, got, wantSum)
+		}
 	}
 }

@@ -60,6 +60,30 @@ func invert16(b []byte, off int) {
 	binary.BigEndian.PutUint16(b[off:], ^binary.BigEndian.Uint16(b[off:]))
 }
 
+// partialPorts reads the ports (the first four bytes of the L4 header at start) of a CHECKSUM_PARTIAL TCP
+// or UDP packet whose checksum field is at field; ok is false for anything else (SCTP's CRC32c is no
+// pseudo-header sum).
+func partialPorts(b []byte, start, field int) (uint32, bool) {
+	if off := field - start; start < 0 || start+4 > len(b) || (off != 16 && off != 6) {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(b[start:]), true
+}
+
+// unportPartial takes back out of a CHECKSUM_PARTIAL field what the pipeline's incremental update added
+// for rewritten ports (before → after): the field holds the pseudo-header sum, which has no ports — the
+// completion (software, or the receiver's device) sums the L4 header, new ports included, itself. Without
+// it a NATed port is counted twice and the completed checksum is wrong (found by the two-node service
+// test: DNAT to a backend on another node, completed before VXLAN encapsulation, refused by the backend).
+func unportPartial(b []byte, field int, before, after uint32) {
+	if before == after {
+		return
+	}
+	s := uint32(binary.BigEndian.Uint16(b[field:])) + uint32(^uint16(after>>16)) + uint32(^uint16(after)) +
+		before>>16 + before&0xffff
+	binary.BigEndian.PutUint16(b[field:], fold(s))
+}
+
 func sum16(b []byte, s uint32) uint32 {
 	n := len(b)
 	for i := 0; i+1 < n; i += 2 {
