@@ -60,13 +60,23 @@ func decodeAction(a *p4.Action, allowed map[uint32]ActionRefInfo, forDefault, st
 
 // decodeMatch builds the key, mask, ranges and rank of a (non-default) entry of table t.
 func decodeMatch(t *TableInfo, ms []*p4.FieldMatch, priority int32, strict bool) (*Entry, *Error) {
-	e := &Entry{Table: t, Priority: priority}
+	e := new(Entry)
+	if err := decodeMatchInto(e, t, ms, priority, strict); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// decodeMatchInto is decodeMatch into e (reset first), for probes that only look an entry up (MODIFY,
+// DELETE): a write transaction reuses one probe instead of allocating an Entry per update.
+func decodeMatchInto(e *Entry, t *TableInfo, ms []*p4.FieldMatch, priority int32, strict bool) *Error {
+	*e = Entry{Table: t, Priority: priority}
 	if t.NeedsPriority {
 		if priority <= 0 {
-			return nil, errf(codes.InvalidArgument, "table %q has ternary/range/optional fields: priority must be > 0, got %d", t.Name, priority)
+			return errf(codes.InvalidArgument, "table %q has ternary/range/optional fields: priority must be > 0, got %d", t.Name, priority)
 		}
 	} else if priority != 0 {
-		return nil, errf(codes.InvalidArgument, "table %q has no ternary/range/optional field: priority must be 0, got %d", t.Name, priority)
+		return errf(codes.InvalidArgument, "table %q has no ternary/range/optional field: priority must be 0, got %d", t.Name, priority)
 	}
 	e.newKey(t.KeyLen)
 	if 2*t.KeyLen <= len(e.kbuf) {
@@ -82,16 +92,16 @@ func decodeMatch(t *TableInfo, ms []*p4.FieldMatch, priority int32, strict bool)
 	for _, m := range ms {
 		i, ok := t.fieldByID[m.FieldId]
 		if !ok {
-			return nil, errf(codes.InvalidArgument, "table %q has no match field id %d", t.Name, m.FieldId)
+			return errf(codes.InvalidArgument, "table %q has no match field id %d", t.Name, m.FieldId)
 		}
 		if seenMap != nil {
 			if seenMap[m.FieldId] {
-				return nil, errf(codes.InvalidArgument, "table %q: match field id %d given twice", t.Name, m.FieldId)
+				return errf(codes.InvalidArgument, "table %q: match field id %d given twice", t.Name, m.FieldId)
 			}
 			seenMap[m.FieldId] = true
 		} else {
 			if seen&(1<<uint(i)) != 0 {
-				return nil, errf(codes.InvalidArgument, "table %q: match field id %d given twice", t.Name, m.FieldId)
+				return errf(codes.InvalidArgument, "table %q: match field id %d given twice", t.Name, m.FieldId)
 			}
 			seen |= 1 << uint(i)
 		}
@@ -103,27 +113,27 @@ func decodeMatch(t *TableInfo, ms []*p4.FieldMatch, priority int32, strict bool)
 		case MatchExact:
 			x := m.GetExact()
 			if x == nil {
-				return nil, errf(codes.InvalidArgument, "%s: exact field needs an exact match", what)
+				return errf(codes.InvalidArgument, "%s: exact field needs an exact match", what)
 			}
 			if err := putBits(k, x.Value, f.Bitwidth, strict, what); err != nil {
-				return nil, err
+				return err
 			}
 			fillOnes(mk, f.Bitwidth, f.Bitwidth)
 		case MatchLPM:
 			x := m.GetLpm()
 			if x == nil {
-				return nil, errf(codes.InvalidArgument, "%s: lpm field needs an lpm match", what)
+				return errf(codes.InvalidArgument, "%s: lpm field needs an lpm match", what)
 			}
 			if x.PrefixLen <= 0 || int(x.PrefixLen) > f.Bitwidth {
-				return nil, errf(codes.InvalidArgument, "%s: prefix length %d out of 1..%d (omit the field for a don't-care)", what, x.PrefixLen, f.Bitwidth)
+				return errf(codes.InvalidArgument, "%s: prefix length %d out of 1..%d (omit the field for a don't-care)", what, x.PrefixLen, f.Bitwidth)
 			}
 			if err := putBits(k, x.Value, f.Bitwidth, strict, what); err != nil {
-				return nil, err
+				return err
 			}
 			fillOnes(mk, f.Bitwidth, int(x.PrefixLen))
 			for j := range k {
 				if k[j]&^mk[j] != 0 {
-					return nil, errf(codes.InvalidArgument, "%s: value %x has bits set beyond prefix length %d", what, x.Value, x.PrefixLen)
+					return errf(codes.InvalidArgument, "%s: value %x has bits set beyond prefix length %d", what, x.Value, x.PrefixLen)
 				}
 			}
 			if i == t.LPMField {
@@ -132,43 +142,43 @@ func decodeMatch(t *TableInfo, ms []*p4.FieldMatch, priority int32, strict bool)
 		case MatchTernary:
 			x := m.GetTernary()
 			if x == nil {
-				return nil, errf(codes.InvalidArgument, "%s: ternary field needs a ternary match", what)
+				return errf(codes.InvalidArgument, "%s: ternary field needs a ternary match", what)
 			}
 			if err := putBits(k, x.Value, f.Bitwidth, strict, what.with("value")); err != nil {
-				return nil, err
+				return err
 			}
 			if err := putBits(mk, x.Mask, f.Bitwidth, strict, what.with("mask")); err != nil {
-				return nil, err
+				return err
 			}
 			if isZero(mk) {
-				return nil, errf(codes.InvalidArgument, "%s: mask is zero (omit the field for a don't-care)", what)
+				return errf(codes.InvalidArgument, "%s: mask is zero (omit the field for a don't-care)", what)
 			}
 			for j := range k {
 				if k[j]&^mk[j] != 0 {
-					return nil, errf(codes.InvalidArgument, "%s: value %x has bits outside mask %x", what, x.Value, x.Mask)
+					return errf(codes.InvalidArgument, "%s: value %x has bits outside mask %x", what, x.Value, x.Mask)
 				}
 			}
 		case MatchRange:
 			x := m.GetRange()
 			if x == nil {
-				return nil, errf(codes.InvalidArgument, "%s: range field needs a range match", what)
+				return errf(codes.InvalidArgument, "%s: range field needs a range match", what)
 			}
 			lo := make([]byte, 2*f.Width)
 			lo, hi := lo[:f.Width:f.Width], lo[f.Width:]
 			if err := putBits(lo, x.Low, f.Bitwidth, strict, what.with("low")); err != nil {
-				return nil, err
+				return err
 			}
 			if err := putBits(hi, x.High, f.Bitwidth, strict, what.with("high")); err != nil {
-				return nil, err
+				return err
 			}
 			c := compareBE(lo, hi)
 			if c > 0 {
-				return nil, errf(codes.InvalidArgument, "%s: low %x > high %x", what, x.Low, x.High)
+				return errf(codes.InvalidArgument, "%s: low %x > high %x", what, x.Low, x.High)
 			}
 			full := make([]byte, f.Width)
 			fillOnes(full, f.Bitwidth, f.Bitwidth)
 			if isZero(lo) && compareBE(hi, full) == 0 {
-				return nil, errf(codes.InvalidArgument, "%s: range covers every value (omit the field for a don't-care)", what)
+				return errf(codes.InvalidArgument, "%s: range covers every value (omit the field for a don't-care)", what)
 			}
 			if c == 0 {
 				copy(k, lo) // a single value: matched through the mask, no range check
@@ -179,10 +189,10 @@ func decodeMatch(t *TableInfo, ms []*p4.FieldMatch, priority int32, strict bool)
 		case MatchOptional:
 			x := m.GetOptional()
 			if x == nil {
-				return nil, errf(codes.InvalidArgument, "%s: optional field needs an optional match", what)
+				return errf(codes.InvalidArgument, "%s: optional field needs an optional match", what)
 			}
 			if err := putBits(k, x.Value, f.Bitwidth, strict, what); err != nil {
-				return nil, err
+				return err
 			}
 			fillOnes(mk, f.Bitwidth, f.Bitwidth)
 		}
@@ -199,13 +209,13 @@ func decodeMatch(t *TableInfo, ms []*p4.FieldMatch, priority int32, strict bool)
 			present = seen&(1<<uint(i)) != 0
 		}
 		if !present {
-			return nil, errf(codes.InvalidArgument, "table %q: exact field %q is missing", t.Name, f.Name)
+			return errf(codes.InvalidArgument, "table %q: exact field %q is missing", t.Name, f.Name)
 		}
 	}
 	if t.NeedsPriority {
 		e.rank = priority
 	}
-	return e, nil
+	return nil
 }
 
 // encodeMatch rebuilds the canonical FieldMatch list of an entry (read-write symmetry).

@@ -18,6 +18,7 @@ type txn struct {
 	allocated []handleRec
 	released  []handleRec
 	undo      []func()
+	probe     Entry // the decoded match of a MODIFY or DELETE (never installed)
 }
 
 type handleRec struct {
@@ -241,8 +242,13 @@ func (tx *txn) tableEntry(typ p4.Update_Type, te *p4.TableEntry) *Error {
 	if ti.IsConst && typ != p4.Update_MODIFY {
 		return errf(codes.PermissionDenied, "table %q is const", ti.Name)
 	}
-	e, err := decodeMatch(ti, te.Match, te.Priority, tx.strict)
-	if err != nil {
+	// An INSERT keeps the decoded entry; MODIFY and DELETE only look theirs up (a MODIFY installs a
+	// copy of the old entry), so they decode into the transaction's probe.
+	e := &tx.probe
+	if typ == p4.Update_INSERT {
+		e = new(Entry)
+	}
+	if err := decodeMatchInto(e, ti, te.Match, te.Priority, tx.strict); err != nil {
 		return err
 	}
 	t := tx.st.tables[ti.Index]
