@@ -47,7 +47,11 @@ type Config struct {
 	ReadChunkBytes    int
 	// SweepInterval is the period of the idle-timeout / learner-expiry scan (default 200ms).
 	SweepInterval time.Duration
-	// GRPCOptions are added to the gRPC server built by Serve (credentials, interceptors, …).
+	// GRPCOptions are added to the gRPC server built by Serve (credentials, interceptors, …). Interceptors
+	// must not keep a WriteRequest after they return (clone it): the server reuses the memory it was decoded
+	// into once the call has returned through every chained interceptor (grpc.ChainUnaryInterceptor; a
+	// grpc.UnaryInterceptor runs outside the server's own and must not touch the request after its handler
+	// returns).
 	GRPCOptions []grpc.ServerOption
 	// MaxRecvMsgSize is the largest request accepted (default 256 MiB: 100k-entry batches).
 	MaxRecvMsgSize int
@@ -153,7 +157,9 @@ func (s *Server) Register(r grpc.ServiceRegistrar) { p4.RegisterP4RuntimeServer(
 
 // Serve serves P4Runtime on lis (a TCP or unix listener) until Stop. It returns nil after Stop.
 func (s *Server) Serve(lis net.Listener) error {
-	opts := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(s.cfg.MaxRecvMsgSize), grpc.ForceServerCodecV2(newWriteCodec())}, s.cfg.GRPCOptions...)
+	decoded := new(sync.Map)
+	opts := append([]grpc.ServerOption{grpc.MaxRecvMsgSize(s.cfg.MaxRecvMsgSize), grpc.ForceServerCodecV2(newWriteCodec(decoded)),
+		grpc.ChainUnaryInterceptor(releaseWrites(decoded))}, s.cfg.GRPCOptions...)
 	g := grpc.NewServer(opts...)
 	s.Register(g)
 	s.mu.Lock()

@@ -1,9 +1,12 @@
 package softswitch
 
 import (
+	"context"
+	"sync"
 	"unicode/utf8"
 
 	p4 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -15,9 +18,19 @@ import (
 // slab allocations per batch instead of ~15 small allocations per update (the Write path's largest cost
 // after the store itself). Anything it does not handle falls back to proto.Unmarshal, so the result is
 // always what proto.Unmarshal would produce (FuzzDecodeWriteRequest checks it).
-type writeCodec struct{ base encoding.CodecV2 }
+//
+// The decoder's memory (the request's bytes and its slabs of messages) is reused: once the Write call
+// has returned through every interceptor, the server's outermost interceptor (releaseWrites) hands the
+// decoder back to a pool, so a steady stream of batches leaves no per-request garbage for the GC. A
+// WriteRequest must therefore not be kept by an interceptor after it returns (clone it).
+type writeCodec struct {
+	base    encoding.CodecV2
+	decoded *sync.Map // *p4.WriteRequest → *wireDecoder, until releaseWrites
+}
 
-func newWriteCodec() encoding.CodecV2 { return writeCodec{base: encoding.GetCodecV2("proto")} }
+func newWriteCodec(decoded *sync.Map) encoding.CodecV2 {
+	return writeCodec{base: encoding.GetCodecV2("proto"), decoded: decoded}
+}
 
 func (c writeCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
 func (c writeCodec) Name() string                           { return "proto" }
@@ -27,15 +40,41 @@ func (c writeCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return c.base.Unmarshal(data, v)
 	}
-	buf := data.Materialize() // a copy the decoded bytes fields may alias
-	if decodeWriteRequest(buf, req) {
+	d := decoderPool.Get().(*wireDecoder)
+	n := data.Len()
+	if cap(d.raw) < n {
+		d.raw = make([]byte, n)
+	}
+	d.raw = d.raw[:n]
+	data.CopyTo(d.raw) // the decoded bytes fields alias it
+	if d.decode(d.raw, req) {
+		c.decoded.Store(req, d)
 		return nil
 	}
+	d.release()
 	proto.Reset(req)
-	return proto.Unmarshal(buf, req)
+	return proto.Unmarshal(data.Materialize(), req)
 }
 
-// slab hands out zeroed values from chunks, so a batch's messages cost a few allocations.
+// releaseWrites is the server's outermost unary interceptor: after a Write has returned, the memory
+// its request was decoded into goes back to the decoder pool.
+func releaseWrites(decoded *sync.Map) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		if wr, ok := req.(*p4.WriteRequest); ok {
+			if d, ok := decoded.LoadAndDelete(wr); ok {
+				proto.Reset(wr)
+				d.(*wireDecoder).release()
+			}
+		}
+		return resp, err
+	}
+}
+
+var decoderPool = sync.Pool{New: func() any { return new(wireDecoder) }}
+
+// slab hands out zeroed values from chunks, so a batch's messages cost a few allocations; reset keeps
+// the last (largest) chunk for the next batch.
 type slab[T any] struct{ buf []T }
 
 func (s *slab[T]) new() *T {
@@ -51,6 +90,11 @@ func (s *slab[T]) new() *T {
 	}
 	s.buf = s.buf[:len(s.buf)+1]
 	return &s.buf[len(s.buf)-1]
+}
+
+func (s *slab[T]) reset() {
+	clear(s.buf)
+	s.buf = s.buf[:0]
 }
 
 // ptrs carves fixed sub-slices out of shared pointer arrays (growing chunks, like slab).
@@ -70,6 +114,11 @@ func (p *ptrs[T]) take(items []*T) []*T {
 	start := len(p.buf)
 	p.buf = append(p.buf, items...)
 	return p.buf[start:len(p.buf):len(p.buf)]
+}
+
+func (p *ptrs[T]) reset() {
+	clear(p.buf)
+	p.buf = p.buf[:0]
 }
 
 type wireDecoder struct {
@@ -98,13 +147,55 @@ type wireDecoder struct {
 	paramPtrs  ptrs[p4.Action_Param]
 	scratchFM  []*p4.FieldMatch
 	scratchPar []*p4.Action_Param
+	raw        []byte // the request's bytes (decoded bytes fields alias it)
 }
+
+// release clears what the decoder handed out (nothing may use it any more) and returns it to the pool.
+func (d *wireDecoder) release() {
+	d.updates.reset()
+	d.entities.reset()
+	d.teWrap.reset()
+	d.tes.reset()
+	d.fms.reset()
+	d.exW.reset()
+	d.ex.reset()
+	d.lpmW.reset()
+	d.lpm.reset()
+	d.ternW.reset()
+	d.tern.reset()
+	d.rngW.reset()
+	d.rng.reset()
+	d.optW.reset()
+	d.opt.reset()
+	d.tas.reset()
+	d.taAct.reset()
+	d.taMem.reset()
+	d.taGrp.reset()
+	d.acts.reset()
+	d.params.reset()
+	d.fmPtrs.reset()
+	d.paramPtrs.reset()
+	clear(d.scratchFM)
+	clear(d.scratchPar)
+	d.scratchFM, d.scratchPar = d.scratchFM[:0], d.scratchPar[:0]
+	if cap(d.raw) > maxPooledRaw {
+		d.raw = nil
+	}
+	decoderPool.Put(d)
+}
+
+// maxPooledRaw bounds the request buffer a pooled decoder keeps (larger requests allocate their own).
+const maxPooledRaw = 8 << 20
 
 // decodeWriteRequest fills req from b when every update is a table entry made of the common fields;
 // it returns false (req possibly half filled) for anything else: other entities, meters, action sets,
 // unknown or repeated singular fields, wrong wire types, malformed input.
 func decodeWriteRequest(b []byte, req *p4.WriteRequest) bool {
-	d := &wireDecoder{}
+	return new(wireDecoder).decode(b, req)
+}
+
+// decode is decodeWriteRequest with d's slabs (d must be new or released).
+func (d *wireDecoder) decode(b []byte, req *p4.WriteRequest) bool {
 	var ups []*p4.Update
 	seenElection := false
 	for len(b) > 0 {

@@ -1,10 +1,14 @@
 package softswitch
 
 import (
+	"context"
 	"math/rand"
+	"sync"
 	"testing"
 
 	p4 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -130,4 +134,52 @@ func FuzzDecodeWriteRequest(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { checkDecode(t, b) })
+}
+
+// TestPooledWriteDecoderLeavesNothingBehind decodes a stream of random requests through the server's
+// codec, each released into the pool before the next, as the server does: every request must equal
+// proto.Unmarshal's, whatever the decoder held before (reused slabs, half-decoded rejected requests).
+func TestPooledWriteDecoderLeavesNothingBehind(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	decoded := new(sync.Map)
+	codec := newWriteCodec(decoded)
+	release := releaseWrites(decoded)
+	pooled := 0
+	for i := 0; i < 3000; i++ {
+		b, err := proto.Marshal(randomWrite(rng))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 0 && rng.Intn(4) == 0 {
+			b[rng.Intn(len(b))] ^= byte(1 + rng.Intn(255))
+		}
+		want := &p4.WriteRequest{}
+		werr := proto.Unmarshal(b, want)
+		got := &p4.WriteRequest{}
+		gerr := codec.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, got)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("request %d: codec error %v, proto.Unmarshal error %v", i, gerr, werr)
+		}
+		if werr != nil {
+			continue
+		}
+		if !proto.Equal(got, want) {
+			t.Fatalf("request %d: codec %v\nproto.Unmarshal %v", i, got, want)
+		}
+		_, pooledHere := decoded.Load(got)
+		_, err = release(context.Background(), got, &grpc.UnaryServerInfo{FullMethod: p4.P4Runtime_Write_FullMethodName},
+			func(context.Context, any) (any, error) { return &p4.WriteResponse{}, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pooledHere {
+			pooled++
+			if _, still := decoded.Load(got); still || len(got.Updates) != 0 {
+				t.Fatalf("request %d: not released after the call", i)
+			}
+		}
+	}
+	if pooled < 300 {
+		t.Fatalf("pooled decoder used only %d times of 3000", pooled)
+	}
 }
