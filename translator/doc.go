@@ -62,7 +62,10 @@
 // from-wl list starts with Felix's drop of encapsulated packets sent by workloads (UDP to VXLANPort, IP-in-IP)
 // unless AllowVXLANPacketsFromWorkloads / AllowIPIPPacketsFromWorkloads. State
 // other than "active" is Felix's admin-down chain (everything dropped): no port_endpoint, routes
-// unreachable, reported Down. An endpoint without a port or without a MAC is reported in error (routes
+// unreachable, reported Down. The pod's MAC is the endpoint's own (Felix's) or, when Felix sends none (the
+// Kubernetes datastore), the one the manager's CNI server recorded for its interface
+// (model.State.PodInterfaces, re-translated when it changes). An endpoint without a port or without a MAC is
+// reported in error (routes
 // unreachable: traffic to it never falls to a broader route). The gateway 169.254.1.1 /
 // fe80::ecee:eeff:feee:eeee is answered with ee:ee:ee:ee:ee:ee; the host port gets ARP/ND answers for the
 // IP pools.

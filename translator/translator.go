@@ -258,6 +258,14 @@ func (t *Translator) incremental(c model.Changes) {
 	for _, k := range c.WorkloadEndpoints.Keys() {
 		t.translateWEP(k)
 	}
+	if c.PodInterfaces.Len() > 0 {
+		// A pod's MAC from the CNI server appeared, changed or left: its endpoints' next hops change.
+		for k, ep := range s.WorkloadEndpoints.All() {
+			if c.PodInterfaces.Get(ep.InterfaceName) != model.Unchanged && c.WorkloadEndpoints.Get(k) == model.Unchanged {
+				t.translateWEP(k)
+			}
+		}
+	}
 	for _, p := range c.Routes.Keys() {
 		if t.translateRouteUpdate(p) {
 			nodeDirty = true

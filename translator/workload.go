@@ -95,13 +95,13 @@ func (t *Translator) translateWEP(k model.WorkloadEndpointKey) {
 			}
 			ents = append(ents, endpointPolicy(epID, spec.stage, id))
 		}
-		if len(ep.MAC) != 6 {
-			errs = append(errs, errors.New("no MAC address: traffic to the endpoint cannot be delivered"))
+		if mac := t.state.WorkloadMAC(ep); len(mac) != 6 {
+			errs = append(errs, errors.New("no MAC address (none from Felix, none from the CNI server): traffic to the endpoint cannot be delivered"))
 			deliverable = false
 		} else {
 			ents = append(ents, tableEntry(p4src.TableNexthop, 0,
 				act(p4src.ActionNHLocal, param(p4src.ParamNHLocalPort, u(uint64(port))),
-					param(p4src.ParamNHLocalDstMAC, macBytes(ep.MAC)),
+					param(p4src.ParamNHLocalDstMAC, macBytes(mac)),
 					param(p4src.ParamNHLocalEndpointID, u(uint64(epID))),
 					param(p4src.ParamNHLocalFlags, u(uint64(p4src.EPFlagPolicy)))),
 				exact(p4src.KeyNexthopNexthopID, u(uint64(nhID)))))

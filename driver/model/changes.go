@@ -104,6 +104,8 @@ type Changes struct {
 	ServiceAccounts      KeyChanges[ServiceAccountKey]
 	// KubeServices: services of the manager's own Kubernetes watch (not Felix's).
 	KubeServices KeyChanges[ServiceKey]
+	// PodInterfaces: pod interfaces of the manager's CNI server, by host interface name (not Felix's).
+	PodInterfaces KeyChanges[string]
 
 	Config        ChangeType
 	Encapsulation ChangeType
@@ -116,7 +118,7 @@ func (c Changes) Len() int {
 		c.HostEndpoints.Len() + c.Routes.Len() + c.VTEPs.Len() + c.WireguardEndpoints.Len() +
 		c.WireguardEndpointsV6.Len() + c.HostMetadata.Len() + c.HostMetadataV6.Len() +
 		c.HostMetadataV4V6.Len() + c.IPAMPools.Len() + c.Services.Len() + c.Namespaces.Len() +
-		c.ServiceAccounts.Len() + c.KubeServices.Len()
+		c.ServiceAccounts.Len() + c.KubeServices.Len() + c.PodInterfaces.Len()
 	for _, ct := range []ChangeType{c.Config, c.Encapsulation, c.BGPConfig} {
 		if ct != Unchanged {
 			n++
@@ -154,6 +156,7 @@ func (c Changes) String() string {
 	add(KindNamespace, tally(c.Namespaces))
 	add(KindServiceAccount, tally(c.ServiceAccounts))
 	add(KindKubeService, tally(c.KubeServices))
+	add(KindPodInterface, tally(c.PodInterfaces))
 	add(KindConfig, map[ChangeType]int{c.Config: 1})
 	add(KindEncapsulation, map[ChangeType]int{c.Encapsulation: 1})
 	add(KindBGPConfig, map[ChangeType]int{c.BGPConfig: 1})

@@ -11,6 +11,9 @@
 //   - the desired state's second input, KubeServices: Services with their backends from the manager's own
 //     Kubernetes watch (driver/services), set with SetKubeService / RemoveKubeService (validated by
 //     KubeService.Validate; Felix's messages never touch them and Replace keeps them);
+//   - the third input, PodInterfaces: host interface name → pod MAC from the manager's CNI server
+//     (driver/cni), set with SetPodInterface / RemovePodInterface; WorkloadMAC gives an endpoint's MAC
+//     (Felix's, else the CNI server's: with the Kubernetes datastore Felix sends none);
 //   - change tracking (Changes: which objects were added, updated or removed since the last TakeChanges),
 //     snapshots (Clone, copy-on-write for IP sets) and snapshot replacement with a true diff (Replace).
 //

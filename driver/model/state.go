@@ -36,6 +36,10 @@ type State struct {
 	// watch (SetKubeService, RemoveKubeService). Felix's messages never touch it, and Replace (a new Felix
 	// session's snapshot) leaves it as it is.
 	KubeServices *Table[ServiceKey, *KubeService]
+	// PodInterfaces is the third input: the pod interfaces the manager's CNI server created (host
+	// interface name → pod MAC; SetPodInterface, RemovePodInterface). Like KubeServices, Felix's messages
+	// never touch it and Replace leaves it as it is.
+	PodInterfaces *Table[string, *PodInterface]
 
 	config *Table[unit, *Config]
 	encap  *Table[unit, *Encapsulation]
@@ -72,6 +76,7 @@ func NewState() *State {
 		Namespaces:           newTable(KindNamespace, strings.Compare, deepEqual[*Namespace]),
 		ServiceAccounts:      newTable(KindServiceAccount, CompareServiceAccountKeys, deepEqual[*ServiceAccount]),
 		KubeServices:         newTable(KindKubeService, CompareServiceKeys, deepEqual[*KubeService]),
+		PodInterfaces:        newTable(KindPodInterface, strings.Compare, equalPodInterfaces),
 		config:               newTable(KindConfig, compareUnit, deepEqual[*Config]),
 		encap:                newTable(KindEncapsulation, compareUnit, deepEqual[*Encapsulation]),
 		bgp:                  newTable(KindBGPConfig, compareUnit, deepEqual[*BGPConfig]),
@@ -143,6 +148,7 @@ func (s *State) Clone() *State {
 		Namespaces:           s.Namespaces.clone(),
 		ServiceAccounts:      s.ServiceAccounts.clone(),
 		KubeServices:         s.KubeServices.clone(),
+		PodInterfaces:        s.PodInterfaces.clone(),
 		config:               s.config.clone(),
 		encap:                s.encap.clone(),
 		bgp:                  s.bgp.clone(),
@@ -152,7 +158,7 @@ func (s *State) Clone() *State {
 
 // Replace makes s hold exactly the objects of next (a complete snapshot from a new Felix session) and
 // records as changes only the true differences: objects next lacks are Removed, new ones Added, differing
-// ones Updated. next must not be used afterwards. KubeServices is not Felix's and is left as it is.
+// ones Updated. next must not be used afterwards. KubeServices and PodInterfaces are not Felix's and are left as they are.
 func (s *State) Replace(next *State) {
 	s.IPSets.replaceFrom(next.IPSets)
 	s.setDeltasInvalid = true
@@ -210,6 +216,7 @@ func (s *State) TakeChanges() Changes {
 		Namespaces:           s.Namespaces.takeChanges(),
 		ServiceAccounts:      s.ServiceAccounts.takeChanges(),
 		KubeServices:         s.KubeServices.takeChanges(),
+		PodInterfaces:        s.PodInterfaces.takeChanges(),
 		Config:               s.config.takeChanges().Get(unit{}),
 		Encapsulation:        s.encap.takeChanges().Get(unit{}),
 		BGPConfig:            s.bgp.takeChanges().Get(unit{}),
@@ -239,6 +246,7 @@ func (s *State) RestoreChanges(c Changes) {
 	s.Namespaces.restoreChanges(c.Namespaces)
 	s.ServiceAccounts.restoreChanges(c.ServiceAccounts)
 	s.KubeServices.restoreChanges(c.KubeServices)
+	s.PodInterfaces.restoreChanges(c.PodInterfaces)
 	restoreUnit(s.config, c.Config)
 	restoreUnit(s.encap, c.Encapsulation)
 	restoreUnit(s.bgp, c.BGPConfig)
@@ -264,7 +272,7 @@ func (t *Table[K, V]) pendingAny() int { return len(t.touched) }
 func (s *State) tables() []tableAny {
 	return []tableAny{s.IPSets, s.Policies, s.Profiles, s.WorkloadEndpoints, s.HostEndpoints, s.Routes,
 		s.VTEPs, s.WireguardEndpoints, s.WireguardEndpointsV6, s.HostMetadata, s.HostMetadataV6,
-		s.HostMetadataV4V6, s.IPAMPools, s.Services, s.Namespaces, s.ServiceAccounts, s.KubeServices, s.config, s.encap, s.bgp}
+		s.HostMetadataV4V6, s.IPAMPools, s.Services, s.Namespaces, s.ServiceAccounts, s.KubeServices, s.PodInterfaces, s.config, s.encap, s.bgp}
 }
 
 // ---------------------------------------------------------------------------------------------------

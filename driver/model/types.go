@@ -34,6 +34,8 @@ const (
 	KindConfig
 	// KindKubeService is a Service with its backends from the manager's own Kubernetes watch (not Felix).
 	KindKubeService
+	// KindPodInterface is a pod interface (host interface name, pod MAC) from the manager's CNI server.
+	KindPodInterface
 )
 
 // Kinds lists every kind, in a stable order.
@@ -41,7 +43,7 @@ var Kinds = []Kind{
 	KindIPSet, KindPolicy, KindProfile, KindWorkloadEndpoint, KindHostEndpoint, KindRoute, KindVTEP,
 	KindWireguardEndpoint, KindWireguardEndpointV6, KindHostMetadata, KindHostMetadataV6, KindHostMetadataV4V6,
 	KindIPAMPool, KindEncapsulation, KindBGPConfig, KindService, KindNamespace, KindServiceAccount, KindConfig,
-	KindKubeService,
+	KindKubeService, KindPodInterface,
 }
 
 func (k Kind) String() string {
@@ -86,6 +88,8 @@ func (k Kind) String() string {
 		return "config"
 	case KindKubeService:
 		return "kube_service"
+	case KindPodInterface:
+		return "pod_interface"
 	}
 	return "unknown"
 }

@@ -47,6 +47,7 @@ type Manager struct {
 	applyErr error // result of the last apply
 	unknown  map[string]bool
 	kube     kubeState // the Kubernetes services watch (kube.go)
+	podRetry bool      // a pod interface arrived: retry a failed apply now (podiface.go)
 
 	// wake is poked by the services watch: the current session's loop then applies.
 	wake chan struct{}

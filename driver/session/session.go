@@ -148,7 +148,10 @@ func (s *session) loop(inbox chan event) error {
 		case <-tickerC(s.statusTicker):
 			s.sendProcessStatus()
 		case <-s.m.wake:
-			// The Kubernetes services watch changed the desired state.
+			// The Kubernetes services watch or the CNI server changed the desired state.
+			if s.m.takePodRetry() && s.retryTimer != nil {
+				s.retryDue = true // a pod's MAC may be what the failed apply lacked
+			}
 			s.maybeApply()
 		case <-s.ctx.Done():
 			cause := context.Cause(s.ctx)

@@ -132,8 +132,8 @@ func (s *session) reportEndpoints(r applyResult) {
 		return statusError
 	}
 
-	// Workload endpoints: changed ones, ones not "up" yet in this session, and at the session's first apply
-	// all of them (a new Felix knows no status).
+	// Workload endpoints: changed ones, ones not "up" yet in this session, ones the apply failed for, and at
+	// the session's first apply all of them (a new Felix knows no status).
 	weps := map[model.WorkloadEndpointKey]bool{}
 	for k := range r.changes.WorkloadEndpoints.All() {
 		weps[k] = true
@@ -150,6 +150,13 @@ func (s *session) reportEndpoints(r applyResult) {
 	}
 	for k := range s.rejectedWEPs {
 		weps[k] = true
+	}
+	if epErrs != nil {
+		// Endpoints the apply failed for, also unchanged ones: an input other than Felix's (a pod's MAC from
+		// the CNI server) can take away what an endpoint that was "up" needs.
+		for k := range epErrs.Workloads {
+			weps[k] = true
+		}
 	}
 	for _, k := range sortedWEPKeys(weps) {
 		switch {
@@ -181,6 +188,11 @@ func (s *session) reportEndpoints(r applyResult) {
 	}
 	for k := range s.rejectedHEPs {
 		heps[k] = true
+	}
+	if epErrs != nil {
+		for k := range epErrs.Hosts {
+			heps[k] = true
+		}
 	}
 	for _, k := range sortedStrings(heps) {
 		switch {
