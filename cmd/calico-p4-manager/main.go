@@ -108,7 +108,7 @@ func newRootCommand() *cobra.Command {
 	f.StringVar(&o.dp.p4rtTLS.CertFile, "p4rt-tls-cert", "", "p4rt target: client certificate (mTLS)")
 	f.StringVar(&o.dp.p4rtTLS.KeyFile, "p4rt-tls-key", "", "p4rt target: client key (mTLS)")
 	f.IntVar(&o.dp.batchSize, "batch-size", 1000, "updates per P4Runtime Write")
-	f.IntVar(&o.dp.pollers, "pollers", 0, "embedded target: receive threads (0: its default)")
+	f.IntVar(&o.dp.pollers, "pollers", 0, "embedded target: receive threads (0: its default, one per CPU, each pinned to its CPU)")
 	f.StringVar(&o.dp.hostInterface, "host-interface", "", "port to the host's own network stack (\"\": none)")
 	f.StringVar(&o.dp.hostMAC, "host-mac", "", "MAC of the host stack's side of --host-interface (default: the veth peer's MAC)")
 	f.StringVar(&o.dp.uplinkInterface, "uplink-interface", "", "port to the fabric (\"\": none)")

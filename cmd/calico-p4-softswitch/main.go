@@ -38,7 +38,8 @@ func command() *cobra.Command {
 	var (
 		p4rtListen, ctlListen, metricsListen, logLevel string
 		deviceID                                       uint64
-		workers, pollers                               int
+		workers, pollers, pollerPriority, ringFrames   int
+		pollerCPUs                                     []int
 		spin                                           time.Duration
 		portFlags                                      []string
 	)
@@ -64,7 +65,8 @@ func command() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return run(ctx, log, embedded.Config{DeviceID: deviceID, Workers: workers, Pollers: pollers, Spin: spin, Ports: specs},
+			return run(ctx, log, embedded.Config{DeviceID: deviceID, Workers: workers, Pollers: pollers, PollerCPUs: pollerCPUs,
+				PollerPriority: pollerPriority, Spin: spin, RingFrames: ringFrames, Ports: specs},
 				p4rtListen, ctlListen, metricsListen)
 		},
 	}
@@ -74,8 +76,11 @@ func command() *cobra.Command {
 	f.StringVar(&ctlListen, "ctl-listen", "unix:///run/calico-p4/softswitch.sock", "ctl API address (calico-p4ctl): host:port or unix:///path; empty disables")
 	f.StringVar(&metricsListen, "metrics-listen", "", "address serving /metrics and /debug (empty disables)")
 	f.IntVar(&workers, "workers", 0, "pipeline workers (default GOMAXPROCS)")
-	f.IntVar(&pollers, "pollers", 0, "receive threads (default 1)")
-	f.DurationVar(&spin, "spin", 0, "busy-poll window after traffic (default 200µs; negative disables)")
+	f.IntVar(&pollers, "pollers", 0, "receive threads, one per CPU, each pinned to its CPU and fed the frames that CPU received (default: every CPU the process may use)")
+	f.IntSliceVar(&pollerCPUs, "poller-cpus", nil, "pin the receive threads to these CPUs (one each), e.g. a CPU kept for the data plane; overrides --pollers")
+	f.IntVar(&pollerPriority, "poller-priority", 0, "run the receive threads SCHED_FIFO at this priority (1-99; 0: ordinary threads)")
+	f.IntVar(&ringFrames, "ring-frames", 0, "slots of each packet socket's receive ring (TPACKET_V2, 2 KiB each; default 64; negative: recvmmsg, no ring)")
+	f.DurationVar(&spin, "spin", 0, "busy-poll window after traffic (default: none; 200µs with --poller-cpus; negative disables)")
 	f.StringArrayVar(&portFlags, "port", nil, "interface to attach: name[@netns][,tap] (netns: a name under /run/netns or a path); repeatable")
 	f.StringVar(&logLevel, "log-level", "info", "log level")
 	return cmd

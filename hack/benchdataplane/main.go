@@ -9,11 +9,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -27,6 +29,7 @@ import (
 	"github.com/calico-p4/calico-p4/e2e/netnsutil"
 	"github.com/calico-p4/calico-p4/e2e/topology"
 	"github.com/calico-p4/calico-p4/ipu/p4rt"
+	"github.com/calico-p4/calico-p4/ipu/softswitch/embedded"
 	"github.com/calico-p4/calico-p4/ipu/softswitch/embedded/podnet"
 )
 
@@ -35,7 +38,11 @@ var (
 	podB = topology.PodSpec{Name: "bench/server", IPv4: netip.MustParseAddr("10.65.0.3"), IPv6: netip.MustParseAddr("fd00:65::3")}
 )
 
-var extraArgs string
+var (
+	extraArgs string
+	only      string
+	rrOnly    bool
+)
 
 type result struct {
 	rr   float64 // transactions/s
@@ -46,6 +53,8 @@ func main() {
 	bin := flag.String("softswitch", "bin/calico-p4-softswitch", "calico-p4-softswitch binary")
 	dur := flag.Duration("duration", 5*time.Second, "length of each measurement")
 	flag.StringVar(&extraArgs, "softswitch-args", "", "extra calico-p4-softswitch flags (space-separated)")
+	flag.StringVar(&only, "only", "", "measure only this side (kernel or softswitch; profiling)")
+	flag.BoolVar(&rrOnly, "rr-only", false, "measure TCP_RR only (profiling)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench-dataplane: needs root (network namespaces)")
@@ -54,15 +63,22 @@ func main() {
 	log, _ := zap.NewDevelopment()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	kernel, err := runKernel(ctx, log, *dur)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "kernel:", err)
-		os.Exit(1)
+	var kernel, soft result
+	var err error
+	if only != "softswitch" {
+		if kernel, err = runKernel(ctx, log, *dur); err != nil {
+			fmt.Fprintln(os.Stderr, "kernel:", err)
+			os.Exit(1)
+		}
 	}
-	soft, err := runSoftswitch(ctx, log, *bin, *dur)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "softswitch:", err)
-		os.Exit(1)
+	if only != "kernel" {
+		if soft, err = runSoftswitch(ctx, log, *bin, *dur); err != nil {
+			fmt.Fprintln(os.Stderr, "softswitch:", err)
+			os.Exit(1)
+		}
+	}
+	if only != "" {
+		return
 	}
 	fmt.Printf("\n%-28s %16s %16s %8s\n", "pod-to-pod TCP (one flow)", "softswitch", "kernel+iptables", "ratio")
 	fmt.Printf("%-28s %16.0f %16.0f %8.2f\n", "TCP_RR transactions/s", soft.rr, kernel.rr, soft.rr/kernel.rr)
@@ -140,7 +156,35 @@ func runSoftswitch(ctx context.Context, log *zap.Logger, bin string, dur time.Du
 	if err := podnet.Install(ctx, c, podnet.Entries(pods)); err != nil {
 		return result{}, err
 	}
-	return measure(ctx, topo, dur)
+	r, err := measure(ctx, topo, dur)
+	if err == nil {
+		reportPorts(filepath.Join(dir, "ctl.sock"))
+	}
+	return r, err
+}
+
+// reportPorts prints the softswitch's frame counts, so that a run shows whether receive rings
+// overflowed (frames dropped before the pipeline).
+func reportPorts(sock string) {
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}, Timeout: 5 * time.Second}
+	resp, err := hc.Get("http://softswitch/v1/ports")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "softswitch ports:", err)
+		return
+	}
+	defer resp.Body.Close()
+	var ps []embedded.PortJSON
+	if err := json.NewDecoder(resp.Body).Decode(&ps); err != nil {
+		fmt.Fprintln(os.Stderr, "softswitch ports:", err)
+		return
+	}
+	var rx, drops, txErrs uint64
+	for _, p := range ps {
+		rx, drops, txErrs = rx+p.RxPackets, drops+p.RxDropped, txErrs+p.TxErrors
+	}
+	fmt.Printf("softswitch: %d frames received, %d dropped by full receive rings, %d send errors\n", rx, drops, txErrs)
 }
 
 func measure(ctx context.Context, topo *topology.Topology, dur time.Duration) (result, error) {
@@ -150,8 +194,10 @@ func measure(ctx context.Context, topo *topology.Topology, dur time.Duration) (r
 	if r.rr, err = tcpRR(ctx, a.Path(), b.Path(), b.Spec.IPv4, dur); err != nil {
 		return r, fmt.Errorf("TCP_RR: %w", err)
 	}
-	if r.bulk, err = bulk(ctx, a.Path(), b.Path(), b.Spec.IPv4, dur); err != nil {
-		return r, fmt.Errorf("bulk: %w", err)
+	if !rrOnly {
+		if r.bulk, err = bulk(ctx, a.Path(), b.Path(), b.Spec.IPv4, dur); err != nil {
+			return r, fmt.Errorf("bulk: %w", err)
+		}
 	}
 	fmt.Printf("%s: TCP_RR %.0f/s, bulk %.2f Gbit/s\n", topo.Mode, r.rr, r.bulk/1e9)
 	return r, nil

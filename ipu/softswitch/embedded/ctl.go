@@ -33,6 +33,8 @@ type PortJSON struct {
 	TxPackets uint64 `json:"tx_packets"`
 	TxBytes   uint64 `json:"tx_bytes"`
 	TxErrors  uint64 `json:"tx_errors"`
+	// RxDropped counts frames the kernel dropped because the port's receive ring was full.
+	RxDropped uint64 `json:"rx_dropped"`
 }
 
 // TraceRequest asks for a dry-run trace.
@@ -58,7 +60,7 @@ func (s *Softswitch) CtlHandler() http.Handler {
 		var out []PortJSON
 		for _, p := range s.Dataplane.Ports() {
 			out = append(out, PortJSON{Name: p.Spec.Name, NetNS: p.Spec.NetNS, Kind: string(p.Spec.Kind), ID: p.ID, State: string(p.State),
-				LastError: p.LastError, RxPackets: p.RxPackets, RxBytes: p.RxBytes, TxPackets: p.TxPackets, TxBytes: p.TxBytes, TxErrors: p.TxErrors})
+				LastError: p.LastError, RxPackets: p.RxPackets, RxBytes: p.RxBytes, TxPackets: p.TxPackets, TxBytes: p.TxBytes, TxErrors: p.TxErrors, RxDropped: p.RxDropped})
 		}
 		writeJSON(w, http.StatusOK, out)
 	})

@@ -35,9 +35,12 @@ type Config struct {
 	Expiry []time.Duration
 	// RetryInterval is how often missing interfaces are retried (default 1s).
 	RetryInterval time.Duration
-	// Pollers and Spin tune the receive threads (ports.Config).
-	Pollers int
-	Spin    time.Duration
+	// Pollers, PollerCPUs, PollerPriority and Spin tune the receive threads (ports.Config).
+	Pollers        int
+	PollerCPUs     []int
+	PollerPriority int
+	Spin           time.Duration
+	RingFrames     int
 	// GRPCOptions are added to the P4Runtime gRPC server (TLS, interceptors).
 	GRPCOptions []grpc.ServerOption
 	Logger      *zap.Logger
@@ -73,7 +76,7 @@ func New(ctx context.Context, cfg Config) (*Softswitch, error) {
 		return nil, err
 	}
 	s := &Softswitch{Server: srv, Pipeline: pl, log: cfg.Logger}
-	dp, err := ports.New(ports.Config{Pipeline: pl, RetryInterval: cfg.RetryInterval, Pollers: cfg.Pollers, Spin: cfg.Spin, Logger: cfg.Logger.Named("ports"),
+	dp, err := ports.New(ports.Config{Pipeline: pl, RetryInterval: cfg.RetryInterval, Pollers: cfg.Pollers, PollerCPUs: cfg.PollerCPUs, PollerPriority: cfg.PollerPriority, Spin: cfg.Spin, RingFrames: cfg.RingFrames, Logger: cfg.Logger.Named("ports"),
 		Registry: cfg.Registry, PacketIn: s.packetIn})
 	if err != nil {
 		srv.Stop()

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/calico-p4/calico-p4/ipu/softswitch/pipeline"
 )
@@ -54,6 +56,9 @@ type PortInfo struct {
 	State                                                      State
 	LastError                                                  string
 	RxPackets, RxBytes, TxPackets, TxBytes, TxErrors, RxErrors uint64
+	// RxDropped counts frames the kernel dropped because the port's receive ring (or socket buffer)
+	// was full (PACKET_STATISTICS), as of the last Ports call.
+	RxDropped uint64
 }
 
 // Config configures a Dataplane.
@@ -62,15 +67,37 @@ type Config struct {
 	// Workers is the number of pipeline workers shared by the receive loops (default: the store's
 	// worker count; at most that).
 	Workers int
-	// Batch is the number of frames received per system call (default 32).
+	// Batch is the number of frames received per round (default 32).
 	Batch int
-	// Spin is how long a poller keeps polling without blocking after traffic (default 200µs; negative
-	// disables busy-polling). It trades idle CPU for latency: a reply arriving within the window is
-	// forwarded without a wakeup.
+	// RingFrames is the number of slots of each AF_PACKET socket's TPACKET_V2 receive ring (default
+	// 64, 2 KiB each; negative: no ring, frames are received with recvmmsg).
+	RingFrames int
+	// Spin is how long a poller keeps polling without blocking after traffic (negative or, by
+	// default, zero: never, except with PollerCPUs, where the default is 200µs). It trades CPU for
+	// latency: a frame arriving within the window is forwarded without a wakeup. On CPUs shared with
+	// the pods it costs more than it saves (the spinning poller competes with the pod it waits for;
+	// docs/benchmarks.md).
 	Spin time.Duration
-	// Pollers is the number of receive threads (default 1: one thread busy-polling every port catches
-	// a flow's replies in its spin window; more scale bulk throughput across cores).
+	// Pollers is the number of receive threads (default: one per CPU the process may run on). With
+	// more than one, poller i is pinned to the i-th of those CPUs and every AF_PACKET port has one
+	// socket per poller in a PACKET_FANOUT group steered by CPU: a frame is forwarded by the poller of
+	// the CPU that received it (the sending pod's), like the kernel forwards in that CPU's softirq —
+	// no wakeup crosses CPUs. One poller is not pinned and polls every port.
 	Pollers int
+	// PollerCPUs pins poller i to PollerCPUs[i] instead (and sets the number of pollers): e.g. one
+	// poller on a CPU kept for it, with Spin, for a dedicated-core data plane.
+	PollerCPUs []int
+	// PollerPriority, if > 0, runs the poller threads SCHED_FIFO at that priority (1–99), so that a
+	// woken poller preempts ordinary tasks on its CPU as softirq processing would. It needs
+	// CAP_SYS_NICE; without it the pollers run as ordinary threads (logged). Do not combine with Spin
+	// on CPUs shared with other work: a spinning real-time thread starves them (up to the kernel's
+	// real-time throttling).
+	PollerPriority int
+	// PollerSlice is the pollers' scheduling slice when they are not SCHED_FIFO (default 100µs,
+	// negative: the kernel's default). A slice shorter than other tasks' lets a woken poller preempt
+	// the pod that sent the frame instead of waiting out its slice while the receive ring fills
+	// (Linux 6.12 and later; older kernels ignore it).
+	PollerSlice time.Duration
 	// RetryInterval is how often ports whose interface is missing are retried (default 1s).
 	RetryInterval time.Duration
 	// PacketIn receives frames the pipeline sends to CPUPort (a copy). Nil drops them.
@@ -98,6 +125,7 @@ type Dataplane struct {
 	wg     sync.WaitGroup
 
 	pollers []*poller
+	fanout  []int // the pollers' CPUs when AF_PACKET ports are opened as fanout groups
 
 	noPort, packetInDrops, gsoDrops, collisions atomic.Uint64
 }
@@ -105,7 +133,6 @@ type Dataplane struct {
 type port struct {
 	spec Spec
 	id   uint32
-	pl   *poller
 
 	mu      sync.Mutex
 	link    *link
@@ -113,7 +140,7 @@ type port struct {
 	lastErr string
 	gen     int
 
-	rxPkts, rxBytes, rxErrs, txPkts, txBytes, txErrs atomic.Uint64
+	rxPkts, rxBytes, rxErrs, txPkts, txBytes, txErrs, rxDrops atomic.Uint64
 }
 
 // New builds a dataplane for pl. Call Close to stop it.
@@ -131,14 +158,24 @@ func New(cfg Config) (*Dataplane, error) {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 32
 	}
+	if cfg.PollerSlice == 0 {
+		cfg.PollerSlice = 100 * time.Microsecond
+	}
+	if cfg.RingFrames == 0 {
+		cfg.RingFrames = 64
+	}
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = time.Second
 	}
 	if cfg.Spin == 0 {
-		cfg.Spin = 200 * time.Microsecond
+		cfg.Spin = -1
+		if len(cfg.PollerCPUs) > 0 {
+			cfg.Spin = 200 * time.Microsecond
+		}
 	}
-	if cfg.Pollers <= 0 {
-		cfg.Pollers = 1
+	cpus, pinned, err := pollerCPUs(cfg)
+	if err != nil {
+		return nil, err
 	}
 	d := &Dataplane{cfg: cfg, log: cfg.Logger, pl: cfg.Pipeline, workers: make(chan *pipeline.Worker, cfg.Workers),
 		ids: newIDMap(), ports: map[string]*port{}, stop: make(chan struct{})}
@@ -151,8 +188,14 @@ func New(cfg Config) (*Dataplane, error) {
 	}
 	empty := map[uint32]*port{}
 	d.byID.Store(&empty)
-	for i := 0; i < cfg.Pollers; i++ {
-		pl, err := newPoller(d)
+	if pinned && len(cpus) > 1 {
+		d.fanout = cpus
+	}
+	for i, cpu := range cpus {
+		if !pinned {
+			cpu = -1
+		}
+		pl, err := newPoller(d, i, cpu)
 		if err != nil {
 			return nil, fmt.Errorf("ports: poller: %w", err)
 		}
@@ -160,6 +203,9 @@ func New(cfg Config) (*Dataplane, error) {
 		d.wg.Add(1)
 		go pl.run()
 	}
+	d.log.Info("receive threads", zap.Int("pollers", len(cpus)), zap.Bool("pinned", pinned), zap.Ints("fanout_cpus", d.fanout),
+		zap.Int("ring_frames", cfg.RingFrames), zap.Duration("spin", cfg.Spin), zap.Int("fifo_priority", cfg.PollerPriority),
+		zap.Duration("slice", cfg.PollerSlice))
 	if cfg.Registry != nil {
 		if err := cfg.Registry.Register(&collector{d: d}); err != nil {
 			return nil, fmt.Errorf("ports: registering metrics: %w", err)
@@ -199,7 +245,7 @@ func (d *Dataplane) Attach(ctx context.Context, spec Spec) (uint32, error) {
 		d.log.Error("port id collision: interface not attached", zap.Error(err))
 		return 0, err
 	}
-	p := &port{spec: spec, id: id, state: StatePending, pl: d.pollers[int(id)%len(d.pollers)]}
+	p := &port{spec: spec, id: id, state: StatePending}
 	d.ports[spec.Name] = p
 	d.publish()
 	d.mu.Unlock()
@@ -225,7 +271,7 @@ func (d *Dataplane) Detach(name string) error {
 	p.mu.Lock()
 	p.gen++
 	if l := p.link; l != nil {
-		p.pl.do(func() { p.pl.remove(l) })
+		d.unlink(p, l)
 		p.link = nil
 	}
 	p.state = StatePending
@@ -259,7 +305,34 @@ func (d *Dataplane) Ports() []PortInfo {
 		pi.Spec.TAP = nil
 		pi.RxPackets, pi.RxBytes, pi.RxErrors = p.rxPkts.Load(), p.rxBytes.Load(), p.rxErrs.Load()
 		pi.TxPackets, pi.TxBytes, pi.TxErrors = p.txPkts.Load(), p.txBytes.Load(), p.txErrs.Load()
+		if l := p.currentLink(); l != nil {
+			p.rxDrops.Add(l.drops())
+		}
+		pi.RxDropped = p.rxDrops.Load()
 		out = append(out, pi)
+	}
+	return out
+}
+
+func (p *port) currentLink() *link {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.link
+}
+
+// PollerInfo describes a receive thread.
+type PollerInfo struct {
+	// CPU is the CPU the poller is pinned to (-1: not pinned).
+	CPU int
+	// Packets counts the frames it received.
+	Packets uint64
+}
+
+// Pollers lists the receive threads.
+func (d *Dataplane) Pollers() []PollerInfo {
+	out := make([]PollerInfo, len(d.pollers))
+	for i, pl := range d.pollers {
+		out[i] = PollerInfo{CPU: pl.cpu, Packets: pl.packets.Load()}
 	}
 	return out
 }
@@ -280,7 +353,7 @@ func (d *Dataplane) open(p *port) error {
 		case p.spec.Kind == KindTAP:
 			l, err = openTAP(p.spec.Name)
 		default:
-			l, err = openAFPacket(p.spec.Name)
+			l, err = openAFPacket(p.spec.Name, d.fanout, d.cfg.RingFrames)
 		}
 		return err
 	})
@@ -292,8 +365,60 @@ func (d *Dataplane) open(p *port) error {
 	p.gen++
 	d.log.Info("port attached", zap.Stringer("port", p.spec), zap.Uint32("id", p.id), zap.Bool("vnet", l.vnet))
 	gen := p.gen
-	p.pl.do(func() { p.pl.add(p, l, gen) })
+	pls := d.pollersOf(p, l)
+	l.refs.Store(int32(len(pls)))
+	for _, pl := range pls {
+		pl.do(func() { pl.add(p, l, gen) })
+	}
 	return nil
+}
+
+// pollersOf lists the pollers that receive from l: every poller for a fanout group (descriptor i is
+// poller i's), else the one poller its port id picks.
+func (d *Dataplane) pollersOf(p *port, l *link) []*poller {
+	if len(l.fds) > 1 {
+		return d.pollers
+	}
+	return []*poller{d.pollers[int(p.id)%len(d.pollers)]}
+}
+
+// unlink stops every poller of l from receiving from it; the last one closes it.
+func (d *Dataplane) unlink(p *port, l *link) {
+	for _, pl := range d.pollersOf(p, l) {
+		pl.do(func() { pl.remove(l) })
+	}
+}
+
+// pollerCPUs returns the CPUs of the pollers (one entry per poller) and whether they are pinned.
+func pollerCPUs(cfg Config) ([]int, bool, error) {
+	if len(cfg.PollerCPUs) > 0 {
+		seen := map[int]bool{}
+		for _, c := range cfg.PollerCPUs {
+			if c < 0 || seen[c] {
+				return nil, false, fmt.Errorf("ports: poller CPUs %v: each must be a distinct CPU number", cfg.PollerCPUs)
+			}
+			seen[c] = true
+		}
+		return cfg.PollerCPUs, true, nil
+	}
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, false, fmt.Errorf("ports: CPU affinity: %w", err)
+	}
+	var cpus []int
+	for c := 0; c < len(set)*64 && len(cpus) < set.Count(); c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	n := cfg.Pollers
+	if n <= 0 || n > len(cpus) {
+		n = len(cpus)
+	}
+	if n <= 1 {
+		return []int{-1}, false, nil
+	}
+	return cpus[:n], true, nil
 }
 
 func (d *Dataplane) retryLoop() {
@@ -345,6 +470,11 @@ func (d *Dataplane) Close() error {
 		pl.do(func() {})
 	}
 	d.wg.Wait()
+	for _, pl := range d.pollers {
+		for _, a := range pl.ports {
+			_ = a.l.close()
+		}
+	}
 	return nil
 }
 
@@ -434,8 +564,10 @@ func (d *Dataplane) output(out uint32, frame []byte, vh vnetHdr, shift int, tx *
 	tx.queue(dst, l, frame)
 }
 
-// txState batches frames per destination port for one receive loop.
+// txState batches frames per destination port for one receive loop (sending through descriptor idx
+// of each link, its poller's).
 type txState struct {
+	idx     int
 	batches map[*port]*txEntry
 	order   []*port
 	seg     []byte
@@ -447,8 +579,8 @@ type txEntry struct {
 	bytes uint64
 }
 
-func newTxState() *txState {
-	return &txState{batches: map[*port]*txEntry{}, seg: make([]byte, vnetLen+pipeline.MaxPacket)}
+func newTxState(idx int) *txState {
+	return &txState{idx: idx, batches: map[*port]*txEntry{}, seg: make([]byte, vnetLen+pipeline.MaxPacket)}
 }
 
 func (t *txState) queue(p *port, l *link, frame []byte) {
@@ -476,7 +608,7 @@ func (t *txState) flush(d *Dataplane) {
 		if n == 0 {
 			continue
 		}
-		failed, err := e.link.send(&e.batch)
+		failed, err := e.link.send(t.idx, &e.batch)
 		p.txPkts.Add(uint64(n - failed))
 		p.txBytes.Add(e.bytes)
 		if failed > 0 || err != nil {
@@ -498,7 +630,7 @@ func (t *txState) segment(d *Dataplane, p *port, l *link, frame []byte, vh vnetH
 			z.encode(t.seg[:vnetLen])
 		}
 		one.add(s)
-		failed, err := l.send(&one)
+		failed, err := l.send(t.idx, &one)
 		if failed > 0 || err != nil {
 			p.txErrs.Add(1)
 			return
@@ -518,7 +650,7 @@ func (d *Dataplane) PacketOut(frame []byte) error {
 	}
 	buf := make([]byte, pipeline.BufferSize)
 	n := copy(buf[pipeline.Headroom:], frame)
-	tx := newTxState()
+	tx := newTxState(0)
 	w := <-d.workers
 	res := w.RunIn(buf, n, CPUPort)
 	d.workers <- w
@@ -537,12 +669,14 @@ var (
 	descPortUp      = prometheus.NewDesc("calico_p4_ports_up", "1 if the port's interface is open, 0 while pending.", []string{"port"}, nil)
 	descCollisions  = prometheus.NewDesc("calico_p4_ports_id_collisions_total", "Interfaces refused because their port id collides with an attached interface's.", nil, nil)
 	descDrops       = prometheus.NewDesc("calico_p4_ports_dropped_total", "Frames dropped after the pipeline: no such output port, packet-in without a receiver, GSO that cannot be segmented.", []string{"reason"}, nil)
+	descRxDropped   = prometheus.NewDesc("calico_p4_ports_rx_dropped_total", "Frames the kernel dropped before the softswitch saw them: the port's receive ring or socket buffer was full.", []string{"port"}, nil)
+	descPoller      = prometheus.NewDesc("calico_p4_ports_poller_packets_total", "Frames received per receive thread (pinned CPU; -1: not pinned).", []string{"poller", "cpu"}, nil)
 )
 
 type collector struct{ d *Dataplane }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCollisions, descPortPackets, descPortBytes, descPortErrors, descPortUp, descDrops} {
+	for _, d := range []*prometheus.Desc{descCollisions, descPortPackets, descPortBytes, descPortErrors, descPortUp, descDrops, descRxDropped, descPoller} {
 		ch <- d
 	}
 }
@@ -557,11 +691,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descPortBytes, prometheus.CounterValue, float64(p.TxBytes), n, "tx")
 		ch <- prometheus.MustNewConstMetric(descPortErrors, prometheus.CounterValue, float64(p.RxErrors), n, "rx")
 		ch <- prometheus.MustNewConstMetric(descPortErrors, prometheus.CounterValue, float64(p.TxErrors), n, "tx")
+		ch <- prometheus.MustNewConstMetric(descRxDropped, prometheus.CounterValue, float64(p.RxDropped), n)
 		up := 0.0
 		if p.State == StateUp {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descPortUp, prometheus.GaugeValue, up, n)
+	}
+	for i, pi := range c.d.Pollers() {
+		ch <- prometheus.MustNewConstMetric(descPoller, prometheus.CounterValue, float64(pi.Packets), strconv.Itoa(i), strconv.Itoa(pi.CPU))
 	}
 	ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(c.d.noPort.Load()), "no_port")
 	ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(c.d.packetInDrops.Load()), "no_packet_in")

@@ -1,36 +1,49 @@
 package ports
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/calico-p4/calico-p4/ipu/softswitch/pipeline"
 )
 
-// poller receives from a set of ports with epoll on its own locked thread. After traffic it keeps
-// polling without blocking for Spin (busy-poll, as DPDK and AF_XDP targets do), so that a reply
-// arriving within that window is forwarded without a wakeup; then it blocks in epoll_wait.
+// poller receives from a set of ports with epoll on its own locked thread, pinned to its CPU when it
+// has one (cpu >= 0). After traffic it keeps polling without blocking for Spin (busy-poll, as DPDK
+// and AF_XDP targets do), so that a frame arriving within that window is forwarded without a wakeup;
+// then it blocks in epoll_wait.
 type poller struct {
 	d    *Dataplane
+	idx  int // which of a link's descriptors is this poller's (link.fd)
+	cpu  int // pinned CPU, or -1
 	ep   int
 	wake int // eventfd: commands waiting, or stop
 
 	mu    sync.Mutex
 	cmds  []func()
 	ports map[int]*attached // by fd
+
+	// rx holds the frames of one receive round (any port: a round is sent before the next starts).
+	rx *rxBatch
+
+	packets atomic.Uint64
 }
 
 type attached struct {
 	p    *port
 	l    *link
+	fd   int
+	ring *rxRing // nil: recvmmsg
 	gen  int
-	rx   *rxBatch
-	dead bool
 }
 
-func newPoller(d *Dataplane) (*poller, error) {
+func newPoller(d *Dataplane, idx, cpu int) (*poller, error) {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
@@ -45,7 +58,7 @@ func newPoller(d *Dataplane) (*poller, error) {
 		unix.Close(wake)
 		return nil, err
 	}
-	return &poller{d: d, ep: ep, wake: wake, ports: map[int]*attached{}}, nil
+	return &poller{d: d, idx: idx, cpu: cpu, ep: ep, wake: wake, ports: map[int]*attached{}, rx: newRxBatch(d.cfg.Batch)}, nil
 }
 
 // do runs f on the poller's thread (between receive rounds).
@@ -58,32 +71,80 @@ func (pl *poller) do(f func()) {
 	_, _ = unix.Write(pl.wake, one[:])
 }
 
-// add starts receiving from l for port p (called through do).
+// add starts receiving from l for port p (called through do; l.refs counts this poller already).
 func (pl *poller) add(p *port, l *link, gen int) {
-	if err := unix.EpollCtl(pl.ep, unix.EPOLL_CTL_ADD, l.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(l.fd)}); err != nil {
+	fd := l.fd(pl.idx)
+	if err := unix.EpollCtl(pl.ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
 		pl.d.log.Error("epoll add", zap.Stringer("port", p.spec), zap.Error(err))
+		pl.release(l)
 		return
 	}
-	pl.ports[l.fd] = &attached{p: p, l: l, gen: gen, rx: newRxBatch(pl.d.cfg.Batch)}
+	pl.ports[fd] = &attached{p: p, l: l, fd: fd, ring: l.ring(pl.idx), gen: gen}
 }
 
-// remove stops receiving from l and closes it (called through do).
+// remove stops receiving from l (called on the poller's thread); the last poller to let go of l
+// closes it. Removing a link this poller does not poll (any more) does nothing.
 func (pl *poller) remove(l *link) {
-	if _, ok := pl.ports[l.fd]; ok {
-		_ = unix.EpollCtl(pl.ep, unix.EPOLL_CTL_DEL, l.fd, nil)
-		delete(pl.ports, l.fd)
+	fd := l.fd(pl.idx)
+	if a, ok := pl.ports[fd]; ok && a.l == l {
+		_ = unix.EpollCtl(pl.ep, unix.EPOLL_CTL_DEL, fd, nil)
+		delete(pl.ports, fd)
+		pl.release(l)
 	}
-	l.close()
+}
+
+func (pl *poller) release(l *link) {
+	if l.refs.Add(-1) == 0 {
+		_ = l.close()
+	}
+}
+
+// setup names, pins and prioritises the poller's (locked) thread. It reports whether the thread was
+// changed (it must then not go back to the Go runtime's pool).
+func (pl *poller) setup() (changed bool, err error) {
+	name := append([]byte(fmt.Sprintf("cp4-poller/%d", pl.idx)), 0)
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
+	if pl.cpu >= 0 {
+		var set unix.CPUSet
+		set.Set(pl.cpu)
+		changed = true
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			return changed, fmt.Errorf("pinning poller %d to CPU %d: %w", pl.idx, pl.cpu, err)
+		}
+	}
+	if prio := pl.d.cfg.PollerPriority; prio > 0 {
+		changed = true
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio)}
+		if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+			return changed, fmt.Errorf("SCHED_FIFO priority %d for poller %d: %w", prio, pl.idx, err)
+		}
+	} else if slice := pl.d.cfg.PollerSlice; slice > 0 {
+		// A short EEVDF slice (sched_runtime of a SCHED_OTHER thread, Linux 6.12): woken by a frame,
+		// the poller preempts the sending task at once (as the kernel would process the frame in the
+		// sender's softirq) instead of waiting out the sender's slice while the ring fills.
+		changed = true
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL, Runtime: uint64(slice.Nanoseconds())}
+		if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+			return changed, fmt.Errorf("scheduling slice %v for poller %d: %w", slice, pl.idx, err)
+		}
+	}
+	return changed, nil
 }
 
 func (pl *poller) run() {
 	defer pl.d.wg.Done()
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	changed, err := pl.setup()
+	if err != nil {
+		pl.d.log.Warn("poller thread setup", zap.Error(err))
+	}
+	if !changed {
+		defer runtime.UnlockOSThread()
+	} // else: the goroutine exits locked and the runtime discards the pinned / real-time thread
 	defer unix.Close(pl.ep)
 	defer unix.Close(pl.wake)
 	events := make([]unix.EpollEvent, 64)
-	tx := newTxState()
+	tx := newTxState(pl.idx)
 	spin := pl.d.cfg.Spin
 	var last time.Time
 	for {
@@ -110,10 +171,7 @@ func (pl *poller) run() {
 				}
 				select {
 				case <-pl.d.stop:
-					for _, a := range pl.ports {
-						a.l.close()
-					}
-					return
+					return // the dataplane closes the links once every poller is gone
 				default:
 				}
 				continue
@@ -122,7 +180,7 @@ func (pl *poller) run() {
 			if a == nil {
 				continue
 			}
-			if pl.drain(a, tx) {
+			if pl.drain(a, tx) && spin > 0 {
 				last = time.Now()
 			}
 		}
@@ -131,10 +189,14 @@ func (pl *poller) run() {
 
 // drain receives what is waiting on a (a few batches at most, to stay fair to the other ports).
 func (pl *poller) drain(a *attached, tx *txState) bool {
+	if a.ring != nil {
+		return pl.drainRing(a, tx)
+	}
 	d := pl.d
+	rx := pl.rx
 	got := false
 	for round := 0; round < 4; round++ {
-		n, err := a.l.recv(a.rx)
+		n, err := a.l.recv(a.fd, rx)
 		if err != nil {
 			pl.failed(a, err)
 			return got
@@ -143,17 +205,83 @@ func (pl *poller) drain(a *attached, tx *txState) bool {
 			return got
 		}
 		got = true
+		pl.packets.Add(uint64(n))
 		w := <-d.workers
 		for i := 0; i < n; i++ {
-			d.processOne(w, a.p, a.l, a.rx.bufs[i], a.rx.lens[i], tx)
+			d.processOne(w, a.p, a.l, rx.bufs[i], rx.lens[i], tx)
 		}
 		d.workers <- w
 		tx.flush(d)
-		if n < len(a.rx.bufs) {
+		if n < len(rx.bufs) {
 			return got
 		}
 	}
 	return got
+}
+
+// drainRing is drain for a port with a receive ring: frames are processed in their slots, which go
+// back to the kernel once the round is sent.
+func (pl *poller) drainRing(a *attached, tx *txState) bool {
+	d, r, rx := pl.d, a.ring, pl.rx
+	got := false
+	for round := 0; round < 4; round++ {
+		if !r.ready() {
+			return got
+		}
+		got = true
+		w := <-d.workers
+		first, n, copies := r.head, 0, 0
+		for n < len(rx.bufs) && r.ready() {
+			buf, m, status, inPlace := r.frame()
+			if !inPlace {
+				buf, m = pl.copyIn(a, status, rx.bufs[copies])
+				copies++
+			}
+			r.next()
+			n++
+			d.processOne(w, a.p, a.l, buf, m, tx)
+		}
+		d.workers <- w
+		tx.flush(d)
+		pl.packets.Add(uint64(n))
+		for i, s := 0, first; i < n; i++ {
+			r.release(s)
+			if s++; s == r.n {
+				s = 0
+			}
+		}
+		if n < len(rx.bufs) {
+			return got
+		}
+	}
+	return got
+}
+
+// copyIn copies the frame of a's ring slot at head into buf when it cannot be processed in place:
+// the whole frame queued to the socket (TP_STATUS_COPY: larger than a slot), or a slot whose layout
+// leaves no headroom. It returns 0 for a frame that was cut short without a queued copy (the socket's
+// buffer was full) — counted as a receive error.
+func (pl *poller) copyIn(a *attached, status uint32, buf []byte) ([]byte, int) {
+	if status&tpStatusCopy != 0 {
+		for {
+			m, err := unix.Read(a.fd, buf[pipeline.Headroom-vnetLen:pipeline.Headroom+pipeline.MaxPacket])
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || m < vnetLen {
+				return buf, 0
+			}
+			return buf, m - vnetLen
+		}
+	}
+	raw := a.ring.raw()
+	if raw == nil {
+		return buf, 0
+	}
+	if full := int(*(*uint32)(unsafe.Pointer(&a.ring.mem[a.ring.head*ringSlotSize+4]))); full != len(raw)-vnetLen {
+		return buf, 0 // truncated
+	}
+	return buf, copy(buf[pipeline.Headroom-vnetLen:], raw) - vnetLen
 }
 
 // failed handles a receive error: the interface went away; the port waits for it to come back.
@@ -169,6 +297,7 @@ func (pl *poller) failed(a *attached, err error) {
 	}
 	p.mu.Unlock()
 	if current {
+		pl.d.unlink(p, a.l)
 		pl.d.log.Warn("port receive failed; reopening when the interface is back", zap.Stringer("port", p.spec), zap.Error(err))
 	}
 }
