@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/calico-p4/calico-p4/driver/cni"
 	"github.com/calico-p4/calico-p4/driver/infraapi"
 	"github.com/calico-p4/calico-p4/driver/session"
 	"github.com/calico-p4/calico-p4/ipu/dataplane"
@@ -44,6 +45,7 @@ type options struct {
 	target        string
 	dp            dataplaneFlags
 	svc           servicesFlags
+	cniListen     string
 }
 
 // dataplaneFlags configure the apply stage (package ipu/dataplane).
@@ -117,6 +119,9 @@ func newRootCommand() *cobra.Command {
 	f.StringVar(&o.svc.kubeconfig, "kubeconfig", "",
 		"kubeconfig of the Kubernetes API to watch Services and EndpointSlices on (service backends); \"\": the "+
 			"in-cluster config (a warning and no services outside a pod); none: no watch, no service is programmed")
+	f.StringVar(&o.cniListen, "cni-listen", cni.DefaultAddress,
+		"where the Calico CNI plugin's gRPC dataplane reaches the manager (unix:///path, socket mode 0600; the CNI "+
+			"network config's dataplane_options.socket); it creates pod interfaces and supplies pods' MACs. Empty disables it")
 	f.StringVar(&o.svc.file, "services-file", "",
 		"instead of an API server: a file of Services and EndpointSlices (driver/services.File), reread when it changes (tests, nodes without an API server)")
 	f.DurationVar(&o.svc.wait, "services-sync-wait", 30*time.Second,
@@ -204,6 +209,16 @@ func run(ctx context.Context, o *options) error {
 				log.Error("Services watch stopped; service backends are no longer updated", zap.Error(err))
 			}
 		}()
+	}
+
+	// The CNI server is the desired state's third input (pod MACs); it reads back the pod interfaces of
+	// an earlier manager before serving.
+	if o.cniListen != "" {
+		stop, err := serveCNI(o.cniListen, log.Named("cni"), reg, mgr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 
 	lis, err := listen(o)

@@ -101,7 +101,7 @@ func startManager(t *testing.T, manager string, extra ...string) *managerProc {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	args := []string{"--listen", "unix://" + filepath.Join(dir, "felix.sock"), "--metrics-listen", "127.0.0.1:0",
-		"--addr-file", filepath.Join(dir, "addr.json"), "--target", "record", "--log-format", "console", "--log-level", "debug"}
+		"--addr-file", filepath.Join(dir, "addr.json"), "--target", "record", "--log-format", "console", "--log-level", "debug", "--cni-listen", ""}
 	args = append(args, extra...)
 	p := &managerProc{cmd: exec.Command(manager, args...), log: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log

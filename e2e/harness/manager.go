@@ -39,6 +39,9 @@ type Manager struct {
 	Config ManagerConfig
 	// Listen is the infrastructure API (CALICO_P4_MANAGER for the driver).
 	Listen string
+	// CNI is the manager's CNI gRPC dataplane server (the CNI network config's dataplane_options.socket);
+	// pod interfaces it creates go to the manager's namespace (the node's).
+	CNI string
 	// P4RT is the embedded target's P4Runtime address (unix://…); "" for --target p4rt.
 	P4RT string
 	// MetricsAddr is where /metrics, /readyz and the embedded ctl API listen, inside NetNS.
@@ -60,8 +63,9 @@ func StartManager(ctx context.Context, cfg ManagerConfig) (*Manager, error) {
 	}
 	addrFile := filepath.Join(cfg.Dir, "manager-addr.json")
 	_ = os.Remove(addrFile)
-	m := &Manager{Config: cfg, Listen: "unix://" + filepath.Join(cfg.Dir, "felix.sock")}
-	args := []string{"--listen", m.Listen, "--metrics-listen", "127.0.0.1:0", "--addr-file", addrFile,
+	m := &Manager{Config: cfg, Listen: "unix://" + filepath.Join(cfg.Dir, "felix.sock"),
+		CNI: "unix://" + filepath.Join(cfg.Dir, "cni.sock")}
+	args := []string{"--listen", m.Listen, "--cni-listen", m.CNI, "--metrics-listen", "127.0.0.1:0", "--addr-file", addrFile,
 		"--log-format", "console", "--log-level", cfg.LogLevel, "--target", cfg.Target,
 		"--election-id", strconv.FormatUint(cfg.ElectionID, 10)}
 	switch cfg.Target {
