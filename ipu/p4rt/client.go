@@ -503,6 +503,7 @@ func (c *Client) Write(ctx context.Context, updates []*p4v1.Update) error {
 // of a WriteRequest (see Info.AppendUpdate): n is their number. The client
 // adds device id, role, election id and atomicity and sends the bytes as
 // they are, which saves building and marshalling messages per update.
+// updates is not used after WriteEncoded returns.
 // With ROLLBACK_ON_ERROR or DATAPLANE_ATOMIC a failed request changes
 // nothing on a conforming target: the failing updates carry their error and
 // the others ABORTED.

@@ -36,7 +36,13 @@ var errAtomicRefused = errors.New("programmer: target refused DATAPLANE_ATOMIC w
 // on), so it goes in chunks of emptyTargetChunkBytes, the next one encoded while the previous one is on the
 // wire (still sent one after the other).
 func (p *Programmer) runAtomic(ctx context.Context, stages [][]*op, res *Result, se *SyncError) (rest [][]*op, ok bool) {
-	var seq []aitem
+	seq := p.scratch.seq[:0]
+	defer func() {
+		if cap(seq) <= maxScratchItems {
+			clear(seq)
+			p.scratch.seq = seq[:0]
+		}
+	}()
 	for st := range stages {
 		for _, raw := range p.rawDeletes[st] {
 			seq = append(seq, aitem{raw: raw, stage: st})
@@ -86,6 +92,7 @@ func (p *Programmer) runAtomic(ctx context.Context, stages [][]*op, res *Result,
 			err = p.atomicResult(ctx, cur, <-done, res, se, stats)
 			chunks++
 		}
+		p.scratch.put(cur) // written (or given up): its bytes and items are no longer used
 		if errors.Is(err, errAtomicRefused) {
 			p.dropAtomic(next.items)
 			rest = make([][]*op, len(stages))
@@ -151,7 +158,7 @@ type atomicWrite struct {
 // that cannot be sent now are skipped (blocked ones stay dirty, invalid ones are rejected). Members and
 // groups it writes are added to p.pendingRefs so that entries after them may refer to them.
 func (p *Programmer) encodeAtomic(seq []aitem, limit int) atomicWrite {
-	var w atomicWrite
+	w := p.scratch.take()
 	for w.used < len(seq) {
 		if limit > 0 && len(w.items) > 0 && len(w.buf) >= limit {
 			break
@@ -308,5 +315,43 @@ func (p *Programmer) dropAtomic(items []aitem) {
 		} else {
 			p.release(it.o)
 		}
+	}
+}
+
+// encodeScratch keeps the buffers of the last atomic writes for the next ones (a pass encodes one
+// chunk while the previous is on the wire: two sets), so an incremental pass does not grow and drop a
+// fresh buffer each time. Owned by the goroutine holding Programmer.mu.
+type encodeScratch struct {
+	bufs  [][]byte
+	items [][]aitem
+	seq   []aitem
+}
+
+// Bounds of what encodeScratch keeps (a 2 MiB chunk of an empty-target pass fits).
+const (
+	maxScratchBytes = 4 << 20
+	maxScratchItems = 1 << 16
+)
+
+func (sc *encodeScratch) take() atomicWrite {
+	var w atomicWrite
+	if n := len(sc.bufs); n > 0 {
+		w.buf, sc.bufs = sc.bufs[n-1][:0], sc.bufs[:n-1]
+	}
+	if n := len(sc.items); n > 0 {
+		w.items, sc.items = sc.items[n-1][:0], sc.items[:n-1]
+	}
+	return w
+}
+
+// put takes back w's buffers: w.buf must no longer be referenced (WriteEncoded copies it into the
+// request, and the write has returned).
+func (sc *encodeScratch) put(w atomicWrite) {
+	if c := cap(w.buf); c > 0 && c <= maxScratchBytes && len(sc.bufs) < 2 {
+		sc.bufs = append(sc.bufs, w.buf[:0])
+	}
+	if c := cap(w.items); c > 0 && c <= maxScratchItems && len(sc.items) < 2 {
+		clear(w.items)
+		sc.items = append(sc.items, w.items[:0])
 	}
 }

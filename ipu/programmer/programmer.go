@@ -24,7 +24,8 @@ type Target interface {
 	Status() p4rt.Status
 	Changed() <-chan struct{}
 	// WriteEncoded sends n updates encoded by Info.AppendUpdate in one
-	// Write with the given atomicity.
+	// Write with the given atomicity. It must not keep updates after it
+	// returns (the programmer reuses the buffer).
 	WriteEncoded(ctx context.Context, updates []byte, n int, atomicity p4v1.WriteRequest_Atomicity) error
 	Read(ctx context.Context, entities []*p4v1.Entity, fn func(*p4v1.Entity) error) error
 	EnsurePipeline(ctx context.Context, p p4rt.Pipeline) (p4rt.PipelineResult, error)
@@ -116,6 +117,8 @@ type Programmer struct {
 	// pendingRefs holds, while an atomic write is encoded, the members and
 	// groups written earlier in it (so entries may refer to them).
 	pendingRefs map[entry.Key]bool
+	// scratch holds the encode buffers of atomic writes for reuse.
+	scratch encodeScratch
 	// atomicRefused is set when the target refused an atomic write as
 	// unsupported: it is written in order from then on.
 	atomicRefused bool
