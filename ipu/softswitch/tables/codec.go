@@ -10,7 +10,9 @@ import (
 
 // decodeAction validates an Action for the given allowed set. forDefault selects which scope is
 // allowed (DEFAULT_ONLY actions only as default, TABLE_ONLY never as default).
-func decodeAction(a *p4.Action, allowed map[uint32]ActionRefInfo, forDefault, strict bool, where desc) (Action, *Error) {
+//
+// The params go into dst when it is long enough (an entry's inline buffer), else into a new slice.
+func decodeAction(a *p4.Action, allowed map[uint32]ActionRefInfo, forDefault, strict bool, where desc, dst []byte) (Action, *Error) {
 	if a.ActionId == 0 {
 		return Action{}, errf(codes.InvalidArgument, "%s: action id 0", where)
 	}
@@ -25,7 +27,13 @@ func decodeAction(a *p4.Action, allowed map[uint32]ActionRefInfo, forDefault, st
 		return Action{}, errf(codes.PermissionDenied, "%s: action %q is @defaultonly and cannot be used in an entry", where, ref.Action.Name)
 	}
 	ai := ref.Action
-	out := Action{ID: ai.ID, Info: ai, Params: make([]byte, ai.ParamsLen)}
+	out := Action{ID: ai.ID, Info: ai}
+	if n := ai.ParamsLen; len(dst) >= n && n > 0 {
+		out.Params = dst[:n:n]
+		clear(out.Params)
+	} else {
+		out.Params = make([]byte, n)
+	}
 	var seen uint64
 	var seenMap map[uint32]bool
 	if len(ai.Params) > 64 {

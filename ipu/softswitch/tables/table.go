@@ -66,8 +66,27 @@ type Entry struct {
 	Learned            bool // inserted by the data plane (Learn)
 
 	rank int32 // lookup order: priority, or prefix length for lpm tables
+	poff uint8 // > 0: Action.Params live in kbuf at this offset
 
-	kbuf [64]byte // Key's storage when KeyLen <= 64: one allocation, adjacent cache lines
+	kbuf [64]byte // Key's (and, when they fit behind key and mask, the params') storage: one allocation
+}
+
+// paramSpace is where a direct action's params may go in e's inline buffer: behind the key and the
+// decode-time mask (nil when nothing is left).
+func (e *Entry) paramSpace() []byte {
+	off := 2 * len(e.Key)
+	if len(e.Key) == 0 || len(e.Key) > len(e.kbuf) || off >= len(e.kbuf) || &e.Key[0] != &e.kbuf[0] {
+		return nil
+	}
+	return e.kbuf[off:]
+}
+
+// noteInlineParams records whether Action.Params were decoded into paramSpace (clone re-points them).
+func (e *Entry) noteInlineParams() {
+	e.poff = 0
+	if sp := e.paramSpace(); len(sp) > 0 && len(e.Action.Params) > 0 && &e.Action.Params[0] == &sp[0] {
+		e.poff = uint8(len(e.kbuf) - len(sp))
+	}
 }
 
 // newKey points e.Key at fresh zeroed storage of n bytes (inline when it fits).
@@ -84,6 +103,10 @@ func (e *Entry) clone() *Entry {
 	c := *e
 	if len(e.Key) > 0 && len(e.Key) <= len(e.kbuf) {
 		c.Key = c.kbuf[:len(e.Key):len(e.Key)]
+	}
+	if e.poff > 0 {
+		n := int(e.poff) + len(e.Action.Params)
+		c.Action.Params = c.kbuf[e.poff:n:n]
 	}
 	return &c
 }

@@ -827,3 +827,52 @@ func TestSetLearnerAfterCommitMovesEntries(t *testing.T) {
 		t.Fatalf("after unsetting: learner=%v len=%d", ct.Learner(), ct.Len())
 	}
 }
+
+// TestModifiedEntriesKeepOldSnapshotsParams: an entry's params live in its inline buffer; a MODIFY (with
+// a new action, with metadata only, and one that fails) must leave the params every older snapshot sees.
+func TestModifiedEntriesKeepOldSnapshotsParams(t *testing.T) {
+	s := newTestStore(t, Options{})
+	route := func(typ p4.Update_Type, port uint16, meta []byte) *p4.Update {
+		u := lpmEntry(1, 0x0a000100, 24, port)
+		u.Type = typ
+		if port == 0 {
+			u.GetEntity().GetTableEntry().Action = nil
+		}
+		u.GetEntity().GetTableEntry().Metadata = meta
+		return u
+	}
+	key := []byte{0, 1, 10, 0, 1, 7}
+	port := func(st *State) uint64 {
+		e := st.TableByID(tLPM).Lookup(key)
+		if e == nil {
+			t.Fatal("route missing")
+		}
+		return U64(st.Resolve(e, 0).Param(1))
+	}
+	mustWrite(t, s, route(p4.Update_INSERT, 5, nil))
+	s1 := s.Load()
+	mustWrite(t, s, route(p4.Update_MODIFY, 6, nil))
+	s2 := s.Load()
+	mustWrite(t, s, route(p4.Update_MODIFY, 0, []byte("m"))) // no action: params carried over
+	s3 := s.Load()
+	for _, st := range []*State{s1, s2, s3} {
+		// Params are in the entry's own buffer (one allocation per entry; no entry keeps another alive).
+		if e := st.TableByID(tLPM).Lookup(key); e.poff == 0 || &e.Action.Params[0] != &e.kbuf[e.poff] {
+			t.Errorf("entry params %p not inline (poff %d)", e.Action.Params, e.poff)
+		}
+	}
+	mustWrite(t, s, route(p4.Update_MODIFY, 7, nil))
+	bad := route(p4.Update_MODIFY, 8, nil)
+	bad.GetEntity().GetTableEntry().Action.GetAction().Params[1].Value = []byte{1, 2, 3, 4} // wider than 9 bits
+	if errs, err := s.Write([]*p4.Update{bad}, p4.WriteRequest_CONTINUE_ON_ERROR); err != nil || errs[0] == nil {
+		t.Fatalf("a too wide param was accepted: %v %v", err, errs)
+	}
+	for _, c := range []struct {
+		st   *State
+		want uint64
+	}{{s1, 5}, {s2, 6}, {s3, 6}, {s.Load(), 7}} {
+		if got := port(c.st); got != c.want {
+			t.Errorf("snapshot sees port %d, want %d", got, c.want)
+		}
+	}
+}

@@ -352,7 +352,7 @@ func (tx *txn) defaultEntry(typ p4.Update_Type, ti *TableInfo, te *p4.TableEntry
 		if a == nil {
 			return errf(codes.InvalidArgument, "table %q: the default entry takes a direct action", ti.Name)
 		}
-		act, err := decodeAction(a, ti.Actions, true, tx.strict, desc{"table", ti.Name, "default", "", ""})
+		act, err := decodeAction(a, ti.Actions, true, tx.strict, desc{"table", ti.Name, "default", "", ""}, nil)
 		if err != nil {
 			return err
 		}
@@ -376,17 +376,18 @@ func (tx *txn) defaultEntry(typ p4.Update_Type, ti *TableInfo, te *p4.TableEntry
 
 // decodeTableAction fills e's action from a TableAction, checking it against the table kind.
 func (tx *txn) decodeTableAction(ti *TableInfo, ta *p4.TableAction, e *Entry) *Error {
-	e.Action, e.MemberID, e.GroupID, e.OneShot = Action{}, 0, 0, nil
+	e.Action, e.MemberID, e.GroupID, e.OneShot, e.poff = Action{}, 0, 0, nil, 0
 	switch x := ta.Type.(type) {
 	case *p4.TableAction_Action:
 		if ti.Profile != nil {
 			return errf(codes.InvalidArgument, "table %q is implemented by action profile %q: use a member, group or action set", ti.Name, ti.Profile.Name)
 		}
-		act, err := decodeAction(x.Action, ti.Actions, false, tx.strict, desc{"table", ti.Name, "", "", ""})
+		act, err := decodeAction(x.Action, ti.Actions, false, tx.strict, desc{"table", ti.Name, "", "", ""}, e.paramSpace())
 		if err != nil {
 			return err
 		}
 		e.Kind, e.Action = ActDirect, act
+		e.noteInlineParams()
 	case *p4.TableAction_ActionProfileMemberId:
 		if ti.Profile == nil {
 			return errf(codes.InvalidArgument, "table %q is a direct table: use an action", ti.Name)
@@ -414,7 +415,7 @@ func (tx *txn) decodeTableAction(ti *TableInfo, ta *p4.TableAction, e *Entry) *E
 			if apa.Action == nil {
 				return errf(codes.InvalidArgument, "table %q: action set member without action", ti.Name)
 			}
-			act, err := decodeAction(apa.Action, pi.Actions, false, tx.strict, desc{"table", ti.Name, "action set", "", ""})
+			act, err := decodeAction(apa.Action, pi.Actions, false, tx.strict, desc{"table", ti.Name, "action set", "", ""}, nil)
 			if err != nil {
 				return err
 			}
@@ -546,7 +547,7 @@ func (tx *txn) member(typ p4.Update_Type, m *p4.ActionProfileMember) *Error {
 		if p.oneShots > 0 {
 			return errf(codes.InvalidArgument, "action profile %q is programmed with one-shot action sets", name)
 		}
-		act, aerr := decodeAction(m.Action, p.Info.Actions, false, tx.strict, desc{"action profile", name, "", "", ""})
+		act, aerr := decodeAction(m.Action, p.Info.Actions, false, tx.strict, desc{"action profile", name, "", "", ""}, nil)
 		if aerr != nil {
 			return aerr
 		}
