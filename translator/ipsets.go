@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"strings"
 
@@ -25,7 +26,7 @@ func setOwner(name string) string { return "set/" + name }
 
 // memberEntry renders one member of a set whose id is sid (canonical bytes). It builds the canonical
 // entry directly: member entries are the bulk of a large translation and of every IP-set delta.
-func memberEntry(sid []byte, typ model.IPSetType, m model.IPSetMember) (entry.Entry, bool) {
+func memberEntry(sl *slab, sid []byte, typ model.IPSetType, m model.IPSetMember) (entry.Entry, bool) {
 	switch typ {
 	case model.IPSetTypeNet, model.IPSetTypeIP:
 		p := m.Net
@@ -43,9 +44,9 @@ func memberEntry(sid []byte, typ model.IPSetType, m model.IPSetMember) (entry.En
 		if p.Addr().Is6() {
 			table, setKey, addrKey = p4src.TableIPSetNetV6, p4src.KeyIPSetNetV6SetID, p4src.KeyIPSetNetV6Addr
 		}
-		ms := make([]entry.Match, 0, 2)
+		ms := sl.matches(2)
 		if p.Bits() > 0 {
-			ms = append(ms, entry.Match{Field: string(addrKey), Kind: entry.MatchLPM, Value: canonAddr(p.Addr()),
+			ms = append(ms, entry.Match{Field: string(addrKey), Kind: entry.MatchLPM, Value: sl.canonAddr(p.Addr()),
 				PrefixLen: int32(p.Bits())})
 		}
 		ms = append(ms, entry.Match{Field: string(setKey), Kind: entry.MatchExact, Value: sid})
@@ -62,12 +63,12 @@ func memberEntry(sid []byte, typ model.IPSetType, m model.IPSetMember) (entry.En
 			keys = [4]p4src.MatchFieldName{p4src.KeyIPSetPortV6Addr, p4src.KeyIPSetPortV6Port, p4src.KeyIPSetPortV6Protocol, p4src.KeyIPSetPortV6SetID}
 		}
 		// Sorted by field name: addr, port, protocol, set_id.
-		ms := []entry.Match{
-			{Field: string(keys[0]), Kind: entry.MatchExact, Value: canonAddr(ap.Addr)},
-			{Field: string(keys[1]), Kind: entry.MatchExact, Value: u(uint64(ap.Port))},
-			{Field: string(keys[2]), Kind: entry.MatchExact, Value: u(uint64(ap.Protocol))},
-			{Field: string(keys[3]), Kind: entry.MatchExact, Value: sid},
-		}
+		ms := append(sl.matches(4),
+			entry.Match{Field: string(keys[0]), Kind: entry.MatchExact, Value: sl.canonAddr(ap.Addr)},
+			entry.Match{Field: string(keys[1]), Kind: entry.MatchExact, Value: sl.uint(uint64(ap.Port))},
+			entry.Match{Field: string(keys[2]), Kind: entry.MatchExact, Value: u(uint64(ap.Protocol))},
+			entry.Match{Field: string(keys[3]), Kind: entry.MatchExact, Value: sid},
+		)
 		return entry.Entry{Kind: entry.KindTable, Table: string(table), Match: ms, Action: hitAction}, true
 	}
 	return entry.Entry{}, false
@@ -76,7 +77,10 @@ func memberEntry(sid []byte, typ model.IPSetType, m model.IPSetMember) (entry.En
 var hitAction = entry.Action{Name: string(p4src.ActionIPSetHit)}
 
 // canonAddr is the canonical byte string of an address (no leading zero bytes; 0 is one zero byte).
-func canonAddr(a netip.Addr) []byte {
+func canonAddr(a netip.Addr) []byte { return (*slab)(nil).canonAddr(a) }
+
+// canonAddr is the canonical byte string of an address, in the slab.
+func (s *slab) canonAddr(a netip.Addr) []byte {
 	var b []byte
 	if a.Is4() {
 		v := a.As4()
@@ -89,20 +93,70 @@ func canonAddr(a netip.Addr) []byte {
 	for i < len(b)-1 && b[i] == 0 {
 		i++
 	}
-	return append([]byte(nil), b[i:]...)
+	return s.bytes(b[i:])
+}
+
+// uint is the canonical byte string of v (see u), in the slab.
+func (s *slab) uint(v uint64) []byte {
+	if v < 256 {
+		return u(v)
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	i := 0
+	for b[i] == 0 {
+		i++
+	}
+	return s.bytes(b[i:])
 }
 
 func (t *Translator) addMember(su *setUnit, m model.IPSetMember) {
 	if _, ok := su.members[m]; ok {
 		return
 	}
-	e, ok := memberEntry(su.sid, su.typ, m)
+	e, ok := memberEntry(t.bulk, su.sid, su.typ, m)
 	if !ok {
 		return
 	}
 	k := e.Key()
 	su.members[m] = k
 	t.st.put(su.owner, k, e)
+}
+
+// memberBatch is the size of the batches addMembers renders members in.
+const memberBatch = 512
+
+// addMembers adds the members of a set that are not in the unit yet, rendering them in batches (their keys
+// cut from one string per batch).
+func (t *Translator) addMembers(su *setUnit, members func(func(model.IPSetMember) bool)) {
+	if t.memberEnts == nil {
+		t.memberEnts = make([]entry.Entry, 0, memberBatch)
+		t.memberKeys = make([]model.IPSetMember, 0, memberBatch)
+	}
+	ents, ms := t.memberEnts[:0], t.memberKeys[:0]
+	flush := func() {
+		for i, k := range t.st.keysOf(ents) {
+			su.members[ms[i]] = k
+			t.st.put(su.owner, k, ents[i])
+		}
+		clear(ents) // the scratch space must not keep entries alive
+		ents, ms = ents[:0], ms[:0]
+	}
+	for m := range members {
+		if _, ok := su.members[m]; ok {
+			continue
+		}
+		e, ok := memberEntry(t.bulk, su.sid, su.typ, m)
+		if !ok {
+			continue
+		}
+		ents = append(ents, e)
+		ms = append(ms, m)
+		if len(ents) == memberBatch {
+			flush()
+		}
+	}
+	flush()
 }
 
 func (t *Translator) delMember(su *setUnit, m model.IPSetMember) {
@@ -158,6 +212,11 @@ func (t *Translator) translateIPSet(id string, delta *model.IPSetDelta) {
 			return
 		}
 		// The delta did not lead to the model's set (it was not relative to what we had): full diff.
+	}
+	if len(su.members) == 0 {
+		// A new unit: nothing to remove.
+		t.addMembers(su, set.Members())
+		return
 	}
 	seen := make(map[model.IPSetMember]struct{}, set.Len())
 	for m := range set.Members() {

@@ -23,11 +23,80 @@ type store struct {
 	// conflicts: owner → keys where its entry lost to another owner's different entry.
 	conflicts map[string]map[entry.Key]string
 	errs      []error // entries the set refused (a translator bug: reported, never silently dropped)
+	// keyBuf and keyEnds are keysOf's scratch space.
+	keyBuf  []byte
+	keyEnds []int
 }
 
-func newStore() *store {
-	return &store{set: &entry.Set{}, owner: map[entry.Key]string{}, others: map[entry.Key]map[string]entry.Entry{},
+// keysOf returns the keys of entries (canonical), cut out of one string: one allocation for all of them
+// instead of one per key. The keys of a unit are replaced together, so the string does not outlive them
+// by much (a key that stays the same across a replace keeps the previous string alive until it changes).
+func (s *store) keysOf(entries []entry.Entry) []entry.Key {
+	if len(entries) == 0 {
+		return nil
+	}
+	buf, ends := s.keyBuf[:0], s.keyEnds[:0]
+	for i := range entries {
+		buf = entries[i].AppendKey(buf)
+		ends = append(ends, len(buf))
+	}
+	all := entry.Key(buf)
+	keys := make([]entry.Key, len(entries))
+	start := 0
+	for i, end := range ends {
+		keys[i] = all[start:end]
+		start = end
+	}
+	s.keyBuf, s.keyEnds = buf, ends
+	return keys
+}
+
+func newStore() *store { return newStoreSized(0) }
+
+// newStoreSized returns a store presized for about n entries.
+func newStoreSized(n int) *store {
+	set := &entry.Set{}
+	set.Grow(n)
+	return &store{set: set, owner: make(map[entry.Key]string, n), others: map[entry.Key]map[string]entry.Entry{},
 		conflicts: map[string]map[entry.Key]string{}}
+}
+
+// slab hands out the match slices and byte strings of many entries from large chunks (one allocation for
+// hundreds of entries). A nil slab allocates each.
+type slab struct {
+	ms []entry.Match
+	bs []byte
+}
+
+const (
+	slabMatches = 1024
+	slabBytes   = 16 << 10
+)
+
+// matches returns an empty slice with room for n matches.
+func (s *slab) matches(n int) []entry.Match {
+	if s == nil {
+		return make([]entry.Match, 0, n)
+	}
+	if cap(s.ms)-len(s.ms) < n {
+		s.ms = make([]entry.Match, 0, max(n, slabMatches))
+	}
+	l := len(s.ms)
+	s.ms = s.ms[:l+n]
+	return s.ms[l : l : l+n]
+}
+
+// bytes returns a copy of b.
+func (s *slab) bytes(b []byte) []byte {
+	if s == nil {
+		return append([]byte(nil), b...)
+	}
+	if cap(s.bs)-len(s.bs) < len(b) {
+		s.bs = make([]byte, 0, max(len(b), slabBytes))
+	}
+	l := len(s.bs)
+	s.bs = append(s.bs, b...)
+	return s.bs[l:len(s.bs):len(s.bs)]
 }
 
 // put records owner's entry e (canonical) under key k.
@@ -165,10 +234,7 @@ func newUnit(owner string) *unit { return &unit{owner: owner} }
 
 // replace makes the unit hold exactly entries.
 func (u *unit) replace(s *store, entries []entry.Entry) {
-	next := make([]entry.Key, len(entries))
-	for i, e := range entries {
-		next[i] = e.Key()
-	}
+	next := s.keysOf(entries)
 	if len(u.keys) == 0 {
 		for i, e := range entries {
 			s.put(u.owner, next[i], e)

@@ -61,6 +61,11 @@ type Translator struct {
 	// differently): the translation is redone from scratch.
 	moved bool
 	ready bool
+	// bulk is the slab the entries of a full translation are built in (nil outside buildAll).
+	bulk *slab
+	// addMembers' scratch space.
+	memberEnts []entry.Entry
+	memberKeys []model.IPSetMember
 }
 
 type idSpaces struct {
@@ -140,8 +145,13 @@ func (t *Translator) full() {
 	// Drop the old translation's bookkeeping before building the new one (only the set is kept): the
 	// garbage collector then never scans two translations.
 	t.reset(&store{set: set})
+	size := set.Len()
+	if size == 0 {
+		size = estimateEntries(t.state)
+	}
 	fresh := &Translator{ports: t.ports, opts: t.opts, state: t.state}
-	fresh.reset(newStore())
+	fresh.reset(newStoreSized(size))
+	fresh.st.set.SuspendJournal()
 	fresh.buildAll()
 	// A hash collision resolved while building moved ids entries already used: build again, giving every
 	// name the value the canonical assignment of the complete set of names gives it.
@@ -152,7 +162,8 @@ func (t *Translator) full() {
 			plans[i] = s.canonicalPlan()
 		}
 		fresh = &Translator{ports: t.ports, opts: t.opts, state: t.state}
-		fresh.reset(newStore())
+		fresh.reset(newStoreSized(size))
+		fresh.st.set.SuspendJournal()
 		for i, s := range []*idSpace{fresh.ids.ep, fresh.ids.list, fresh.ids.step, fresh.ids.set, fresh.ids.rule, fresh.ids.nh} {
 			s.plan = plans[i]
 		}
@@ -161,6 +172,8 @@ func (t *Translator) full() {
 			s.plan = nil
 		}
 	}
+	// The fresh set was built without a journal (nobody consumes it but the adoption or the copy below).
+	fresh.st.set.ResumeJournal()
 	if adopt {
 		set = fresh.st.set
 	} else {
@@ -184,9 +197,30 @@ func (t *Translator) full() {
 	t.ready = true
 }
 
+// estimateEntries is a rough count of the entries a translation of state yields (to presize the maps of a
+// first translation): one a member, about four a rule (steps, rule entries, counters), a dozen an endpoint,
+// one a route.
+func estimateEntries(s *model.State) int {
+	n := 64 + 12*s.WorkloadEndpoints.Len() + s.Routes.Len()
+	for _, set := range s.IPSets.All() {
+		n += set.Len()
+	}
+	for _, p := range s.Policies.All() {
+		n += 4 * (len(p.InboundRules) + len(p.OutboundRules))
+	}
+	for _, p := range s.Profiles.All() {
+		n += 4 * (len(p.InboundRules) + len(p.OutboundRules))
+	}
+	return n
+}
+
 // buildAll translates every object of the state.
 func (t *Translator) buildAll() {
 	s := t.state
+	// The entries of a full translation are built in slabs (bulk); the incremental changes that follow
+	// allocate their own, so a slab never outlives the translation's entries by much.
+	t.bulk = &slab{}
+	defer func() { t.bulk = nil }()
 	t.translateNode()
 	for id := range s.IPSets.All() {
 		t.translateIPSet(id, nil)

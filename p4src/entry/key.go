@@ -18,12 +18,22 @@ type Key string
 
 // Key returns e's key. e should be canonical.
 func (e Entry) Key() Key {
+	return Key(e.AppendKey(make([]byte, 0, e.keySize())))
+}
+
+// keySize bounds the length of e's key.
+func (e *Entry) keySize() int {
 	n := 2 + len(e.Table) + len(e.Profile) + len(e.Name) + 8
 	for i := range e.Match {
 		m := &e.Match[i]
 		n += 8 + len(m.Field) + len(m.Value) + len(m.Mask) + len(m.High)
 	}
-	b := make([]byte, 0, n)
+	return n
+}
+
+// AppendKey appends the bytes of e's key to b: a producer of many entries can build their keys in one
+// buffer and cut them out of a single string (Key(string(buf))[i:j]) instead of allocating each.
+func (e Entry) AppendKey(b []byte) []byte {
 	b = append(b, byte(e.Kind))
 	switch e.Kind {
 	case KindMember, KindGroup:
@@ -50,7 +60,7 @@ func (e Entry) Key() Key {
 			}
 		}
 	}
-	return Key(b)
+	return b
 }
 
 func appendString(b []byte, s string) []byte {

@@ -17,12 +17,73 @@ import (
 // (ChangedSince) instead of comparing every entry; the journal is bounded and
 // a consumer that fell too far behind is told to compare everything.
 type Set struct {
-	m map[Key]Entry
+	// m points every key at its entry's slot. Entries live in slabs (chunks of slots) rather than in the
+	// map: an Entry is too large for a map to hold inline, and one allocation per entry is what a large
+	// translation would otherwise pay. Slots are never handed out (Get and All copy), so a changed entry
+	// is overwritten in place; a deleted entry's slot is cleared and reused.
+	m    map[Key]*Entry
+	slab []Entry  // unused slots of the current chunk
+	free []*Entry // cleared slots of deleted entries
 	// gen counts changes; journal[i] is the key changed at jbase+i+1.
 	gen     uint64
 	jbase   uint64
 	journal []Key
+	// unjournaled: changes are not journaled (SuspendJournal).
+	unjournaled bool
 }
+
+// Slab chunk sizes: small sets start small, large ones allocate in chunks of maxChunk.
+const (
+	minChunk = 8
+	maxChunk = 1024
+)
+
+// slot returns an empty slot for a new entry.
+func (s *Set) slot() *Entry {
+	if n := len(s.free); n > 0 {
+		p := s.free[n-1]
+		s.free = s.free[:n-1]
+		return p
+	}
+	if len(s.slab) == 0 {
+		s.slab = make([]Entry, min(maxChunk, max(minChunk, len(s.m)/4)))
+	}
+	p := &s.slab[0]
+	s.slab = s.slab[1:]
+	return p
+}
+
+// Grow makes room for n more entries (presizing the index and the slots), so that building a large set
+// does not grow its index step by step.
+func (s *Set) Grow(n int) {
+	if n <= 0 {
+		return
+	}
+	if len(s.m) == 0 {
+		s.m = make(map[Key]*Entry, n)
+	} else {
+		m := make(map[Key]*Entry, len(s.m)+n)
+		for k, p := range s.m {
+			m[k] = p
+		}
+		s.m = m
+	}
+	if need := n - len(s.free); need > len(s.slab) {
+		s.slab = make([]Entry, need)
+	}
+}
+
+// SuspendJournal stops journaling changes until ResumeJournal; meanwhile ChangedSince reports false for
+// every generation before the current one (the consumer compares the whole set). It is meant for building
+// a large set that its consumers compare whole anyway: the journal would only be garbage.
+func (s *Set) SuspendJournal() {
+	s.unjournaled = true
+	s.journal = nil
+	s.jbase = s.gen
+}
+
+// ResumeJournal journals changes again from the current generation on.
+func (s *Set) ResumeJournal() { s.unjournaled = false }
 
 // minJournal is the journal length below which it is never truncated.
 const minJournal = 4096
@@ -30,7 +91,8 @@ const minJournal = 4096
 // NewSet returns a set holding entries. Entries are canonicalised and
 // validated; two different entries with the same key are an error.
 func NewSet(entries ...Entry) (*Set, error) {
-	s := &Set{m: make(map[Key]Entry, len(entries))}
+	s := &Set{}
+	s.Grow(len(entries))
 	for _, e := range entries {
 		if err := s.Add(e); err != nil {
 			return nil, err
@@ -76,7 +138,7 @@ func (s *Set) Add(e Entry) error {
 	}
 	k := e.Key()
 	if old, ok := s.m[k]; ok && !old.Equal(e) {
-		return fmt.Errorf("conflicting entries for %s: %s and %s", k, old, e)
+		return fmt.Errorf("conflicting entries for %s: %s and %s", k, *old, e)
 	}
 	s.put(k, e)
 	return nil
@@ -84,32 +146,41 @@ func (s *Set) Add(e Entry) error {
 
 func (s *Set) put(k Key, e Entry) {
 	if s.m == nil {
-		s.m = make(map[Key]Entry)
+		s.m = make(map[Key]*Entry)
 	}
-	if old, ok := s.m[k]; ok && old.Equal(e) {
-		return
+	if old, ok := s.m[k]; ok {
+		if old.Equal(e) {
+			return
+		}
+		*old = e
+	} else {
+		p := s.slot()
+		*p = e
+		s.m[k] = p
 	}
-	s.m[k] = e
 	s.note(k)
 }
 
 // AddAll adds every entry of o (see Add), stopping at the first conflict.
 func (s *Set) AddAll(o *Set) error {
 	for k, e := range o.m {
-		if old, ok := s.m[k]; ok && !old.Equal(e) {
-			return fmt.Errorf("conflicting entries for %s: %s and %s", k, old, e)
+		if old, ok := s.m[k]; ok && !old.Equal(*e) {
+			return fmt.Errorf("conflicting entries for %s: %s and %s", k, *old, *e)
 		}
-		s.put(k, e)
+		s.put(k, *e)
 	}
 	return nil
 }
 
 // Delete removes the entry with key k and reports whether there was one.
 func (s *Set) Delete(k Key) bool {
-	if _, ok := s.m[k]; !ok {
+	p, ok := s.m[k]
+	if !ok {
 		return false
 	}
 	delete(s.m, k)
+	*p = Entry{} // drop what the entry refers to
+	s.free = append(s.free, p)
 	s.note(k)
 	return true
 }
@@ -120,10 +191,15 @@ func (s *Set) Clear() {
 		s.note(k)
 	}
 	clear(s.m)
+	s.slab, s.free = nil, nil
 }
 
 func (s *Set) note(k Key) {
 	s.gen++
+	if s.unjournaled {
+		s.jbase = s.gen
+		return
+	}
 	if len(s.journal) >= max(minJournal, len(s.m)) {
 		// Forget the older half: a consumer that far behind compares
 		// everything, one that kept up still gets just the changes.
@@ -136,8 +212,10 @@ func (s *Set) note(k Key) {
 
 // Get returns the entry with key k.
 func (s *Set) Get(k Key) (Entry, bool) {
-	e, ok := s.m[k]
-	return e, ok
+	if p, ok := s.m[k]; ok {
+		return *p, true
+	}
+	return Entry{}, false
 }
 
 // Has reports whether an entry with key k is present.
@@ -150,7 +228,7 @@ func (s *Set) Has(k Key) bool {
 func (s *Set) All() iter.Seq2[Key, Entry] {
 	return func(yield func(Key, Entry) bool) {
 		for k, e := range s.m {
-			if !yield(k, e) {
+			if !yield(k, *e) {
 				return
 			}
 		}
@@ -161,7 +239,7 @@ func (s *Set) All() iter.Seq2[Key, Entry] {
 func (s *Set) Sorted() []Entry {
 	out := make([]Entry, 0, len(s.m))
 	for _, e := range s.m {
-		out = append(out, e)
+		out = append(out, *e)
 	}
 	SortEntries(out)
 	return out
@@ -186,9 +264,13 @@ func compareKeyed(a Entry, ak Key, b Entry, bk Key) int {
 // Clone returns an independent copy (entries are values and are shared; they
 // are immutable). The copy has its own journal.
 func (s *Set) Clone() *Set {
-	c := &Set{m: make(map[Key]Entry, len(s.m))}
+	c := &Set{m: make(map[Key]*Entry, len(s.m))}
+	slots := make([]Entry, len(s.m))
+	i := 0
 	for k, e := range s.m {
-		c.m[k] = e
+		slots[i] = *e
+		c.m[k] = &slots[i]
+		i++
 	}
 	return c
 }
@@ -200,7 +282,7 @@ func (s *Set) Equal(o *Set) bool {
 	}
 	for k, e := range s.m {
 		oe, ok := o.m[k]
-		if !ok || !e.Equal(oe) {
+		if !ok || !e.Equal(*oe) {
 			return false
 		}
 	}
@@ -260,14 +342,14 @@ func Diff(from, to *Set) Delta {
 	var d Delta
 	for k, e := range to.m {
 		if old, ok := from.m[k]; !ok {
-			d.Insert = append(d.Insert, e)
-		} else if !old.Equal(e) {
-			d.Modify = append(d.Modify, e)
+			d.Insert = append(d.Insert, *e)
+		} else if !old.Equal(*e) {
+			d.Modify = append(d.Modify, *e)
 		}
 	}
 	for k, e := range from.m {
 		if _, ok := to.m[k]; !ok {
-			d.Delete = append(d.Delete, e)
+			d.Delete = append(d.Delete, *e)
 		}
 	}
 	d.sort()
@@ -288,11 +370,11 @@ func DiffKeys(from, to *Set, keys []Key) Delta {
 		e, inTo := to.m[k]
 		switch {
 		case inTo && !inFrom:
-			d.Insert = append(d.Insert, e)
-		case inTo && inFrom && !old.Equal(e):
-			d.Modify = append(d.Modify, e)
+			d.Insert = append(d.Insert, *e)
+		case inTo && inFrom && !old.Equal(*e):
+			d.Modify = append(d.Modify, *e)
 		case inFrom && !inTo:
-			d.Delete = append(d.Delete, old)
+			d.Delete = append(d.Delete, *old)
 		}
 	}
 	d.sort()

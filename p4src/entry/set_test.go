@@ -200,3 +200,76 @@ func TestAddAllMergesAndDetectsConflicts(t *testing.T) {
 		t.Fatal("AddAll of a conflicting entry should fail")
 	}
 }
+
+func TestSetEntriesAreValuesAcrossModifyDeleteAndClone(t *testing.T) {
+	var s Set
+	mk := func(f, p uint64) Entry { return Table("t", 0, Act("a", P("p", Uint(p))), Exact("f", Uint(f))) }
+	for f := uint64(0); f < 100; f++ {
+		if _, err := s.Put(mk(f, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := mk(7, 1).Key()
+	before, _ := s.Get(k)
+	clone := s.Clone()
+	if _, err := s.Put(mk(7, 2)); err != nil { // modified in place inside the set
+		t.Fatal(err)
+	}
+	if !before.Equal(mk(7, 1)) {
+		t.Fatalf("an entry got before a modify changed: %s", before)
+	}
+	if got, _ := clone.Get(k); !got.Equal(mk(7, 1)) {
+		t.Fatalf("a clone saw the original's modify: %s", got)
+	}
+	// Deleted slots are reused: the entries that take them must not disturb the others.
+	for f := uint64(0); f < 50; f++ {
+		s.Delete(mk(f, 1).Key())
+	}
+	for f := uint64(200); f < 260; f++ {
+		if _, err := s.Put(mk(f, 3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for f := uint64(50); f < 100; f++ {
+		if got, ok := s.Get(mk(f, 1).Key()); !ok || !got.Equal(mk(f, 1)) {
+			t.Fatalf("entry %d: got %s, %v after slots were reused", f, got, ok)
+		}
+	}
+	if s.Len() != 110 || clone.Len() != 100 {
+		t.Fatalf("lengths %d and %d, want 110 and 100", s.Len(), clone.Len())
+	}
+}
+
+func TestSetSuspendedJournalMakesConsumersCompareEverything(t *testing.T) {
+	var s Set
+	s.Grow(1000)
+	g0 := s.Generation()
+	s.SuspendJournal()
+	for f := uint64(0); f < 10; f++ {
+		if _, err := s.Put(Table("t", 0, Act("a"), Exact("f", Uint(f)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := s.ChangedSince(g0); ok {
+		t.Fatal("ChangedSince reached back into changes made while the journal was suspended")
+	}
+	s.ResumeJournal()
+	g1 := s.Generation()
+	if g1 != g0+10 {
+		t.Fatalf("generation %d, want %d", g1, g0+10)
+	}
+	if _, err := s.Put(Table("t", 0, Act("a"), Exact("f", Uint(99)))); err != nil {
+		t.Fatal(err)
+	}
+	keys, ok := s.ChangedSince(g1)
+	if !ok || len(keys) != 1 || keys[0] != Table("t", 0, Act("a"), Exact("f", Uint(99))).Key() {
+		t.Fatalf("after ResumeJournal: %v, %v", keys, ok)
+	}
+}
+
+func TestAppendKeyIsKey(t *testing.T) {
+	e := Table("t", 5, Act("a"), Exact("f", Uint(1)), Ternary("g", Uint(0xf0), Uint(0xff)))
+	if got := Key(e.AppendKey([]byte("prefix")))[len("prefix"):]; got != e.Key() {
+		t.Fatalf("AppendKey appended %q, Key is %q", got, e.Key())
+	}
+}
