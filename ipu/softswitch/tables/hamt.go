@@ -92,20 +92,26 @@ func (m *hamt[V]) update(gen uint64, h uint64, delta int, f func(old []V, owned 
 	if m.root == nil {
 		m.root = &hnode[V]{gen: gen}
 	} else if m.root.gen != gen {
-		m.root = m.root.clone(gen)
+		m.root = m.root.clone(gen, delta > 0)
 	}
-	m.root.update(gen, h, 0, f)
+	m.root.update(gen, h, 0, delta > 0, f)
 	m.n += delta
 }
 
-func (n *hnode[V]) clone(gen uint64) *hnode[V] {
-	c := &hnode[V]{bitmap: n.bitmap, gen: gen, kids: make([]hkid[V], len(n.kids), len(n.kids)+1)}
-	copy(c.kids, n.kids)
-	return c
+// clone copies n for gen. grow: the edit may add a kid, so room for one more is reserved (a replace or a
+// removal copies exactly: a full node's 32 kids are 768 bytes, 33 would take a 896-byte size class).
+func (n *hnode[V]) clone(gen uint64, grow bool) *hnode[V] {
+	c := len(n.kids)
+	if grow && c < 1<<hbits {
+		c++
+	}
+	cl := &hnode[V]{bitmap: n.bitmap, gen: gen, kids: make([]hkid[V], len(n.kids), c)}
+	copy(cl.kids, n.kids)
+	return cl
 }
 
 // update works on a node owned by gen.
-func (n *hnode[V]) update(gen, h uint64, shift uint, f func([]V, bool) []V) {
+func (n *hnode[V]) update(gen, h uint64, shift uint, grow bool, f func([]V, bool) []V) {
 	idx := (h >> shift) & hmask
 	bit := uint32(1) << idx
 	pos := bits.OnesCount32(n.bitmap & (bit - 1))
@@ -147,15 +153,15 @@ func (n *hnode[V]) update(gen, h uint64, shift uint, f func([]V, bool) []V) {
 		sub := &hnode[V]{gen: gen, bitmap: 1 << oidx, kids: make([]hkid[V], 1, 2)}
 		sub.kids[0] = old
 		*k = hkid[V]{node: sub}
-		sub.update(gen, h, shift+hbits, func([]V, bool) []V { return vals })
+		sub.update(gen, h, shift+hbits, true, func([]V, bool) []V { return vals })
 		return
 	}
 	child := k.node
 	if child.gen != gen {
-		child = child.clone(gen)
+		child = child.clone(gen, grow)
 		k.node = child
 	}
-	child.update(gen, h, shift+hbits, f)
+	child.update(gen, h, shift+hbits, grow, f)
 	switch {
 	case len(child.kids) == 0:
 		n.remove(pos, bit)
