@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/calico-p4/calico-p4/cmd/internal/gctune"
 	"github.com/calico-p4/calico-p4/driver/cni"
 	"github.com/calico-p4/calico-p4/driver/infraapi"
 	"github.com/calico-p4/calico-p4/driver/session"
@@ -46,6 +47,7 @@ type options struct {
 	dp            dataplaneFlags
 	svc           servicesFlags
 	cniListen     string
+	gc            gctune.Flags
 }
 
 // dataplaneFlags configure the apply stage (package ipu/dataplane).
@@ -81,6 +83,7 @@ func newRootCommand() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	o.gc.AddFlags(f)
 	f.StringVar(&o.listen, "listen", infraapi.DefaultAddress,
 		"infrastructure API address: unix:///path (socket mode 0600) or host:port (requires the --tls-* flags)")
 	f.StringVar(&o.tls.Cert, "tls-cert", "", "server certificate (PEM) for a TCP --listen")
@@ -154,6 +157,11 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 	defer log.Sync() //nolint:errcheck
+	gc, err := o.gc.Apply()
+	if err != nil {
+		return err
+	}
+	log.Info("Go GC settings", zap.Int("gc_percent", gc.GCPercent), zap.Int64("memory_limit_bytes", gc.MemoryLimit), zap.String("from", gc.Source))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

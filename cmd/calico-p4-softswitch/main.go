@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/calico-p4/calico-p4/cmd/internal/gctune"
 	"github.com/calico-p4/calico-p4/ipu/softswitch/embedded"
 	"github.com/calico-p4/calico-p4/ipu/softswitch/ports"
 )
@@ -42,6 +43,7 @@ func command() *cobra.Command {
 		pollerCPUs                                     []int
 		spin                                           time.Duration
 		portFlags                                      []string
+		gc                                             gctune.Flags
 	)
 	cmd := &cobra.Command{
 		Use:          "calico-p4-softswitch",
@@ -59,6 +61,11 @@ func command() *cobra.Command {
 				return err
 			}
 			defer func() { _ = log.Sync() }()
+			applied, err := gc.Apply()
+			if err != nil {
+				return err
+			}
+			log.Info("Go GC settings", zap.Int("gc_percent", applied.GCPercent), zap.Int64("memory_limit_bytes", applied.MemoryLimit), zap.String("from", applied.Source))
 			specs, err := parsePorts(portFlags)
 			if err != nil {
 				return err
@@ -71,6 +78,7 @@ func command() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	gc.AddFlags(f)
 	f.StringVar(&p4rtListen, "p4rt-listen", "127.0.0.1:9559", "P4Runtime address: host:port or unix:///path")
 	f.Uint64Var(&deviceID, "device-id", 1, "P4Runtime device id")
 	f.StringVar(&ctlListen, "ctl-listen", "unix:///run/calico-p4/softswitch.sock", "ctl API address (calico-p4ctl): host:port or unix:///path; empty disables")
