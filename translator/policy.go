@@ -63,8 +63,8 @@ func (t *Translator) translateProgram(owner, what string, rules []model.Rule) {
 	defer t.programChanged(owner, existed, oldWalk)
 
 	oldSteps, oldRules, oldSets, oldCIDR, oldFelix := pu.stepNames, pu.ruleNames, pu.setNames, pu.cidrSets, pu.feliSets
-	pu.ruleNames = pu.ruleNames[:0:0]
-	ruleIDs := map[int]uint32{}
+	pu.ruleNames = make([]string, 0, len(prog.rules))
+	ruleIDs := make([]uint32, len(rules)) // by rule index; 0 for rules without entries (never read)
 	for _, r := range prog.rules {
 		name := owner + "/" + strconv.Itoa(r)
 		pu.ruleNames = append(pu.ruleNames, name)
@@ -97,8 +97,9 @@ func (t *Translator) translateProgram(owner, what string, rules []model.Rule) {
 		oldFirst = oldSteps[0]
 	}
 	pu.stepNames = make([]string, len(prog.steps))
+	prefix := versionPrefix(owner, pu.version)
 	for i := range prog.steps {
-		pu.stepNames[i] = versionedStep(owner, pu.version, i)
+		pu.stepNames[i] = prefix + strconv.Itoa(i)
 		stepIDs[i] = t.acquire(t.ids.step, pu.stepNames[i])
 	}
 	pu.replace(t.st, renderProgram(prog, stepIDs, setIDs, ruleIDs))
@@ -129,44 +130,106 @@ func (t *Translator) translateProgram(owner, what string, rules []model.Rule) {
 	}
 }
 
-// renderProgram renders a compiled program's policy_step, policy_rule and policy_rule_stats entries.
-func renderProgram(prog *program, stepIDs []uint32, setIDs map[setRef]uint32, ruleIDs map[int]uint32) []entry.Entry {
-	n := len(prog.steps) + len(prog.rules)
+// renderProgram renders a compiled program's policy_step, policy_rule and policy_rule_stats entries. A
+// program's entries are replaced together, so their match fields, params and id bytes are cut from a few
+// slabs of their own (a handful of allocations per program instead of several per entry).
+func renderProgram(prog *program, stepIDs []uint32, setIDs map[setRef]uint32, ruleIDs []uint32) []entry.Entry {
+	n, nm, np := len(prog.steps)+len(prog.rules), len(prog.steps)+len(prog.rules), 3*len(prog.steps)
 	for _, st := range prog.steps {
 		n += len(st.ents)
+		for i := range st.ents {
+			nm += st.ents[i].matchCount()
+			np += 2
+		}
 	}
 	ents := make([]entry.Entry, 0, n)
-	stepID := func(i int) uint32 {
+	ms := make([]entry.Match, nm)
+	ps := make([]entry.Param, np)
+	take := func(k int) []entry.Match {
+		r := ms[:0:k]
+		ms = ms[k:]
+		return r
+	}
+	takeP := func(k int) []entry.Param {
+		r := ps[:k:k]
+		ps = ps[k:]
+		return r
+	}
+	// The canonical bytes of every id, once.
+	ids := &idBytes{}
+	stepB := make([][]byte, len(stepIDs))
+	for i, id := range stepIDs {
+		stepB[i] = ids.of(id)
+	}
+	stepOf := func(i int) []byte {
 		if i < 0 {
-			return 0
+			return u(0)
 		}
-		return stepIDs[i]
+		return stepB[i]
+	}
+	ruleB := make([][]byte, len(ruleIDs))
+	for r := range ruleB {
+		ruleB[r] = u(0)
+	}
+	for _, r := range prog.rules {
+		ruleB[r] = ids.of(ruleIDs[r])
 	}
 	for i, st := range prog.steps {
 		var setID uint32
 		if !st.set.isZero() {
 			setID = setIDs[st.set]
 		}
-		ents = append(ents, tableEntry(p4src.TablePolicyStep, 0,
-			act(p4src.ActionRunStep,
-				param(p4src.ParamRunStepLookup, u(uint64(st.lookup))),
-				param(p4src.ParamRunStepSetID, u(uint64(setID))),
-				param(p4src.ParamRunStepMissStep, u(uint64(stepID(st.miss))))),
-			exact(p4src.KeyPolicyStepStepID, u(uint64(stepIDs[i])))))
+		p := takeP(3)
+		p[0] = param(p4src.ParamRunStepLookup, u(uint64(st.lookup)))
+		p[1] = param(p4src.ParamRunStepMissStep, stepOf(st.miss))
+		p[2] = param(p4src.ParamRunStepSetID, ids.of(setID))
+		ents = append(ents, tableEntry(p4src.TablePolicyStep, 0, act(p4src.ActionRunStep, p...),
+			append(take(1), exact(p4src.KeyPolicyStepStepID, stepB[i]))...))
 		for _, e := range st.ents {
-			ents = append(ents, ruleEntry(stepIDs[i], e, ruleIDs[e.rule], stepID(e.next)))
+			rule := u(0)
+			if e.rule >= 0 {
+				rule = ruleB[e.rule]
+			}
+			ents = append(ents, ruleEntry(stepB[i], e, rule, stepOf(e.next), take(e.matchCount()), takeP))
 		}
 	}
 	for _, r := range prog.rules {
 		ents = append(ents, tableEntry(p4src.TablePolicyRuleStats, 0, act(p4src.ActionCountRule),
-			exact(p4src.KeyPolicyRuleStatsRuleID, u(uint64(ruleIDs[r])))))
+			append(take(1), exact(p4src.KeyPolicyRuleStatsRuleID, ruleB[r]))...))
 	}
 	return ents
 }
 
+// idBytes renders 32-bit ids as canonical byte strings cut from one buffer.
+type idBytes struct{ buf []byte }
+
+func (b *idBytes) of(id uint32) []byte {
+	if id < 256 {
+		return u(uint64(id))
+	}
+	if cap(b.buf)-len(b.buf) < 4 {
+		b.buf = make([]byte, 0, 256)
+	}
+	l := len(b.buf)
+	switch {
+	case id >= 1<<24:
+		b.buf = append(b.buf, byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
+	case id >= 1<<16:
+		b.buf = append(b.buf, byte(id>>16), byte(id>>8), byte(id))
+	default:
+		b.buf = append(b.buf, byte(id>>8), byte(id))
+	}
+	return b.buf[l:len(b.buf):len(b.buf)]
+}
+
 // versionedStep names step i of version v of a program.
 func versionedStep(owner string, v uint64, i int) string {
-	return owner + "@" + strconv.FormatUint(v, 16) + "/" + strconv.Itoa(i)
+	return versionPrefix(owner, v) + strconv.Itoa(i)
+}
+
+// versionPrefix is the common prefix of the step names of version v of a program: "<owner>@<v in hex>/".
+func versionPrefix(owner string, v uint64) string {
+	return owner + "@" + strconv.FormatUint(v, 16) + "/"
 }
 
 // entryStep is the name of the step the lists running owner's program enter it by: the first step of its
@@ -182,7 +245,7 @@ func (t *Translator) entryStep(owner string) string {
 // programVersion is a 64-bit FNV-1a hash of everything renderProgram renders a program's entries from
 // except the step ids (a step is named by its position): programs with equal versions have equal entries
 // once their steps are given ids, so a program's version changes whenever any of its entries would.
-func programVersion(prog *program, setIDs map[setRef]uint32, ruleIDs map[int]uint32) uint64 {
+func programVersion(prog *program, setIDs map[setRef]uint32, ruleIDs []uint32) uint64 {
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)
 	add := func(v uint64) {
@@ -212,7 +275,11 @@ func programVersion(prog *program, setIDs map[setRef]uint32, ruleIDs map[int]uin
 			add(uint64(e.icmpType.value)<<8 | uint64(e.icmpType.mask))
 			add(uint64(e.icmpCode.value)<<8 | uint64(e.icmpCode.mask))
 			add(uint64(e.act))
-			add(uint64(ruleIDs[e.rule]))
+			var rule uint32
+			if e.rule >= 0 {
+				rule = ruleIDs[e.rule]
+			}
+			add(uint64(rule))
 			add(uint64(int64(e.next)))
 		}
 	}
@@ -248,10 +315,37 @@ func (t *Translator) removeProgram(owner string) {
 	t.programChanged(owner, true, pu.walk)
 }
 
-// ruleEntry renders one policy_rule entry.
-func ruleEntry(step uint32, e pentry, ruleID, next uint32) entry.Entry {
-	ms := make([]entry.Match, 0, 8)
-	ms = append(ms, exact(p4src.KeyPolicyRuleStepID, u(uint64(step))))
+// matchCount is the number of match fields of e's policy_rule entry.
+func (e *pentry) matchCount() int {
+	n := 1
+	if e.setHit >= 0 {
+		n++
+	}
+	if e.ipver != 0 {
+		n++
+	}
+	if e.proto.mask != 0 {
+		n++
+	}
+	if e.sport != (portRange{0, 65535}) {
+		n++
+	}
+	if e.dport != (portRange{0, 65535}) {
+		n++
+	}
+	if e.icmpType.mask != 0 {
+		n++
+	}
+	if e.icmpCode.mask != 0 {
+		n++
+	}
+	return n
+}
+
+// ruleEntry renders one policy_rule entry: step, ruleID and next are canonical byte strings; its match
+// fields are appended to ms (room for e.matchCount()), its params taken from params.
+func ruleEntry(step []byte, e pentry, ruleID, next []byte, ms []entry.Match, params func(int) []entry.Param) entry.Entry {
+	ms = append(ms, exact(p4src.KeyPolicyRuleStepID, step))
 	if e.setHit >= 0 {
 		ms = append(ms, optional(p4src.KeyPolicyRuleSetHit, u(uint64(e.setHit))))
 	}
@@ -273,19 +367,25 @@ func ruleEntry(step uint32, e pentry, ruleID, next uint32) entry.Entry {
 	if e.icmpCode.mask != 0 {
 		ms = append(ms, ternary(p4src.KeyPolicyRuleICMPCode, u(uint64(e.icmpCode.value)), u(uint64(e.icmpCode.mask))))
 	}
+	one := func(n p4src.ParamName, v []byte) []entry.Param {
+		p := params(1)
+		p[0] = param(n, v)
+		return p
+	}
 	var a entry.Action
 	switch e.act {
 	case actAllow:
-		a = act(p4src.ActionRuleAllow, param(p4src.ParamRuleAllowRuleID, u(uint64(ruleID))))
+		a = act(p4src.ActionRuleAllow, one(p4src.ParamRuleAllowRuleID, ruleID)...)
 	case actDeny:
-		a = act(p4src.ActionRuleDeny, param(p4src.ParamRuleDenyRuleID, u(uint64(ruleID))))
+		a = act(p4src.ActionRuleDeny, one(p4src.ParamRuleDenyRuleID, ruleID)...)
 	case actPass:
-		a = act(p4src.ActionRulePass, param(p4src.ParamRulePassRuleID, u(uint64(ruleID))))
+		a = act(p4src.ActionRulePass, one(p4src.ParamRulePassRuleID, ruleID)...)
 	case actLog:
-		a = act(p4src.ActionRuleLog, param(p4src.ParamRuleLogRuleID, u(uint64(ruleID))),
-			param(p4src.ParamRuleLogNextStep, u(uint64(next))))
+		p := params(2)
+		p[0], p[1] = param(p4src.ParamRuleLogNextStep, next), param(p4src.ParamRuleLogRuleID, ruleID)
+		a = act(p4src.ActionRuleLog, p...)
 	case actGoto:
-		a = act(p4src.ActionRuleGoto, param(p4src.ParamRuleGotoNextStep, u(uint64(next))))
+		a = act(p4src.ActionRuleGoto, one(p4src.ParamRuleGotoNextStep, next)...)
 	}
 	return tableEntry(p4src.TablePolicyRule, e.prio, a, ms...)
 }

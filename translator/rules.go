@@ -154,6 +154,8 @@ func (a l4) equal(b l4) bool {
 type variant struct {
 	ipver uint8
 	m     l4
+	// pats caches patterns() once the variant is final (see compileRule).
+	pats []pentry
 }
 
 // maxProduct bounds the entries of one rule variant: sport × dport products above it are refused (the
@@ -162,10 +164,15 @@ const maxProduct = 64
 
 // patterns expands a variant into entry templates (product of the covers). srcOnly/dstOnly restrict which
 // port dimension is used (for chained port steps).
+//
+// The result may be shared: callers must not modify it.
 func (v variant) patterns() []pentry {
-	var out []pentry
+	if v.pats != nil {
+		return v.pats
+	}
 	protos := v.m.protos.cover()
 	icmps := icmpCover(v.m.icmp)
+	out := make([]pentry, 0, len(protos)*len(v.m.sports)*len(v.m.dports)*len(icmps))
 	for _, p := range protos {
 		for _, s := range v.m.sports {
 			for _, d := range v.m.dports {
@@ -460,13 +467,13 @@ func compileRule(i int, r *model.Rule, sets setInfo, p *program) (compiledRule, 
 		}
 		switch {
 		case ok4 && ok6 && m4.equal(m6):
-			vs = append(vs, variant{0, m4})
+			vs = append(vs, variant{ipver: 0, m: m4})
 		default:
 			if ok4 {
-				vs = append(vs, variant{4, m4})
+				vs = append(vs, variant{ipver: 4, m: m4})
 			}
 			if ok6 {
-				vs = append(vs, variant{6, m6})
+				vs = append(vs, variant{ipver: 6, m: m6})
 			}
 		}
 		return vs
@@ -493,6 +500,13 @@ func compileRule(i int, r *model.Rule, sets setInfo, p *program) (compiledRule, 
 			splitPorts(&cr)
 			break
 		}
+	}
+	// The variants are final: compute their patterns once.
+	for i := range cr.variants {
+		cr.variants[i].pats = cr.variants[i].patterns()
+	}
+	for i := range cr.rangeVariants {
+		cr.rangeVariants[i].pats = cr.rangeVariants[i].patterns()
 	}
 	// An early-exit pre-check for chained lookups, when it is cheap.
 	n := 0

@@ -46,30 +46,42 @@ type pattern8 struct{ value, mask uint8 }
 // cover returns ternary patterns whose union is exactly s: the aligned power-of-two blocks of a recursive
 // split (a full set is one wildcard, "all but one value" is 8 patterns, a few values are that many exact
 // patterns). The patterns are disjoint.
+//
+// The result may be shared: callers must not modify it.
 func (s byteSet) cover() []pattern8 {
-	switch s.count() {
+	switch n := s.count(); n {
 	case 0:
 		return nil
 	case 256:
-		return []pattern8{{0, 0}}
+		return anyPattern8
+	case 1:
+		for w := range s {
+			if s[w] != 0 {
+				return []pattern8{{value: uint8(w<<6 + bits.TrailingZeros64(s[w])), mask: 0xff}}
+			}
+		}
 	}
 	var out []pattern8
-	var rec func(lo, size int)
-	rec = func(lo, size int) {
-		n := s.countRange(lo, size)
-		switch {
-		case n == 0:
-			return
-		case n == size:
-			mask := uint8(0xff) << uint(bits.TrailingZeros(uint(size)))
-			out = append(out, pattern8{value: uint8(lo) & mask, mask: mask})
-			return
-		}
-		rec(lo, size/2)
-		rec(lo+size/2, size/2)
-	}
-	rec(0, 256)
+	s.coverInto(&out, 0, 256)
 	return out
+}
+
+// anyPattern8 is the cover of the full set (shared: never modified).
+var anyPattern8 = []pattern8{{0, 0}}
+
+// coverInto appends the cover of s within [lo, lo+size), an aligned power-of-two block.
+func (s byteSet) coverInto(out *[]pattern8, lo, size int) {
+	n := s.countRange(lo, size)
+	switch {
+	case n == 0:
+		return
+	case n == size:
+		mask := uint8(0xff) << uint(bits.TrailingZeros(uint(size)))
+		*out = append(*out, pattern8{value: uint8(lo) & mask, mask: mask})
+		return
+	}
+	s.coverInto(out, lo, size/2)
+	s.coverInto(out, lo+size/2, size/2)
 }
 
 // countRange counts the members in [lo, lo+size), an aligned power-of-two block.
@@ -126,7 +138,12 @@ func intersectPorts(a, b []portRange) []portRange {
 }
 
 // subtractPorts removes the normalized ranges b from the normalized ranges a.
+//
+// The result may share a's elements (b empty): callers must not modify it.
 func subtractPorts(a, b []portRange) []portRange {
+	if len(b) == 0 {
+		return a
+	}
 	return intersectPorts(a, complementPorts(b))
 }
 
@@ -155,6 +172,9 @@ type icmpPattern struct{ typ, code pattern8 }
 // icmpSet computes the (type, code) pairs a rule's ICMP match and negated ICMP match allow, as disjoint
 // rectangles. hasPos/hasNeg say whether the rule has each match.
 func icmpSet(pos, neg *icmpMatch) []icmpRect {
+	if pos == nil && neg == nil {
+		return anyICMP
+	}
 	all := fullByteSet()
 	var rects []icmpRect
 	if pos == nil {
@@ -197,8 +217,19 @@ type icmpMatch struct {
 
 func complementByte(s byteSet) byteSet { return byteSet{^s[0], ^s[1], ^s[2], ^s[3]} }
 
-// icmpCover covers rectangles with (type, code) patterns.
+// anyICMP is the (type, code) set of a rule without ICMP matches; anyICMPCover is its cover (both shared:
+// never modified).
+var (
+	anyICMP      = []icmpRect{{fullByteSet(), fullByteSet()}}
+	anyICMPCover = []icmpPattern{{}}
+)
+
+// icmpCover covers rectangles with (type, code) patterns. The result may be shared: callers must not modify
+// it.
 func icmpCover(rects []icmpRect) []icmpPattern {
+	if len(rects) == 1 && rects[0] == anyICMP[0] {
+		return anyICMPCover
+	}
 	var out []icmpPattern
 	for _, r := range rects {
 		for _, t := range r.types.cover() {
