@@ -14,7 +14,7 @@ import (
 )
 
 // writeCodec is the server's gRPC codec: the standard protobuf codec, except that a WriteRequest made
-// of table-entry updates is decoded by decodeWriteRequest, which builds the same messages from a few
+// of table-entry, member and group updates is decoded by decodeWriteRequest, which builds the same messages from a few
 // slab allocations per batch instead of ~15 small allocations per update (the Write path's largest cost
 // after the store itself). Anything it does not handle falls back to proto.Unmarshal, so the result is
 // always what proto.Unmarshal would produce (FuzzDecodeWriteRequest checks it).
@@ -143,6 +143,13 @@ type wireDecoder struct {
 	taGrp      slab[p4.TableAction_ActionProfileGroupId]
 	acts       slab[p4.Action]
 	params     slab[p4.Action_Param]
+	members    slab[p4.ActionProfileMember]
+	memWrap    slab[p4.Entity_ActionProfileMember]
+	groups     slab[p4.ActionProfileGroup]
+	grpWrap    slab[p4.Entity_ActionProfileGroup]
+	gms        slab[p4.ActionProfileGroup_Member]
+	gmPtrs     ptrs[p4.ActionProfileGroup_Member]
+	scratchGM  []*p4.ActionProfileGroup_Member
 	fmPtrs     ptrs[p4.FieldMatch]
 	paramPtrs  ptrs[p4.Action_Param]
 	scratchFM  []*p4.FieldMatch
@@ -173,6 +180,14 @@ func (d *wireDecoder) release() {
 	d.taGrp.reset()
 	d.acts.reset()
 	d.params.reset()
+	d.members.reset()
+	d.memWrap.reset()
+	d.groups.reset()
+	d.grpWrap.reset()
+	d.gms.reset()
+	d.gmPtrs.reset()
+	clear(d.scratchGM)
+	d.scratchGM = d.scratchGM[:0]
 	d.fmPtrs.reset()
 	d.paramPtrs.reset()
 	clear(d.scratchFM)
@@ -187,9 +202,10 @@ func (d *wireDecoder) release() {
 // maxPooledRaw bounds the request buffer a pooled decoder keeps (larger requests allocate their own).
 const maxPooledRaw = 8 << 20
 
-// decodeWriteRequest fills req from b when every update is a table entry made of the common fields;
-// it returns false (req possibly half filled) for anything else: other entities, meters, action sets,
-// unknown or repeated singular fields, wrong wire types, malformed input.
+// decodeWriteRequest fills req from b when every update is a table entry, an action profile member or
+// an action profile group made of the common fields; it returns false (req possibly half filled) for
+// anything else: other entities, meters, action sets, watch ports, unknown or repeated singular fields,
+// wrong wire types, malformed input.
 func decodeWriteRequest(b []byte, req *p4.WriteRequest) bool {
 	return new(wireDecoder).decode(b, req)
 }
@@ -332,19 +348,100 @@ func (d *wireDecoder) update(b []byte, u *p4.Update) bool {
 func (d *wireDecoder) entity(b []byte, e *p4.Entity) bool {
 	seen := false
 	return fields(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) bool {
-		if num != 2 || typ != protowire.BytesType || seen {
-			return false // only table entries, once
+		if typ != protowire.BytesType || seen {
+			return false // one entity per update
 		}
 		seen = true
-		te := d.tes.new()
-		if !d.tableEntry(v, te) {
-			return false
+		switch num {
+		case 2:
+			te := d.tes.new()
+			if !d.tableEntry(v, te) {
+				return false
+			}
+			w := d.teWrap.new()
+			w.TableEntry = te
+			e.Entity = w
+		case 3:
+			m := d.members.new()
+			if !d.member(v, m) {
+				return false
+			}
+			w := d.memWrap.new()
+			w.ActionProfileMember = m
+			e.Entity = w
+		case 4:
+			g := d.groups.new()
+			if !d.group(v, g) {
+				return false
+			}
+			w := d.grpWrap.new()
+			w.ActionProfileGroup = g
+			e.Entity = w
+		default:
+			return false // other entities: the general decoder
 		}
-		w := d.teWrap.new()
-		w.TableEntry = te
-		e.Entity = w
 		return true
 	})
+}
+
+func (d *wireDecoder) member(b []byte, m *p4.ActionProfileMember) bool {
+	seenAction := false
+	return fields(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) bool {
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			m.ActionProfileId = uint32(x)
+		case num == 2 && typ == protowire.VarintType:
+			m.MemberId = uint32(x)
+		case num == 3 && typ == protowire.BytesType && !seenAction:
+			seenAction = true
+			a := d.acts.new()
+			if !d.action(v, a) {
+				return false
+			}
+			m.Action = a
+		default:
+			return false
+		}
+		return true
+	})
+}
+
+func (d *wireDecoder) group(b []byte, g *p4.ActionProfileGroup) bool {
+	d.scratchGM = d.scratchGM[:0]
+	ok := fields(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) bool {
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			g.ActionProfileId = uint32(x)
+		case num == 2 && typ == protowire.VarintType:
+			g.GroupId = uint32(x)
+		case num == 3 && typ == protowire.BytesType:
+			gm := d.gms.new()
+			if !fields(v, func(n protowire.Number, t protowire.Type, _ []byte, y uint64) bool {
+				switch {
+				case n == 1 && t == protowire.VarintType:
+					gm.MemberId = uint32(y)
+				case n == 2 && t == protowire.VarintType:
+					gm.Weight = int32(y)
+				default:
+					return false // watch ports: the general decoder
+				}
+				return true
+			}) {
+				return false
+			}
+			d.scratchGM = append(d.scratchGM, gm)
+		case num == 4 && typ == protowire.VarintType:
+			g.MaxSize = int32(x)
+		default:
+			return false
+		}
+		return true
+	})
+	if !ok {
+		return false
+	}
+	g.Members = d.gmPtrs.take(d.scratchGM)
+	return true
 }
 
 func (d *wireDecoder) tableEntry(b []byte, te *p4.TableEntry) bool {

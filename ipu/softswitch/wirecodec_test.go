@@ -80,6 +80,28 @@ func randomWrite(rng *rand.Rand) *p4.WriteRequest {
 			u.Entity = &p4.Entity{Entity: &p4.Entity_CounterEntry{CounterEntry: &p4.CounterEntry{CounterId: 1}}}
 		case 1:
 			u.Entity = nil
+		case 2, 3:
+			m := &p4.ActionProfileMember{ActionProfileId: rng.Uint32(), MemberId: uint32(rng.Intn(3))}
+			if rng.Intn(4) > 0 {
+				m.Action = &p4.Action{ActionId: rng.Uint32()}
+				for k := rng.Intn(3); k > 0; k-- {
+					m.Action.Params = append(m.Action.Params, &p4.Action_Param{ParamId: uint32(rng.Intn(3)), Value: bs()})
+				}
+			}
+			u.Entity = &p4.Entity{Entity: &p4.Entity_ActionProfileMember{ActionProfileMember: m}}
+		case 4, 5:
+			g := &p4.ActionProfileGroup{ActionProfileId: rng.Uint32(), GroupId: uint32(rng.Intn(3)), MaxSize: int32(rng.Intn(20) - 2)}
+			for k := rng.Intn(4); k > 0; k-- {
+				gm := &p4.ActionProfileGroup_Member{MemberId: uint32(rng.Intn(5)), Weight: int32(rng.Intn(5) - 1)}
+				switch rng.Intn(6) {
+				case 0:
+					gm.WatchKind = &p4.ActionProfileGroup_Member_WatchPort{WatchPort: bs()}
+				case 1:
+					gm.WatchKind = &p4.ActionProfileGroup_Member_Watch{Watch: int32(rng.Intn(3))}
+				}
+				g.Members = append(g.Members, gm)
+			}
+			u.Entity = &p4.Entity{Entity: &p4.Entity_ActionProfileGroup{ActionProfileGroup: g}}
 		}
 		req.Updates = append(req.Updates, u)
 	}
@@ -181,5 +203,25 @@ func TestPooledWriteDecoderLeavesNothingBehind(t *testing.T) {
 	}
 	if pooled < 300 {
 		t.Fatalf("pooled decoder used only %d times of 3000", pooled)
+	}
+}
+
+func TestFastWriteDecoderTakesMembersAndGroups(t *testing.T) {
+	req := &p4.WriteRequest{DeviceId: 1, Atomicity: p4.WriteRequest_DATAPLANE_ATOMIC, Updates: []*p4.Update{
+		{Type: p4.Update_INSERT, Entity: &p4.Entity{Entity: &p4.Entity_ActionProfileMember{ActionProfileMember: &p4.ActionProfileMember{
+			ActionProfileId: 7, MemberId: 3, Action: &p4.Action{ActionId: 9, Params: []*p4.Action_Param{{ParamId: 1, Value: []byte{1, 2}}}}}}}},
+		{Type: p4.Update_MODIFY, Entity: &p4.Entity{Entity: &p4.Entity_ActionProfileGroup{ActionProfileGroup: &p4.ActionProfileGroup{
+			ActionProfileId: 7, GroupId: 2, MaxSize: 4, Members: []*p4.ActionProfileGroup_Member{{MemberId: 3, Weight: 1}, {MemberId: 4, Weight: 2}}}}}},
+	}}
+	b, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &p4.WriteRequest{}
+	if !decodeWriteRequest(b, got) {
+		t.Fatal("members and groups left to proto.Unmarshal")
+	}
+	if !proto.Equal(got, req) {
+		t.Fatalf("decoded %v, want %v", got, req)
 	}
 }
