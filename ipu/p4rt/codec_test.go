@@ -150,6 +150,8 @@ func TestEncodeRejectsWhatDoesNotFitTheP4Info(t *testing.T) {
 		{"default-only action in entry", entry.Table("ingress.routes", 0, entry.Act("NoAction"), entry.Exact("meta.vrf", u(1))), "default-only"},
 		{"table-only action as default", entry.Default("ingress.acl", entry.Act("ingress.allow")), "table-only"},
 		{"const default", entry.Default("ingress.fixed", entry.Act("NoAction")), "const default"},
+		{"field twice", entry.Table("ingress.classify", 0, entry.Act("ingress.drop"), entry.Exact("istd.input_port", u(1)), entry.Exact("istd.input_port", u(2))), "given twice"},
+		{"param twice", entry.Table("ingress.classify", 0, entry.Act("ingress.set_port", entry.P("port", u(1)), entry.P("port", u(2))), entry.Exact("istd.input_port", u(1))), "given twice"},
 		{"missing param", entry.Table("ingress.classify", 0, entry.Act("ingress.set_port"), entry.Exact("istd.input_port", u(1))), "param port is missing"},
 		{"unknown param", entry.Table("ingress.classify", 0, entry.Act("ingress.set_port", entry.P("port", u(1)), entry.P("vlan", u(1))), entry.Exact("istd.input_port", u(1))), `no param "vlan"`},
 		{"param too wide", entry.Table("ingress.routes", 0, entry.Act("ingress.set_nexthop", entry.P("port", u(1)), entry.P("dmac", u(1<<48))), entry.Exact("meta.vrf", u(1))), "does not fit in 48 bits"},

@@ -218,10 +218,10 @@ func (in *Info) resolveTable(e entry.Entry, ids IDs, r *resolved) error {
 }
 
 func (in *Info) resolveMatch(e entry.Entry, t *TableInfo, r *resolved) error {
-	exact := 0
+	exact, next := 0, 0
 	for i := range e.Match {
 		m := &e.Match[i]
-		f, ok := t.fieldsByName[m.Field]
+		f, ok := t.fieldNamed(m.Field, &next)
 		if !ok {
 			return fmt.Errorf("%w: %s: table %s: %w", ErrInvalidEntry, e, t.Name,
 				unknownName("match field", m.Field, fieldNames(t)))
@@ -350,9 +350,10 @@ func (in *Info) resolveAction(e entry.Entry, act entry.Action, r *resolved) erro
 		}
 	}
 	r.act, r.actionID = actDirect, a.ID
+	next := 0
 	for i := range act.Params {
 		p := &act.Params[i]
-		pi, ok := a.paramsByName[p.Name]
+		pi, ok := a.paramNamed(p.Name, &next)
 		if !ok {
 			return invalid(e, "action %s has no param %q", a.Name, p.Name)
 		}
@@ -615,3 +616,36 @@ type optionalShell struct {
 }
 
 func protoMarshal(m *p4v1.Update) ([]byte, error) { return proto.Marshal(m) }
+
+// fieldNamed is t.fieldsByName[name] for names asked in sorted order (a canonical entry's matches): it
+// walks t.sortedFields from *next instead of hashing the name; out of order it falls back to the map.
+func (t *TableInfo) fieldNamed(name string, next *int) (*FieldInfo, bool) {
+	for ; *next < len(t.sortedFields); *next++ {
+		f := t.sortedFields[*next]
+		if f.Name == name {
+			*next++
+			return f, true
+		}
+		if f.Name > name {
+			break
+		}
+	}
+	f, ok := t.fieldsByName[name]
+	return f, ok
+}
+
+// paramNamed is fieldNamed for an action's params.
+func (a *ActionInfo) paramNamed(name string, next *int) (*ParamInfo, bool) {
+	for ; *next < len(a.sortedParams); *next++ {
+		p := a.sortedParams[*next]
+		if p.Name == name {
+			*next++
+			return p, true
+		}
+		if p.Name > name {
+			break
+		}
+	}
+	p, ok := a.paramsByName[name]
+	return p, ok
+}

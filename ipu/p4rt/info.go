@@ -3,6 +3,7 @@ package p4rt
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -50,6 +51,7 @@ type TableInfo struct {
 
 	nExact       int
 	fieldsByName map[string]*FieldInfo
+	sortedFields []*FieldInfo // by name: the order of a canonical entry's matches
 	fieldsByID   map[uint32]*FieldInfo
 }
 
@@ -69,6 +71,7 @@ type ActionInfo struct {
 
 	paramsByName map[string]*ParamInfo
 	paramsByID   map[uint32]*ParamInfo
+	sortedParams []*ParamInfo // by name: the order of a canonical action's params
 }
 
 // ParamInfo describes one action parameter.
@@ -130,6 +133,7 @@ func NewInfo(p4info *p4configv1.P4Info) (*Info, error) {
 			ai.paramsByName[pi.Name] = pi
 			ai.paramsByID[pi.ID] = pi
 		}
+		ai.sortedParams = slices.SortedFunc(slices.Values(ai.Params), func(a, b *ParamInfo) int { return strings.Compare(a.Name, b.Name) })
 		in.actions[ai.Name] = ai
 		in.actionsByID[ai.ID] = ai
 	}
@@ -197,6 +201,7 @@ func NewInfo(p4info *p4configv1.P4Info) (*Info, error) {
 			ti.fieldsByName[fi.Name] = fi
 			ti.fieldsByID[fi.ID] = fi
 		}
+		ti.sortedFields = slices.SortedFunc(slices.Values(ti.Fields), func(a, b *FieldInfo) int { return strings.Compare(a.Name, b.Name) })
 		for _, ar := range t.GetActionRefs() {
 			a, ok := in.actionsByID[ar.GetId()]
 			if !ok {
