@@ -38,6 +38,14 @@ func newIDSpace(space string) *idSpace {
 		displaced: map[string]*idName{}}
 }
 
+// grow presizes an empty space for n names.
+func (s *idSpace) grow(n int) {
+	if len(s.byName) == 0 && n > 0 {
+		s.byName = make(map[string]*idName, n)
+		s.byID = make(map[uint32]*idName, n)
+	}
+}
+
 // probeID is the probe-th candidate value of name: FNV-1a (32 bits) of the space, a zero byte, the name
 // and, for probes after the first, a zero byte and the probe number in decimal; never 0.
 func (s *idSpace) probeID(name string, probe int) uint32 {

@@ -151,6 +151,7 @@ func (t *Translator) full() {
 	}
 	fresh := &Translator{ports: t.ports, opts: t.opts, state: t.state}
 	fresh.reset(newStoreSized(size))
+	fresh.presizeIDs()
 	fresh.st.set.SuspendJournal()
 	fresh.buildAll()
 	// A hash collision resolved while building moved ids entries already used: build again, giving every
@@ -163,6 +164,7 @@ func (t *Translator) full() {
 		}
 		fresh = &Translator{ports: t.ports, opts: t.opts, state: t.state}
 		fresh.reset(newStoreSized(size))
+		fresh.presizeIDs()
 		fresh.st.set.SuspendJournal()
 		for i, s := range []*idSpace{fresh.ids.ep, fresh.ids.list, fresh.ids.step, fresh.ids.set, fresh.ids.rule, fresh.ids.nh} {
 			s.plan = plans[i]
@@ -211,7 +213,23 @@ func estimateEntries(s *model.State) int {
 	for _, p := range s.Profiles.All() {
 		n += 4 * (len(p.InboundRules) + len(p.OutboundRules))
 	}
-	return n
+	return n + n/8 // headroom: growing a presized map past its size costs more than the spare room
+}
+
+// presizeIDs presizes the id spaces of a fresh translation for the state's rules (a rule has an id and,
+// with its guard and chained lookups, about one step).
+func (t *Translator) presizeIDs() {
+	rules := 0
+	for _, p := range t.state.Policies.All() {
+		rules += len(p.InboundRules) + len(p.OutboundRules)
+	}
+	for _, p := range t.state.Profiles.All() {
+		rules += len(p.InboundRules) + len(p.OutboundRules)
+	}
+	t.ids.rule.grow(rules)
+	t.ids.step.grow(rules + rules/4)
+	t.ids.set.grow(t.state.IPSets.Len())
+	t.ids.ep.grow(t.state.WorkloadEndpoints.Len())
 }
 
 // buildAll translates every object of the state.

@@ -53,8 +53,8 @@ func (s *Set) slot() *Entry {
 	return p
 }
 
-// Grow makes room for n more entries (presizing the index and the slots), so that building a large set
-// does not grow its index step by step.
+// Grow makes room for n more entries (presizing the index), so that building a large set does not grow
+// its index step by step.
 func (s *Set) Grow(n int) {
 	if n <= 0 {
 		return
@@ -67,9 +67,6 @@ func (s *Set) Grow(n int) {
 			m[k] = p
 		}
 		s.m = m
-	}
-	if need := n - len(s.free); need > len(s.slab) {
-		s.slab = make([]Entry, need)
 	}
 }
 
