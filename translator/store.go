@@ -7,7 +7,8 @@ import (
 	"github.com/calico-p4/calico-p4/p4src/entry"
 )
 
-// store is the translator's output: an entry.Set plus, for every key, which owner produced it. Owners are
+// store is the translator's output: an entry.Set holding, for every key, which owner produced it (the set's
+// entry owners). Owners are
 // strings naming the model object (or derived object) that produced an entry ("wep/k8s/ns/pod/eth0",
 // "policy/default/np/in", "ipset/s:…"), so that removing an object removes exactly its entries.
 //
@@ -16,9 +17,8 @@ import (
 // and independently of the order of changes, and the others are reported.
 type store struct {
 	set *entry.Set
-	// owner of every key's installed entry; others holds the entries other owners want for the same key
-	// (rare: shared or conflicting keys).
-	owner  map[entry.Key]string
+	// others holds the entries other owners than the installed entry's want for the same key (rare: shared
+	// or conflicting keys).
 	others map[entry.Key]map[string]entry.Entry
 	// conflicts: owner → keys where its entry lost to another owner's different entry.
 	conflicts map[string]map[entry.Key]string
@@ -57,7 +57,7 @@ func newStore() *store { return newStoreSized(0) }
 func newStoreSized(n int) *store {
 	set := &entry.Set{}
 	set.Grow(n)
-	return &store{set: set, owner: make(map[entry.Key]string, n), others: map[entry.Key]map[string]entry.Entry{},
+	return &store{set: set, others: map[entry.Key]map[string]entry.Entry{},
 		conflicts: map[string]map[entry.Key]string{}}
 }
 
@@ -101,10 +101,11 @@ func (s *slab) bytes(b []byte) []byte {
 
 // put records owner's entry e (canonical) under key k.
 func (s *store) put(owner string, k entry.Key, e entry.Entry) {
-	cur, ok := s.owner[k]
+	cur, ok, err := s.set.Claim(k, e, owner)
 	if !ok {
-		s.owner[k] = owner
-		s.write(k, e)
+		if err != nil {
+			s.errs = append(s.errs, err)
+		}
 		return
 	}
 	if cur == owner {
@@ -124,7 +125,7 @@ func (s *store) put(owner string, k entry.Key, e entry.Entry) {
 		old, _ := s.set.Get(k)
 		os[cur] = old
 		delete(os, owner)
-		s.owner[k] = owner
+		s.set.SetOwner(k, owner)
 		s.write(k, e)
 	} else {
 		os[owner] = e
@@ -134,7 +135,7 @@ func (s *store) put(owner string, k entry.Key, e entry.Entry) {
 
 // del removes owner's entry under key k.
 func (s *store) del(owner string, k entry.Key) {
-	cur, ok := s.owner[k]
+	cur, ok := s.set.Owner(k)
 	if !ok {
 		return
 	}
@@ -151,7 +152,6 @@ func (s *store) del(owner string, k entry.Key) {
 		return
 	}
 	if len(os) == 0 {
-		delete(s.owner, k)
 		s.set.Delete(k)
 		s.clearConflict(owner, k)
 		return
@@ -168,7 +168,7 @@ func (s *store) del(owner string, k entry.Key) {
 	if len(os) == 0 {
 		delete(s.others, k)
 	}
-	s.owner[k] = next
+	s.set.SetOwner(k, next)
 	s.clearConflict(owner, k)
 	s.clearConflict(next, k)
 	s.write(k, e)
@@ -184,7 +184,7 @@ func (s *store) write(k entry.Key, e entry.Entry) {
 // recheck updates the conflict records of the other owners of one key.
 func (s *store) recheck(k entry.Key) {
 	win, _ := s.set.Get(k)
-	owner := s.owner[k]
+	owner, _ := s.set.Owner(k)
 	s.clearConflict(owner, k)
 	for o, e := range s.others[k] {
 		if e.Equal(win) {

@@ -179,8 +179,10 @@ func (t *Translator) full() {
 	if adopt {
 		set = fresh.st.set
 	} else {
-		for _, e := range fresh.st.set.All() {
-			set.Put(e) //nolint:errcheck // e is already canonical and valid: it came from a Set
+		for k, e := range fresh.st.set.All() {
+			set.PutKeyed(k, e) //nolint:errcheck // e is already canonical and valid: it came from a Set
+			owner, _ := fresh.st.set.Owner(k)
+			set.SetOwner(k, owner)
 		}
 		var stale []entry.Key
 		for k := range set.All() {

@@ -21,15 +21,22 @@ type Set struct {
 	// map: an Entry is too large for a map to hold inline, and one allocation per entry is what a large
 	// translation would otherwise pay. Slots are never handed out (Get and All copy), so a changed entry
 	// is overwritten in place; a deleted entry's slot is cleared and reused.
-	m    map[Key]*Entry
-	slab []Entry  // unused slots of the current chunk
-	free []*Entry // cleared slots of deleted entries
+	m    map[Key]*slot
+	slab []slot  // unused slots of the current chunk
+	free []*slot // cleared slots of deleted entries
 	// gen counts changes; journal[i] is the key changed at jbase+i+1.
 	gen     uint64
 	jbase   uint64
 	journal []Key
 	// unjournaled: changes are not journaled (SuspendJournal).
 	unjournaled bool
+}
+
+// slot holds an entry and its owner: a label the producer of the set gives the entry (the translator names
+// the object that produced it); the set stores it and never interprets it.
+type slot struct {
+	e     Entry
+	owner string
 }
 
 // Slab chunk sizes: small sets start small, large ones allocate in chunks of maxChunk.
@@ -39,14 +46,14 @@ const (
 )
 
 // slot returns an empty slot for a new entry.
-func (s *Set) slot() *Entry {
+func (s *Set) newSlot() *slot {
 	if n := len(s.free); n > 0 {
 		p := s.free[n-1]
 		s.free = s.free[:n-1]
 		return p
 	}
 	if len(s.slab) == 0 {
-		s.slab = make([]Entry, min(maxChunk, max(minChunk, len(s.m)/4)))
+		s.slab = make([]slot, min(maxChunk, max(minChunk, len(s.m)/4)))
 	}
 	p := &s.slab[0]
 	s.slab = s.slab[1:]
@@ -60,9 +67,9 @@ func (s *Set) Grow(n int) {
 		return
 	}
 	if len(s.m) == 0 {
-		s.m = make(map[Key]*Entry, n)
+		s.m = make(map[Key]*slot, n)
 	} else {
-		m := make(map[Key]*Entry, len(s.m)+n)
+		m := make(map[Key]*slot, len(s.m)+n)
 		for k, p := range s.m {
 			m[k] = p
 		}
@@ -134,25 +141,67 @@ func (s *Set) Add(e Entry) error {
 		return err
 	}
 	k := e.Key()
-	if old, ok := s.m[k]; ok && !old.Equal(e) {
-		return fmt.Errorf("conflicting entries for %s: %s and %s", k, *old, e)
+	if old, ok := s.m[k]; ok && !old.e.Equal(e) {
+		return fmt.Errorf("conflicting entries for %s: %s and %s", k, old.e, e)
 	}
 	s.put(k, e)
 	return nil
 }
 
+// Claim is PutKeyed (k == e.Key(), e canonical) for a producer that labels its entries with owners: when
+// no entry has key k, it validates e and stores it with owner; otherwise it changes nothing and returns the
+// owner of the entry present (existed). One index lookup for a new key, where Owner then PutKeyed take
+// three.
+func (s *Set) Claim(k Key, e Entry, owner string) (cur string, existed bool, err error) {
+	if old, ok := s.m[k]; ok {
+		return old.owner, true, nil
+	}
+	if !e.isCanonical() {
+		e = e.Canonical()
+		k = e.Key()
+	}
+	if err := e.Validate(); err != nil {
+		return "", false, err
+	}
+	if s.m == nil {
+		s.m = make(map[Key]*slot)
+	}
+	p := s.newSlot()
+	p.e, p.owner = e, owner
+	s.m[k] = p
+	s.note(k)
+	return "", false, nil
+}
+
+// Owner returns the owner of the entry with key k ("" for entries stored without one).
+func (s *Set) Owner(k Key) (string, bool) {
+	if p, ok := s.m[k]; ok {
+		return p.owner, true
+	}
+	return "", false
+}
+
+// SetOwner changes the owner of the entry with key k (not a change of the entry: not journaled).
+func (s *Set) SetOwner(k Key, owner string) bool {
+	if p, ok := s.m[k]; ok {
+		p.owner = owner
+		return true
+	}
+	return false
+}
+
 func (s *Set) put(k Key, e Entry) {
 	if s.m == nil {
-		s.m = make(map[Key]*Entry)
+		s.m = make(map[Key]*slot)
 	}
 	if old, ok := s.m[k]; ok {
-		if old.Equal(e) {
+		if old.e.Equal(e) {
 			return
 		}
-		*old = e
+		old.e = e
 	} else {
-		p := s.slot()
-		*p = e
+		p := s.newSlot()
+		p.e = e
 		s.m[k] = p
 	}
 	s.note(k)
@@ -161,10 +210,10 @@ func (s *Set) put(k Key, e Entry) {
 // AddAll adds every entry of o (see Add), stopping at the first conflict.
 func (s *Set) AddAll(o *Set) error {
 	for k, e := range o.m {
-		if old, ok := s.m[k]; ok && !old.Equal(*e) {
-			return fmt.Errorf("conflicting entries for %s: %s and %s", k, *old, *e)
+		if old, ok := s.m[k]; ok && !old.e.Equal(e.e) {
+			return fmt.Errorf("conflicting entries for %s: %s and %s", k, old.e, e.e)
 		}
-		s.put(k, *e)
+		s.put(k, e.e)
 	}
 	return nil
 }
@@ -176,7 +225,7 @@ func (s *Set) Delete(k Key) bool {
 		return false
 	}
 	delete(s.m, k)
-	*p = Entry{} // drop what the entry refers to
+	*p = slot{} // drop what the entry refers to
 	s.free = append(s.free, p)
 	s.note(k)
 	return true
@@ -210,7 +259,7 @@ func (s *Set) note(k Key) {
 // Get returns the entry with key k.
 func (s *Set) Get(k Key) (Entry, bool) {
 	if p, ok := s.m[k]; ok {
-		return *p, true
+		return p.e, true
 	}
 	return Entry{}, false
 }
@@ -225,7 +274,7 @@ func (s *Set) Has(k Key) bool {
 func (s *Set) All() iter.Seq2[Key, Entry] {
 	return func(yield func(Key, Entry) bool) {
 		for k, e := range s.m {
-			if !yield(k, *e) {
+			if !yield(k, e.e) {
 				return
 			}
 		}
@@ -236,7 +285,7 @@ func (s *Set) All() iter.Seq2[Key, Entry] {
 func (s *Set) Sorted() []Entry {
 	out := make([]Entry, 0, len(s.m))
 	for _, e := range s.m {
-		out = append(out, *e)
+		out = append(out, e.e)
 	}
 	SortEntries(out)
 	return out
@@ -261,8 +310,8 @@ func compareKeyed(a Entry, ak Key, b Entry, bk Key) int {
 // Clone returns an independent copy (entries are values and are shared; they
 // are immutable). The copy has its own journal.
 func (s *Set) Clone() *Set {
-	c := &Set{m: make(map[Key]*Entry, len(s.m))}
-	slots := make([]Entry, len(s.m))
+	c := &Set{m: make(map[Key]*slot, len(s.m))}
+	slots := make([]slot, len(s.m))
 	i := 0
 	for k, e := range s.m {
 		slots[i] = *e
@@ -279,7 +328,7 @@ func (s *Set) Equal(o *Set) bool {
 	}
 	for k, e := range s.m {
 		oe, ok := o.m[k]
-		if !ok || !e.Equal(*oe) {
+		if !ok || !e.e.Equal(oe.e) {
 			return false
 		}
 	}
@@ -291,7 +340,7 @@ func (s *Set) Equal(o *Set) bool {
 func (s *Set) CountByContainer() map[string]int {
 	out := make(map[string]int)
 	for _, e := range s.m {
-		out[e.Container()]++
+		out[e.e.Container()]++
 	}
 	return out
 }
@@ -339,14 +388,14 @@ func Diff(from, to *Set) Delta {
 	var d Delta
 	for k, e := range to.m {
 		if old, ok := from.m[k]; !ok {
-			d.Insert = append(d.Insert, *e)
-		} else if !old.Equal(*e) {
-			d.Modify = append(d.Modify, *e)
+			d.Insert = append(d.Insert, e.e)
+		} else if !old.e.Equal(e.e) {
+			d.Modify = append(d.Modify, e.e)
 		}
 	}
 	for k, e := range from.m {
 		if _, ok := to.m[k]; !ok {
-			d.Delete = append(d.Delete, *e)
+			d.Delete = append(d.Delete, e.e)
 		}
 	}
 	d.sort()
@@ -367,11 +416,11 @@ func DiffKeys(from, to *Set, keys []Key) Delta {
 		e, inTo := to.m[k]
 		switch {
 		case inTo && !inFrom:
-			d.Insert = append(d.Insert, *e)
-		case inTo && inFrom && !old.Equal(*e):
-			d.Modify = append(d.Modify, *e)
+			d.Insert = append(d.Insert, e.e)
+		case inTo && inFrom && !old.e.Equal(e.e):
+			d.Modify = append(d.Modify, e.e)
 		case inFrom && !inTo:
-			d.Delete = append(d.Delete, *old)
+			d.Delete = append(d.Delete, old.e)
 		}
 	}
 	d.sort()

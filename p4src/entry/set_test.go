@@ -273,3 +273,39 @@ func TestAppendKeyIsKey(t *testing.T) {
 		t.Fatalf("AppendKey appended %q, Key is %q", got, e.Key())
 	}
 }
+
+func TestClaimStoresOnlyNewKeysAndKeepsOwners(t *testing.T) {
+	var s Set
+	a := Table("t", 0, Act("a", P("p", Uint(1))), Exact("f", Uint(1)))
+	b := Table("t", 0, Act("a", P("p", Uint(2))), Exact("f", Uint(1))) // same key, other contents
+	k := a.Key()
+	if cur, existed, err := s.Claim(k, a, "x"); err != nil || existed || cur != "" {
+		t.Fatalf("first claim: %q %v %v", cur, existed, err)
+	}
+	if cur, existed, err := s.Claim(k, b, "y"); err != nil || !existed || cur != "x" {
+		t.Fatalf("second claim: %q %v %v", cur, existed, err)
+	}
+	if got, _ := s.Get(k); !got.Equal(a) {
+		t.Fatalf("a claim of a present key changed the entry to %s", got)
+	}
+	g := s.Generation()
+	if !s.SetOwner(k, "y") || s.Generation() != g {
+		t.Fatal("SetOwner failed or was journaled as a change")
+	}
+	if _, err := s.PutKeyed(k, b); err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := s.Owner(k); !ok || o != "y" {
+		t.Fatalf("owner after a put %q, %v; want y (kept)", o, ok)
+	}
+	if c := s.Clone(); func() string { o, _ := c.Owner(k); return o }() != "y" {
+		t.Fatal("a clone lost the owner")
+	}
+	if _, _, err := s.Claim(Entry{Kind: KindTable, Table: "t"}.Key(), Entry{Kind: KindTable, Table: "t"}, "z"); err == nil {
+		t.Fatal("claim of an invalid entry should fail")
+	}
+	s.Delete(k)
+	if _, ok := s.Owner(k); ok || s.SetOwner(k, "q") {
+		t.Fatal("a deleted entry still has an owner")
+	}
+}
