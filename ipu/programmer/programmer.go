@@ -150,12 +150,6 @@ type slot struct {
 	rejected error
 }
 
-// slotWant is a slot allocated with its first wanted value.
-type slotWant struct {
-	slot slot
-	want entry.Entry
-}
-
 func (p *Programmer) slot(k entry.Key) *slot {
 	s, ok := p.slots[k]
 	if !ok {
@@ -259,16 +253,10 @@ func (p *Programmer) absorb(desired *entry.Set) {
 			return
 		case present:
 			if !ok {
-				// A new key: its slot and first wanted value in one allocation (a 100k-entry
-				// state is then 100k objects here, not 200k, for the GC to mark).
-				sw := &slotWant{slot: slot{key: k, count: p.counter(k.Container())}, want: e}
-				s = &sw.slot
-				s.want = &sw.want
-				p.slots[k] = s
-			} else {
-				v := e
-				s.want = &v
+				s = p.slot(k)
 			}
+			v := e
+			s.want = &v
 		case !ok || s.want == nil:
 			return
 		default:
