@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	p4 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc"
@@ -93,9 +94,19 @@ func (s *slab[T]) new() *T {
 }
 
 func (s *slab[T]) reset() {
+	var zero T
+	if uintptr(cap(s.buf))*unsafe.Sizeof(zero) > maxPooledSlab {
+		s.buf = nil // from a large batch: kept, it would be scanned by every GC cycle for nothing
+		return
+	}
 	clear(s.buf)
 	s.buf = s.buf[:0]
 }
+
+// maxPooledSlab bounds the chunk a pooled slab keeps (bytes): enough for the messages of a batch of
+// ~1000 updates, so the steady state of incremental writes allocates nothing; the chunks of bulk
+// batches are dropped.
+const maxPooledSlab = 256 << 10
 
 // ptrs carves fixed sub-slices out of shared pointer arrays (growing chunks, like slab).
 type ptrs[T any] struct{ buf []*T }
@@ -117,6 +128,11 @@ func (p *ptrs[T]) take(items []*T) []*T {
 }
 
 func (p *ptrs[T]) reset() {
+	var zero *T
+	if uintptr(cap(p.buf))*unsafe.Sizeof(zero) > maxPooledSlab {
+		p.buf = nil
+		return
+	}
 	clear(p.buf)
 	p.buf = p.buf[:0]
 }
@@ -196,11 +212,20 @@ func (d *wireDecoder) release() {
 	if cap(d.raw) > maxPooledRaw {
 		d.raw = nil
 	}
+	if cap(d.scratchFM) > 1024 {
+		d.scratchFM = nil
+	}
+	if cap(d.scratchPar) > 1024 {
+		d.scratchPar = nil
+	}
+	if cap(d.scratchGM) > 1024 {
+		d.scratchGM = nil
+	}
 	decoderPool.Put(d)
 }
 
 // maxPooledRaw bounds the request buffer a pooled decoder keeps (larger requests allocate their own).
-const maxPooledRaw = 8 << 20
+const maxPooledRaw = 1 << 20
 
 // decodeWriteRequest fills req from b when every update is a table entry, an action profile member or
 // an action profile group made of the common fields; it returns false (req possibly half filled) for
