@@ -195,7 +195,8 @@ func (t *Translator) translateIPSet(id string, delta *model.IPSetDelta) {
 	}
 	if su == nil {
 		name := setRef{felix: id}.idName()
-		su = &setUnit{owner: setOwner(name), name: name, typ: set.Type, members: map[model.IPSetMember]entry.Key{}}
+		su = &setUnit{owner: setOwner(name), name: name, typ: set.Type,
+			members: make(map[model.IPSetMember]entry.Key, set.Len())}
 		su.id = t.acquire(t.ids.set, name)
 		su.sid = u(uint64(su.id))
 		t.sets[id] = su

@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/calico-p4/calico-p4/driver/model"
@@ -102,7 +103,10 @@ func (t *Translator) translateProgram(owner, what string, rules []model.Rule) {
 		pu.stepNames[i] = prefix + strconv.Itoa(i)
 		stepIDs[i] = t.acquire(t.ids.step, pu.stepNames[i])
 	}
-	pu.replace(t.st, renderProgram(prog, stepIDs, setIDs, ruleIDs))
+	ents := renderProgram(t.progEnts[:0], prog, stepIDs, setIDs, ruleIDs)
+	pu.replace(t.st, ents)
+	clear(ents) // scratch space: must not keep the entries' slabs alive
+	t.progEnts = ents[:0]
 	if pu.stepNames[0] != oldFirst {
 		// The lists that run the program switch to its new first step.
 		t.rerenderListsOf(owner)
@@ -133,7 +137,9 @@ func (t *Translator) translateProgram(owner, what string, rules []model.Rule) {
 // renderProgram renders a compiled program's policy_step, policy_rule and policy_rule_stats entries. A
 // program's entries are replaced together, so their match fields, params and id bytes are cut from a few
 // slabs of their own (a handful of allocations per program instead of several per entry).
-func renderProgram(prog *program, stepIDs []uint32, setIDs map[setRef]uint32, ruleIDs []uint32) []entry.Entry {
+//
+// The entries are appended to ents (scratch space the caller may reuse once it has stored them).
+func renderProgram(ents []entry.Entry, prog *program, stepIDs []uint32, setIDs map[setRef]uint32, ruleIDs []uint32) []entry.Entry {
 	n, nm, np := len(prog.steps)+len(prog.rules), len(prog.steps)+len(prog.rules), 3*len(prog.steps)
 	for _, st := range prog.steps {
 		n += len(st.ents)
@@ -142,7 +148,7 @@ func renderProgram(prog *program, stepIDs []uint32, setIDs map[setRef]uint32, ru
 			np += 2
 		}
 	}
-	ents := make([]entry.Entry, 0, n)
+	ents = slices.Grow(ents, n)
 	ms := make([]entry.Match, nm)
 	ps := make([]entry.Param, np)
 	take := func(k int) []entry.Match {

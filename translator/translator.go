@@ -63,6 +63,8 @@ type Translator struct {
 	ready bool
 	// bulk is the slab the entries of a full translation are built in (nil outside buildAll).
 	bulk *slab
+	// renderProgram's scratch space.
+	progEnts []entry.Entry
 	// addMembers' scratch space.
 	memberEnts []entry.Entry
 	memberKeys []model.IPSetMember
