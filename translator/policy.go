@@ -50,6 +50,11 @@ func firstStep(owner string) string { return owner + "/0" }
 // translateProgram (re)compiles rules into the unit owned by owner. what is the human name used in
 // reports ("policy default/x", "profile y").
 func (t *Translator) translateProgram(owner, what string, rules []model.Rule) {
+	t.translateCompiled(owner, what, rules, compileRuleList(rules, t.setInfo))
+}
+
+// translateCompiled is translateProgram with rules already compiled into prog.
+func (t *Translator) translateCompiled(owner, what string, rules []model.Rule, prog *program) {
 	pu := t.progs[owner]
 	existed, oldWalk := pu != nil, 1
 	if pu == nil {
@@ -58,7 +63,6 @@ func (t *Translator) translateProgram(owner, what string, rules []model.Rule) {
 	} else {
 		oldWalk = pu.walk
 	}
-	prog := compileRuleList(rules, t.setInfo)
 	pu.prog = prog
 	pu.walk = prog.longestWalk()
 	defer t.programChanged(owner, existed, oldWalk)
