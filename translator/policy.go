@@ -402,7 +402,7 @@ func ruleEntry(step []byte, e pentry, ruleID, next []byte, ms []entry.Match, par
 
 // referencedSets lists every Felix IP set id the rules name, without duplicates.
 func referencedSets(rules []model.Rule) []string {
-	seen := map[string]bool{}
+	var seen map[string]bool // only for many sets: a rule list names few
 	var out []string
 	for i := range rules {
 		r := &rules[i]
@@ -410,9 +410,20 @@ func referencedSets(rules []model.Rule) []string {
 			r.SrcNamedPortIPSetIDs, r.NotSrcNamedPortIPSetIDs, r.DstNamedPortIPSetIDs, r.NotDstNamedPortIPSetIDs,
 			r.DstIPPortSetIDs} {
 			for _, id := range l {
-				if !seen[id] {
-					seen[id] = true
+				switch {
+				case seen != nil:
+					if !seen[id] {
+						seen[id] = true
+						out = append(out, id)
+					}
+				case !slices.Contains(out, id):
 					out = append(out, id)
+					if len(out) > 16 {
+						seen = make(map[string]bool, 2*len(out))
+						for _, o := range out {
+							seen[o] = true
+						}
+					}
 				}
 			}
 		}

@@ -201,7 +201,7 @@ type compiledRule struct {
 // compileRuleList compiles rules into a program.
 func compileRuleList(rules []model.Rule, sets setInfo) *program {
 	p := &program{}
-	var crs []compiledRule
+	crs := make([]compiledRule, 0, len(rules))
 	for i := range rules {
 		cr, ok := compileRule(i, &rules[i], sets, p)
 		if ok {
@@ -210,10 +210,8 @@ func compileRuleList(rules []model.Rule, sets setInfo) *program {
 	}
 	buildSteps(p, crs)
 	addGuard(p, crs)
-	seen := map[setRef]bool{}
 	for _, st := range p.steps {
-		if !st.set.isZero() && !seen[st.set] {
-			seen[st.set] = true
+		if !st.set.isZero() && !slices.Contains(p.sets, st.set) {
 			p.sets = append(p.sets, st.set)
 		}
 	}
@@ -798,7 +796,7 @@ func addGuard(p *program, crs []compiledRule) {
 			}
 		}
 	}
-	p.steps = append([]pstep{{lookup: p4src.LookupNone, miss: -1, ents: guard}}, p.steps...)
+	p.steps = slices.Insert(p.steps, 0, pstep{lookup: p4src.LookupNone, miss: -1, ents: guard})
 }
 
 // emitGoto adds the success entries of a chained (non-final) lookup: set_hit as wanted, plus the rule's
@@ -823,16 +821,16 @@ func (p *program) longestWalk() int {
 	depth := make([]int, n)
 	for i := n - 1; i >= 0; i-- {
 		d := 1
-		st := p.steps[i]
-		targets := []int{st.miss}
-		for _, e := range st.ents {
-			if e.act == actLog || e.act == actGoto {
-				targets = append(targets, e.next)
-			}
-		}
-		for _, t := range targets {
+		st := &p.steps[i]
+		visit := func(t int) {
 			if t > i && t < n && 1+depth[t] > d {
 				d = 1 + depth[t]
+			}
+		}
+		visit(st.miss)
+		for _, e := range st.ents {
+			if e.act == actLog || e.act == actGoto {
+				visit(e.next)
 			}
 		}
 		depth[i] = d
