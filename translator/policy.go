@@ -68,14 +68,12 @@ func (t *Translator) translateCompiled(owner, what string, rules []model.Rule, p
 	defer t.programChanged(owner, existed, oldWalk)
 
 	oldSteps, oldRules, oldSets, oldCIDR, oldFelix := pu.stepNames, pu.ruleNames, pu.setNames, pu.cidrSets, pu.feliSets
-	pu.ruleNames = make([]string, 0, len(prog.rules))
+	pu.ruleNames = numberedNames(owner+"/", len(prog.rules), func(i int) int { return prog.rules[i] })
 	ruleIDs := make([]uint32, len(rules)) // by rule index; 0 for rules without entries (never read)
-	for _, r := range prog.rules {
-		name := owner + "/" + strconv.Itoa(r)
-		pu.ruleNames = append(pu.ruleNames, name)
-		ruleIDs[r] = t.acquire(t.ids.rule, name)
+	for i, r := range prog.rules {
+		ruleIDs[r] = t.acquire(t.ids.rule, pu.ruleNames[i])
 	}
-	pu.setNames, pu.cidrSets, pu.feliSets = nil, nil, nil
+	pu.setNames, pu.cidrSets, pu.feliSets = make([]string, 0, len(prog.sets)), nil, nil
 	setIDs := map[setRef]uint32{}
 	for _, s := range prog.sets {
 		name := s.idName()
@@ -101,10 +99,8 @@ func (t *Translator) translateCompiled(owner, what string, rules []model.Rule, p
 	if len(oldSteps) > 0 {
 		oldFirst = oldSteps[0]
 	}
-	pu.stepNames = make([]string, len(prog.steps))
-	prefix := versionPrefix(owner, pu.version)
+	pu.stepNames = numberedNames(versionPrefix(owner, pu.version), len(prog.steps), func(i int) int { return i })
 	for i := range prog.steps {
-		pu.stepNames[i] = prefix + strconv.Itoa(i)
 		stepIDs[i] = t.acquire(t.ids.step, pu.stepNames[i])
 	}
 	ents := renderProgram(t.progEnts[:0], prog, stepIDs, setIDs, ruleIDs)
@@ -230,6 +226,29 @@ func (b *idBytes) of(id uint32) []byte {
 		b.buf = append(b.buf, byte(id>>8), byte(id))
 	}
 	return b.buf[l:len(b.buf):len(b.buf)]
+}
+
+// numberedNames returns the count names prefix + num(i), cut from one string (the names of a program are
+// acquired and released together).
+func numberedNames(prefix string, count int, num func(i int) int) []string {
+	if count == 0 {
+		return nil
+	}
+	buf := make([]byte, 0, count*(len(prefix)+3))
+	ends := make([]int, count)
+	for i := range count {
+		buf = append(buf, prefix...)
+		buf = strconv.AppendInt(buf, int64(num(i)), 10)
+		ends[i] = len(buf)
+	}
+	all := string(buf)
+	out := make([]string, count)
+	start := 0
+	for i, end := range ends {
+		out[i] = all[start:end]
+		start = end
+	}
+	return out
 }
 
 // versionedStep names step i of version v of a program.
