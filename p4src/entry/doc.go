@@ -19,7 +19,11 @@
 // A Set journals its changes, so a consumer that keeps one Set and mutates it
 // in place (Put, Delete) lets the programmer sync in time proportional to the
 // change rather than to the size of the set; handing over a freshly built Set
-// is always correct, but costs a full comparison.
+// is always correct, but costs a full comparison. A producer building a large
+// set that nobody has seen yet may suspend the journal meanwhile
+// (SuspendJournal), and may label each entry with its owner (Claim, Owner,
+// SetOwner: one index for both instead of a map beside the set). Entries are
+// stored in slabs of slots, not one allocation each; Get and All copy them.
 //
 // This package must not know P4Runtime ids, must not do I/O and must not
 // depend on a particular P4 program. Validation against a P4Info (unknown
