@@ -395,3 +395,37 @@ steps:
 		t.Errorf("route removals %v, want [10.65.0.11/32]", removed)
 	}
 }
+
+// An all-interfaces host endpoint (interfaceName "*", as Calico's automatic host endpoints are) reaches the
+// dataplane as Felix sends it: a HostEndpointUpdate whose endpoint name is "*", with its expected IPs and
+// the tiers of the policies selecting its labels.
+func TestAllInterfacesHostEndpointIsSentWithNameStar(t *testing.T) {
+	st := compileYAML(t, base+`
+- kind: HostEndpoint
+  metadata: {name: node1-auto, labels: {host-endpoint: auto}}
+  spec: {node: node1, interfaceName: "*", expectedIPs: [192.168.122.11]}
+- kind: GlobalNetworkPolicy
+  metadata: {name: hep-web}
+  spec:
+    selector: has(host-endpoint)
+    types: [Ingress, Egress]
+    ingress: [{action: Allow, protocol: TCP, destination: {ports: [80]}}]
+`)
+	u := last(st).HEPs["node1-auto"]
+	if u == nil {
+		t.Fatalf("no HostEndpointUpdate for node1-auto; have %v", last(st).HEPs)
+	}
+	if u.Id.EndpointId != "node1-auto" || u.Endpoint.Name != "*" {
+		t.Errorf("id %q name %q, want node1-auto and *", u.Id.EndpointId, u.Endpoint.Name)
+	}
+	if got := strings.Join(u.Endpoint.ExpectedIpv4Addrs, ","); got != "192.168.122.11" {
+		t.Errorf("expected IPv4 addresses %q", got)
+	}
+	if len(u.Endpoint.Tiers) != 1 || strings.Join(u.Endpoint.Tiers[0].IngressPolicies, ",") != "default.hep-web" ||
+		strings.Join(u.Endpoint.Tiers[0].EgressPolicies, ",") != "default.hep-web" {
+		t.Errorf("tiers %v, want default with default.hep-web both ways", u.Endpoint.Tiers)
+	}
+	if len(u.Endpoint.UntrackedTiers)+len(u.Endpoint.PreDnatTiers)+len(u.Endpoint.ForwardTiers) != 0 {
+		t.Errorf("untracked/pre-DNAT/forward tiers where the policy is none of those: %v", u.Endpoint)
+	}
+}

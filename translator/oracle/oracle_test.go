@@ -2,6 +2,7 @@ package oracle_test
 
 import (
 	"net/netip"
+	"strconv"
 	"testing"
 
 	"github.com/calico-p4/calico-p4/driver/model"
@@ -242,6 +243,59 @@ func TestRulesNamingMissingIPSetsAreFailSafe(t *testing.T) {
 			pol, _ := m.Policies.Get(model.PolicyKey{Tier: "default", Name: "p"})
 			if got := oracle.RuleMatches(s, &pol.InboundRules[0], c.p); got != c.want {
 				t.Errorf("matches=%v, want %v (dangling: %v)", got, c.want, oracle.DanglingSets(s, &pol.InboundRules[0]))
+			}
+		})
+	}
+}
+
+// TestAllInterfacesHostEndpointAndEndpointToHostAction pins Felix's semantics for an all-interfaces ("*")
+// host endpoint (felix/fv/ep_to_host_action_test.go, felix/rules/static.go): on host interfaces it is the
+// host endpoint (its normal policy after the failsafe ports), but workload-to-host traffic never runs its
+// normal policy — cali-INPUT sends packets from workload interfaces to cali-wl-to-host, which ends with
+// DefaultEndpointToHostAction: DROP drops, ACCEPT accepts and RETURN returns to the INPUT chain after
+// cali-INPUT (the host's own rules, here none), skipping the host endpoint dispatch.
+func TestAllInterfacesHostEndpointAndEndpointToHostAction(t *testing.T) {
+	node := oracle.Node{Name: "node1", Addresses: []netip.Addr{netip.MustParseAddr("192.168.122.11")}, Uplink: "eth0"}
+	podA := model.WorkloadEndpointKey{OrchestratorID: "k8s", WorkloadID: "a", EndpointID: "eth0"}
+	web := &proto.ToDataplane{Payload: &proto.ToDataplane_ActivePolicyUpdate{ActivePolicyUpdate: &proto.ActivePolicyUpdate{
+		Id: &proto.PolicyID{Tier: "default", Name: "default.hep-web"}, Policy: &proto.Policy{
+			InboundRules: []*proto.Rule{{Action: "allow", Protocol: tcp, DstPorts: port(80)}}}}}}
+	star := &proto.ToDataplane{Payload: &proto.ToDataplane_HostEndpointUpdate{HostEndpointUpdate: &proto.HostEndpointUpdate{
+		Id: &proto.HostEndpointID{EndpointId: "node1-auto"}, Endpoint: &proto.HostEndpoint{Name: "*",
+			ExpectedIpv4Addrs: []string{"192.168.122.11"},
+			Tiers:             []*proto.TierInfo{{Name: "default", IngressPolicies: []string{"default.hep-web"}, EgressPolicies: []string{"default.hep-web"}}}}}}}
+	allowAll := profile("allow-all", []*proto.Rule{{Action: "allow"}})
+	cfg := func(action string) *proto.ToDataplane {
+		return &proto.ToDataplane{Payload: &proto.ToDataplane_ConfigUpdate{ConfigUpdate: &proto.ConfigUpdate{
+			Config: map[string]string{"DefaultEndpointToHostAction": action}}}}
+	}
+	fromPod, fromUplink, fromHost := oracle.Ingress{Workload: &podA}, oracle.Ingress{Iface: "eth0"}, oracle.Ingress{Host: true}
+	cases := []struct {
+		action string
+		in     oracle.Ingress
+		p      oracle.Packet
+		want   bool
+	}{
+		{"RETURN", fromPod, pkt("10.65.0.2", "192.168.122.11", 6, 80), true},
+		{"RETURN", fromPod, pkt("10.65.0.2", "192.168.122.11", 6, 81), true}, // the host endpoint's policy would deny it
+		{"ACCEPT", fromPod, pkt("10.65.0.2", "192.168.122.11", 6, 81), true},
+		{"DROP", fromPod, pkt("10.65.0.2", "192.168.122.11", 6, 80), false}, // the host endpoint's policy would allow it
+		{"DROP", fromPod, pkt("10.65.0.2", "192.168.122.11", 6, 22), false}, // failsafe ports are for host interfaces
+		{"RETURN", fromUplink, pkt("192.168.122.1", "192.168.122.11", 6, 80), true},
+		{"RETURN", fromUplink, pkt("192.168.122.1", "192.168.122.11", 6, 81), false},
+		{"RETURN", fromUplink, pkt("192.168.122.1", "192.168.122.11", 6, 22), true}, // failsafe inbound
+		{"RETURN", fromHost, pkt("192.168.122.11", "192.168.122.1", 6, 80), false},  // no egress rule
+		{"RETURN", fromHost, pkt("192.168.122.11", "192.168.122.1", 17, 53), true},  // failsafe outbound
+		{"RETURN", fromHost, pkt("192.168.122.11", "10.65.0.2", 6, 81), true},       // host to workload: no policy
+		{"RETURN", fromPod, pkt("10.65.0.2", "192.168.122.1", 6, 81), true},         // forwarded: no applyOnForward policy
+		{"RETURN", fromUplink, pkt("192.168.122.1", "10.65.0.2", 6, 81), true},      // forwarded to a workload
+	}
+	for _, c := range cases {
+		t.Run(c.action+" "+c.in.String()+" "+c.p.Dst.String()+":"+strconv.Itoa(int(c.p.DstPort)), func(t *testing.T) {
+			s := state(t, cfg(c.action), allowAll, web, star, wep("a", "10.65.0.2", []string{"allow-all"}))
+			got, to := oracle.Evaluate(s, node, c.in, c.p)
+			if got.Allowed != c.want {
+				t.Errorf("%s → %s: allowed=%v (%s), want %v", c.in, to, got.Allowed, got.Why, c.want)
 			}
 		})
 	}
