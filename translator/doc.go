@@ -110,6 +110,8 @@
 // they end the check with no verdict — and the doNotTrack tiers) and the pre-DNAT list (the mangle-table
 // failsafe ports, preDNAT tiers). Workload → host traffic gets DefaultEndpointToHostAction after the
 // workload's egress check: DROP denies, RETURN and ACCEPT allow (RETURN skips host endpoint policy).
+// An all-interfaces ("*") host endpoint covers the uplink and tunnel devices only; Felix also runs its
+// pre-DNAT and applyOnForward policy on packets of workload interfaces, which is not matched (docs/e2e.md).
 // The host port's endpoint gets a source_guard entry for every address the node routes to the host port
 // (/32, /128: its addresses, LOCAL_HOST and LOCAL_TUNNEL routes): packets from the host port with such a
 // source are the host's own traffic (Felix's OUTPUT chain: no workload ingress policy, the host endpoint's
