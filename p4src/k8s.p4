@@ -134,7 +134,7 @@ const bit<8> EP_KIND_TUNNEL   = 4;   // traffic decapsulated from a remote node
 const bit<8> EP_FLAG_SOURCE_CHECK = 0x01;  // anti-spoofing applies (workloads)
 const bit<8> EP_FLAG_POLICY       = 0x02;  // the endpoint has normal-policy lists
 const bit<8> EP_FLAG_UNTRACKED    = 0x04;  // the endpoint has an untracked (doNotTrack) list
-const bit<8> EP_FLAG_PREDNAT      = 0x08;  // the endpoint has a pre-DNAT list
+const bit<8> EP_FLAG_PREDNAT      = 0x08;  // the endpoint has a pre-DNAT list (host endpoint, or a workload under a "*" one)
 
 // Policy stages: the second key of endpoint_policy.  Which stage applies is
 // decided by control flow from the kinds of the source and destination.
@@ -926,15 +926,19 @@ bit<8> icmp_counterpart(in bit<8> ip_proto, in bit<8> t) {
 //   conntrack                 established / related packets skip the rest,
 //                             unless untracked policy allowed them (no
 //                             conntrack state: they are checked every time)
-//   mangle PREROUTING         pre-DNAT (from the uplink or a tunnel), new flows,
-//                             not after an untracked allow
+//   mangle PREROUTING         pre-DNAT (from the uplink, a tunnel or a workload:
+//                             a "*" host endpoint's pre-DNAT policy applies to
+//                             every interface), new flows, not after an
+//                             untracked allow
 //   filter                    the source's "from" check, then the
 //                             destination's "to" check
 // An untracked or pre-DNAT allow sets Felix's accept mark (meta.pol.accepted):
 // the INPUT chain accepts at once, the FORWARD chain skips the ingress host
 // endpoint's forward policy, the OUTPUT chain accepts at once; so "from" is
 // skipped and "to" still runs for workload destinations (to-wl) and for the
-// uplink when forwarded (to-hep-forward).
+// uplink when forwarded (to-hep-forward).  A workload's own "from" check runs
+// whatever the mark (Felix's INPUT sends workload traffic to cali-wl-to-host
+// before accepting marked packets, and endpoint chains clear the mark).
 // The host's own traffic (meta.src.host_origin) is Felix's OUTPUT chain: no
 // policy towards workloads (kubelet probes work under default-deny ingress),
 // the host endpoint's normal egress policy towards the uplink.  Any other
@@ -954,11 +958,11 @@ void plan_next_check(inout metadata_t m) {
         n = CHECK_UNTRACKED_OUT;
     } else if (m.ct.state != CT_NEW && m.pol.untracked == 0) {
         n = CHECK_END;                       // established / related: no policy
-    } else if (c < CHECK_PREDNAT && from_uplink && (m.src.flags & EP_FLAG_PREDNAT) != 0
-               && m.pol.accepted == 0) {
+    } else if (c < CHECK_PREDNAT && (from_uplink || m.src.kind == EP_KIND_WORKLOAD)
+               && (m.src.flags & EP_FLAG_PREDNAT) != 0 && m.pol.accepted == 0) {
         n = CHECK_PREDNAT;
-    } else if (c < CHECK_FROM && (m.src.flags & EP_FLAG_POLICY) != 0 && m.pol.accepted == 0
-               && (m.src.kind == EP_KIND_WORKLOAD || from_uplink)) {
+    } else if (c < CHECK_FROM && (m.src.flags & EP_FLAG_POLICY) != 0
+               && (m.src.kind == EP_KIND_WORKLOAD || (from_uplink && m.pol.accepted == 0))) {
         n = CHECK_FROM;
     } else if (c < CHECK_TO && (m.dst.flags & EP_FLAG_POLICY) != 0
                && ((m.dst.kind == EP_KIND_WORKLOAD && !from_host)

@@ -24,7 +24,11 @@ type attachment struct {
 	iface  string // the name host endpoints use
 	epName string // endpoint-id name
 	hep    *model.HostEndpoint
-	flags  uint8
+	// prednat is the host endpoint whose pre-DNAT policy the interface runs: hep when it has pre-DNAT
+	// policy, else the "*" one (Felix's mangle dispatch lists only endpoints with pre-DNAT policy and
+	// sends every other interface to the "*" endpoint's chain).
+	prednat *model.HostEndpoint
+	flags   uint8
 }
 
 // facts are the node-level inputs derived from the model and the options.
@@ -41,6 +45,7 @@ type facts struct {
 	natAddr4             netip.Addr
 	ipipAddr             netip.Addr             // this node's IP-in-IP tunnel address (LOCAL_TUNNEL route), else addr4
 	attach               map[string]*attachment // by endpoint-id name: uplink, tunnel/<iface>
+	star                 *model.HostEndpoint    // the all-interfaces host endpoint in use (smallest id), if any
 	cfg                  *model.Config
 }
 
@@ -131,12 +136,10 @@ func (t *Translator) computeFacts() *facts {
 	for _, tun := range []string{IfaceVXLANv4, IfaceVXLANv6, IfaceIPIP} {
 		f.attach["tunnel/"+tun] = &attachment{iface: tun, epName: "tunnel/" + tun}
 	}
-	var star *model.HostEndpoint
+	star := starHostEndpoint(s)
+	f.star = star
 	for _, h := range s.HostEndpoints.All() {
 		if h.AllInterfaces() {
-			if star == nil {
-				star = h
-			}
 			continue
 		}
 		for _, at := range f.attach {
@@ -159,6 +162,11 @@ func (t *Translator) computeFacts() *facts {
 		}
 		at.flags = p4src.EPFlagPolicy
 		if len(at.hep.PreDNATTiers) > 0 {
+			at.prednat = at.hep
+		} else if star != nil && len(star.PreDNATTiers) > 0 {
+			at.prednat = star
+		}
+		if at.prednat != nil {
 			at.flags |= p4src.EPFlagPrednat
 		}
 		if len(at.hep.UntrackedTiers) > 0 && !at.hep.AllInterfaces() {
@@ -166,6 +174,16 @@ func (t *Translator) computeFacts() *facts {
 		}
 	}
 	return f
+}
+
+// starHostEndpoint is the all-interfaces ("*") host endpoint Felix uses: the smallest id.
+func starHostEndpoint(s *model.State) *model.HostEndpoint {
+	for _, h := range s.HostEndpoints.All() {
+		if h.AllInterfaces() {
+			return h // All iterates in id order
+		}
+	}
+	return nil
 }
 
 func hepExpects(h *model.HostEndpoint, addrs []netip.Addr) bool {

@@ -199,8 +199,8 @@ func (t *Translator) translateNode() {
 				stageList{p4src.StageUntrackedIngress, buildList(chainUntracked, h.UntrackedTiers, true, nil, failsafeRawIn)},
 				stageList{p4src.StageUntrackedEgress, buildList(chainUntracked, h.UntrackedTiers, false, nil, failsafeRawOut)})
 		}
-		if at.flags&p4src.EPFlagPrednat != 0 {
-			sls = append(sls, stageList{p4src.StagePrednatIngress, buildList(chainPreDNAT, h.PreDNATTiers, true, nil, failsafeMangleIn)})
+		if at.prednat != nil {
+			sls = append(sls, stageList{p4src.StagePrednatIngress, prednatList(at.prednat)})
 		}
 		for _, sl := range sls {
 			if sl.l == nil {
@@ -208,9 +208,13 @@ func (t *Translator) translateNode() {
 			}
 			name, id := t.refList(sl.l)
 			nu.lists = append(nu.lists, name)
+			owner := h.ID
+			if sl.stage == p4src.StagePrednatIngress {
+				owner = at.prednat.ID
+			}
 			for _, it := range sl.l {
 				if it.step != "" && !strings.HasPrefix(it.step, "failsafe/") {
-					nu.refs[h.ID] = append(nu.refs[h.ID], it.step)
+					nu.refs[owner] = append(nu.refs[owner], it.step)
 				}
 			}
 			ents = append(ents, endpointPolicy(t.epID(at.epName), sl.stage, id))

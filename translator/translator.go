@@ -55,8 +55,9 @@ type Translator struct {
 	missing     map[string]error               // endpoint → programs it references that do not exist
 	listOver    map[string]int                 // lists whose worst walk exceeds the pass budget
 
-	nodeWarns []string
-	encapDrop bool // workloads' from-wl lists start with the encapDrop program
+	nodeWarns  []string
+	encapDrop  bool   // workloads' from-wl lists start with the encapDrop program
+	wepStarKey string // key of the "*" host endpoint lists the workloads were translated with
 	// lastReport is reused while only IP-set members changed (the report cannot change then).
 	lastReport  *Report
 	reportDirty bool
@@ -267,6 +268,7 @@ func (t *Translator) buildAll() {
 		t.translateCompiled(j.owner, j.what, j.rules, j.prog)
 		j.prog = nil
 	}
+	t.wepStarKey = t.wepStar().key()
 	for k := range s.WorkloadEndpoints.All() {
 		t.translateWEP(k)
 	}
@@ -381,6 +383,17 @@ func (t *Translator) incremental(c model.Changes) {
 	}
 	if nodeDirty {
 		t.translateNode()
+	}
+	if c.HostEndpoints.Len() > 0 {
+		// The "*" host endpoint's pre-DNAT policy is part of every workload's entries.
+		if key := t.wepStar().key(); key != t.wepStarKey {
+			t.wepStarKey = key
+			for k := range s.WorkloadEndpoints.All() {
+				if c.WorkloadEndpoints.Get(k) == model.Unchanged {
+					t.translateWEP(k)
+				}
+			}
+		}
 	}
 	t.servicesIncremental(c, nodeDirty || c.Routes.Len() > 0)
 }

@@ -64,10 +64,20 @@ func (t *Translator) translateWEP(k model.WorkloadEndpointKey) {
 	deliverable := perr == nil && !wu.down
 	var ents []entry.Entry
 	if perr == nil && !wu.down {
+		// A "*" host endpoint's pre-DNAT policy runs on packets from workload interfaces too (Felix's
+		// mangle PREROUTING dispatches every interface without a pre-DNAT endpoint of its own to it).
+		flags := wepFlags
+		star := t.wepStar()
+		if star.prednat != nil {
+			flags |= p4src.EPFlagPrednat
+			name, id := t.refList(star.prednat)
+			wu.lists = append(wu.lists, name)
+			ents = append(ents, endpointPolicy(epID, p4src.StagePrednatIngress, id))
+		}
 		ents = append(ents, tableEntry(p4src.TablePortEndpoint, 0,
 			act(p4src.ActionSetEndpoint, param(p4src.ParamSetEndpointEndpointID, u(uint64(epID))),
 				param(p4src.ParamSetEndpointKind, u(uint64(p4src.EPKindWorkload))),
-				param(p4src.ParamSetEndpointFlags, u(uint64(wepFlags))),
+				param(p4src.ParamSetEndpointFlags, u(uint64(flags))),
 				param(p4src.ParamSetEndpointPeerPort, u(0))),
 			exact(p4src.KeyPortEndpointPort, u(uint64(port)))))
 		var sources []netip.Prefix
@@ -153,6 +163,28 @@ func (t *Translator) releaseWEP(old *wepUnit, keep []netip.Prefix) {
 	}
 	t.release(t.ids.ep, old.epName)
 	t.release(t.ids.nh, old.nhName)
+}
+
+// wepStarLists are the lists a "*" host endpoint gives every workload: its pre-DNAT list (nil without
+// pre-DNAT policy: no effect). Its policies' references are reported for the host endpoint (node unit).
+type wepStarLists struct {
+	prednat listSpec
+}
+
+func (w wepStarLists) key() string { return w.prednat.key() }
+
+// wepStar derives the workloads' "*" host endpoint lists from the model.
+func (t *Translator) wepStar() wepStarLists {
+	var w wepStarLists
+	if h := starHostEndpoint(t.state); h != nil && len(h.PreDNATTiers) > 0 {
+		w.prednat = prednatList(h)
+	}
+	return w
+}
+
+// prednatList is a host endpoint's pre-DNAT list: the mangle-table failsafe ports, its preDNAT tiers.
+func prednatList(h *model.HostEndpoint) listSpec {
+	return buildList(chainPreDNAT, h.PreDNATTiers, true, nil, failsafeMangleIn)
 }
 
 func sourceGuard(epID uint32, p netip.Prefix) entry.Entry {

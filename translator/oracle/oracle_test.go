@@ -300,3 +300,60 @@ func TestAllInterfacesHostEndpointAndEndpointToHostAction(t *testing.T) {
 		})
 	}
 }
+
+// TestAllInterfacesPreDNATPolicyCoversEveryInterface: Felix's mangle PREROUTING dispatches every interface
+// without a pre-DNAT host endpoint of its own — workload interfaces included — to the "*" endpoint's
+// pre-DNAT chain (felix/rules/dispatch.go, endpoint_mgr.go; its FV ep_to_host_action_test.go).
+func TestAllInterfacesPreDNATPolicyCoversEveryInterface(t *testing.T) {
+	node := oracle.Node{Name: "node1", Addresses: []netip.Addr{netip.MustParseAddr("192.168.122.11")}, Uplink: "eth0"}
+	podA := model.WorkloadEndpointKey{OrchestratorID: "k8s", WorkloadID: "a", EndpointID: "eth0"}
+	hepMsg := func(id string, h *proto.HostEndpoint) *proto.ToDataplane {
+		return &proto.ToDataplane{Payload: &proto.ToDataplane_HostEndpointUpdate{HostEndpointUpdate: &proto.HostEndpointUpdate{
+			Id: &proto.HostEndpointID{EndpointId: id}, Endpoint: h}}}
+	}
+	deny81 := policy("default", "deny-81", []*proto.Rule{{Action: "deny", Protocol: tcp, DstPorts: port(81)}})
+	allow82 := policy("default", "allow-82", []*proto.Rule{{Action: "allow", Protocol: tcp, DstPorts: port(82)}})
+	preDNAT := []*proto.TierInfo{{Name: "default", IngressPolicies: []string{"deny-81", "allow-82"}}}
+	allowAll := profile("allow-all", []*proto.Rule{{Action: "allow"}})
+	denyAll := &proto.ToDataplane{Payload: &proto.ToDataplane_ActiveProfileUpdate{ActiveProfileUpdate: &proto.ActiveProfileUpdate{
+		Id: &proto.ProfileID{Name: "deny-all"}, Profile: &proto.Profile{InboundRules: []*proto.Rule{{Action: "deny"}},
+			OutboundRules: []*proto.Rule{{Action: "deny"}}}}}}
+	accept := &proto.ToDataplane{Payload: &proto.ToDataplane_ConfigUpdate{ConfigUpdate: &proto.ConfigUpdate{
+		Config: map[string]string{"DefaultEndpointToHostAction": "ACCEPT"}}}}
+	star := hepMsg("node1-auto", &proto.HostEndpoint{Name: "*", ProfileIds: []string{"allow-all"}, PreDnatTiers: preDNAT})
+	starNoPreDNAT := hepMsg("node1-auto", &proto.HostEndpoint{Name: "*", ProfileIds: []string{"allow-all"}})
+	named := hepMsg("a-eth0", &proto.HostEndpoint{Name: "eth0", ProfileIds: []string{"allow-all"}})
+	fromPod, fromUplink := oracle.Ingress{Workload: &podA}, oracle.Ingress{Iface: "eth0"}
+	cases := []struct {
+		name string
+		msgs []*proto.ToDataplane
+		wl   string // the workload's profile
+		in   oracle.Ingress
+		p    oracle.Packet
+		want bool
+	}{
+		{"denies pod to host", []*proto.ToDataplane{star}, "allow-all", fromPod, pkt("10.65.0.2", "192.168.122.11", 6, 81), false},
+		{"denies pod to pod", []*proto.ToDataplane{star}, "allow-all", fromPod, pkt("10.65.0.2", "10.65.0.2", 6, 81), false},
+		{"denies pod to the outside", []*proto.ToDataplane{star}, "allow-all", fromPod, pkt("10.65.0.2", "8.8.8.8", 6, 81), false},
+		{"no verdict: the workload's own policy decides", []*proto.ToDataplane{star}, "allow-all", fromPod, pkt("10.65.0.2", "192.168.122.11", 6, 80), true},
+		{"a pre-DNAT allow does not skip the workload's egress policy", []*proto.ToDataplane{star}, "deny-all", fromPod, pkt("10.65.0.2", "8.8.8.8", 6, 82), false},
+		{"a pre-DNAT allow does not skip the workload's egress policy to the host", []*proto.ToDataplane{star}, "deny-all", fromPod, pkt("10.65.0.2", "192.168.122.11", 6, 82), false},
+		{"without pre-DNAT policy the * endpoint has no effect", []*proto.ToDataplane{starNoPreDNAT}, "allow-all", fromPod, pkt("10.65.0.2", "192.168.122.11", 6, 81), true},
+		{"a named endpoint without pre-DNAT policy gets the * one's", []*proto.ToDataplane{named, star}, "allow-all", fromUplink, pkt("192.168.122.1", "10.65.0.2", 6, 81), false},
+		{"a named endpoint with pre-DNAT policy keeps its own", []*proto.ToDataplane{
+			hepMsg("a-eth0", &proto.HostEndpoint{Name: "eth0", ProfileIds: []string{"allow-all"},
+				PreDnatTiers: []*proto.TierInfo{{Name: "default", IngressPolicies: []string{"allow-82"}}}}), star},
+			"allow-all", fromUplink, pkt("192.168.122.1", "10.65.0.2", 6, 81), true},
+		{"the host's own traffic has no pre-DNAT policy", []*proto.ToDataplane{star}, "allow-all", oracle.Ingress{Host: true}, pkt("192.168.122.11", "10.65.0.2", 6, 81), true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			msgs := append([]*proto.ToDataplane{accept, allowAll, denyAll, deny81, allow82, wep("a", "10.65.0.2", []string{c.wl})}, c.msgs...)
+			s := state(t, msgs...)
+			got, to := oracle.Evaluate(s, node, c.in, c.p)
+			if got.Allowed != c.want {
+				t.Errorf("%s → %s: allowed=%v (%s), want %v", c.in, to, got.Allowed, got.Why, c.want)
+			}
+		})
+	}
+}

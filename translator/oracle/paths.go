@@ -152,6 +152,31 @@ func HostEndpointFor(s *model.State, n Node, iface string) *model.HostEndpoint {
 	return star
 }
 
+// PreDNATEndpointFor is the host endpoint whose pre-DNAT policy packets entering at in run (Felix's mangle
+// PREROUTING, felix/dataplane/linux/endpoint_mgr.go updateHostEndpoints and felix/rules/dispatch.go): the
+// dispatch chain lists the interfaces whose host endpoint has pre-DNAT policy, and sends every other
+// packet — from any interface, workload interfaces included — to the all-interfaces endpoint's chain if
+// that one has pre-DNAT policy. Nil: no pre-DNAT policy applies (the host's own traffic never has any).
+func PreDNATEndpointFor(s *model.State, n Node, in Ingress) *model.HostEndpoint {
+	if in.Iface != "" {
+		if h := HostEndpointFor(s, n, in.Iface); h != nil && len(h.PreDNATTiers) > 0 {
+			return h
+		}
+	}
+	if in.Iface == "" && in.Workload == nil {
+		return nil
+	}
+	for _, h := range s.HostEndpoints.All() {
+		if h.InterfaceName == "*" {
+			if len(h.PreDNATTiers) > 0 {
+				return h
+			}
+			return nil // the smallest "*" endpoint is the one in use
+		}
+	}
+	return nil
+}
+
 // Evaluate is the verdict for packet p entering at in: Felix's raw, mangle and filter tables in order.
 // The 1:1 NAT of workloads (floating IPs) is applied before routing and the filter table, as Felix's nat
 // PREROUTING does.
@@ -252,13 +277,14 @@ func evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 		return allow("conntrack %v", p.CT), to, marks{untrackedAccept, untrackedAccept}
 	}
 
-	// mangle PREROUTING: pre-DNAT policy of the ingress host endpoint.
+	// mangle PREROUTING: pre-DNAT policy of the ingress interface's host endpoint — for a workload
+	// interface, or a host interface whose endpoint has no pre-DNAT policy, the "*" one's.
 	preDNATAccept := untrackedAccept
-	if in.Iface != "" && inHEP != nil && len(inHEP.PreDNATTiers) > 0 && !untrackedAccept {
-		r, why := EvalChain(s, PreDNAT, FailsafeMangleIn, inHEP.PreDNATTiers, nil, true, p)
+	if preHEP := PreDNATEndpointFor(s, n, in); preHEP != nil && !untrackedAccept {
+		r, why := EvalChain(s, PreDNAT, FailsafeMangleIn, preHEP.PreDNATTiers, nil, true, p)
 		switch r {
 		case ResultDeny:
-			return deny("host endpoint %s pre-DNAT: %s", inHEP.ID, why), to, marks{untrackedAccept, preDNATAccept}
+			return deny("host endpoint %s pre-DNAT: %s", preHEP.ID, why), to, marks{untrackedAccept, preDNATAccept}
 		case ResultAllow:
 			preDNATAccept = true
 		}

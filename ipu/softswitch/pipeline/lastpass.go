@@ -61,10 +61,11 @@ func planNextCheck(m *metadata) {
 		n = p4src.CheckUntrackedOut
 	case m.ct.state != p4src.CTNew && m.pol.untracked == 0:
 		n = p4src.CheckEnd // established / related: no policy
-	case c < p4src.CheckPrednat && fromUplink && m.src.flags&p4src.EPFlagPrednat != 0 && m.pol.accepted == 0:
+	case c < p4src.CheckPrednat && (fromUplink || m.src.kind == p4src.EPKindWorkload) &&
+		m.src.flags&p4src.EPFlagPrednat != 0 && m.pol.accepted == 0:
 		n = p4src.CheckPrednat
-	case c < p4src.CheckFrom && m.src.flags&p4src.EPFlagPolicy != 0 && m.pol.accepted == 0 &&
-		(m.src.kind == p4src.EPKindWorkload || fromUplink):
+	case c < p4src.CheckFrom && m.src.flags&p4src.EPFlagPolicy != 0 &&
+		(m.src.kind == p4src.EPKindWorkload || (fromUplink && m.pol.accepted == 0)):
 		n = p4src.CheckFrom
 	case c < p4src.CheckTo && m.dst.flags&p4src.EPFlagPolicy != 0 &&
 		((m.dst.kind == p4src.EPKindWorkload && !fromHost) ||

@@ -71,9 +71,17 @@ func (g *Gen) Change(members func(id string) []string) []*proto.ToDataplane {
 			out = append(out, &proto.ToDataplane{Payload: &proto.ToDataplane_WorkloadEndpointRemove{WorkloadEndpointRemove: &proto.WorkloadEndpointRemove{
 				Id: WorkloadID(g.R.IntN(len(Workloads)))}}})
 		case 12:
-			if g.chance(0.7) {
+			switch {
+			case g.chance(0.3):
+				if g.chance(0.7) {
+					out = append(out, g.StarHostEndpoint())
+				} else {
+					out = append(out, &proto.ToDataplane{Payload: &proto.ToDataplane_HostEndpointRemove{HostEndpointRemove: &proto.HostEndpointRemove{
+						Id: &proto.HostEndpointID{EndpointId: "hep2"}}}})
+				}
+			case g.chance(0.7):
 				out = append(out, g.HostEndpoint())
-			} else {
+			default:
 				out = append(out, &proto.ToDataplane{Payload: &proto.ToDataplane_HostEndpointRemove{HostEndpointRemove: &proto.HostEndpointRemove{
 					Id: &proto.HostEndpointID{EndpointId: "hep1"}}}})
 			}

@@ -101,6 +101,9 @@ func (g *Gen) Model() []*proto.ToDataplane {
 	if g.chance(0.7) {
 		out = append(out, g.HostEndpoint())
 	}
+	if g.chance(0.3) {
+		out = append(out, g.StarHostEndpoint())
+	}
 	if g.chance(0.4) {
 		// A consistent VXLAN overlay: this node's and node2's VTEPs, node2's block.
 		out = append(out, &proto.ToDataplane{Payload: &proto.ToDataplane_Encapsulation{Encapsulation: &proto.Encapsulation{VxlanEnabled: true}}})
@@ -476,6 +479,21 @@ func (g *Gen) HostEndpoint() *proto.ToDataplane {
 	}
 	return &proto.ToDataplane{Payload: &proto.ToDataplane_HostEndpointUpdate{HostEndpointUpdate: &proto.HostEndpointUpdate{
 		Id: &proto.HostEndpointID{EndpointId: "hep1"}, Endpoint: h}}}
+}
+
+// StarHostEndpoint returns a random all-interfaces ("*") host endpoint "hep2", beside "hep1": a "*" one
+// behind a named one (whose interfaces it covers only where the named one has no pre-DNAT policy) or
+// behind a smaller "*" one (which wins), and its pre-DNAT policy on workload interfaces.
+func (g *Gen) StarHostEndpoint() *proto.ToDataplane {
+	h := &proto.HostEndpoint{Name: "*", ProfileIds: g.profilesList(), Tiers: g.tiers()}
+	if g.chance(0.5) {
+		h.ForwardTiers = g.tiers()
+	}
+	if g.chance(0.7) {
+		h.PreDnatTiers = g.tiers()
+	}
+	return &proto.ToDataplane{Payload: &proto.ToDataplane_HostEndpointUpdate{HostEndpointUpdate: &proto.HostEndpointUpdate{
+		Id: &proto.HostEndpointID{EndpointId: "hep2"}, Endpoint: h}}}
 }
 
 // Policies lists the generated policy names of a tier; Profiles the profiles; NetSets/PortSets the set ids.
