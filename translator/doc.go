@@ -110,8 +110,15 @@
 // they end the check with no verdict — and the doNotTrack tiers) and the pre-DNAT list (the mangle-table
 // failsafe ports, preDNAT tiers). Workload → host traffic gets DefaultEndpointToHostAction after the
 // workload's egress check: DROP denies, RETURN and ACCEPT allow (RETURN skips host endpoint policy).
-// An all-interfaces ("*") host endpoint covers the uplink and tunnel devices only; Felix also runs its
-// pre-DNAT and applyOnForward policy on packets of workload interfaces, which is not matched (docs/e2e.md).
+// An all-interfaces ("*") host endpoint covers the uplink and tunnel devices when no named one does. Its
+// pre-DNAT list also runs on every interface without a pre-DNAT endpoint of its own (Felix's mangle
+// dispatch lists only endpoints with pre-DNAT policy and sends everything else to the "*" chain,
+// felix/rules/dispatch.go, endpoint_mgr.go): on the uplink and tunnels behind a named endpoint without
+// pre-DNAT policy, and on every workload (EP_FLAG_PREDNAT and the same interned list at
+// STAGE_PREDNAT_INGRESS; the workloads are re-translated when that list changes). Without pre-DNAT policy
+// it has no effect on workloads. A pre-DNAT allow on a workload's packet does not skip the workload's own
+// egress check (endpoint chains clear the accept mark; INPUT sends workload traffic to cali-wl-to-host
+// first). Its applyOnForward policy on forwarded workload traffic is not matched (docs/e2e.md).
 // The host port's endpoint gets a source_guard entry for every address the node routes to the host port
 // (/32, /128: its addresses, LOCAL_HOST and LOCAL_TUNNEL routes): packets from the host port with such a
 // source are the host's own traffic (Felix's OUTPUT chain: no workload ingress policy, the host endpoint's
