@@ -135,6 +135,9 @@ const bit<8> EP_FLAG_SOURCE_CHECK = 0x01;  // anti-spoofing applies (workloads)
 const bit<8> EP_FLAG_POLICY       = 0x02;  // the endpoint has normal-policy lists
 const bit<8> EP_FLAG_UNTRACKED    = 0x04;  // the endpoint has an untracked (doNotTrack) list
 const bit<8> EP_FLAG_PREDNAT      = 0x08;  // the endpoint has a pre-DNAT list (host endpoint, or a workload under a "*" one)
+const bit<8> EP_FLAG_HEP_FORWARD  = 0x10;  // a workload under a "*" host endpoint with applyOnForward policy:
+                                           // from it (set_endpoint) / to it (nh_local), the "*" endpoint's
+                                           // forward list (STAGE_FORWARD_INGRESS / STAGE_FORWARD_EGRESS)
 
 // Policy stages: the second key of endpoint_policy.  Which stage applies is
 // decided by control flow from the kinds of the source and destination.
@@ -142,8 +145,8 @@ const bit<8> STAGE_WORKLOAD_EGRESS   = 1;   // source workload (Felix from-wl)
 const bit<8> STAGE_WORKLOAD_INGRESS  = 2;   // destination workload (to-wl)
 const bit<8> STAGE_HOST_INGRESS      = 3;   // uplink/tunnel -> host (host endpoint, to-host)
 const bit<8> STAGE_HOST_EGRESS       = 4;   // host -> uplink (host endpoint, from-host)
-const bit<8> STAGE_FORWARD_INGRESS   = 5;   // uplink/tunnel -> not host (applyOnForward)
-const bit<8> STAGE_FORWARD_EGRESS    = 6;   // not host -> uplink (applyOnForward)
+const bit<8> STAGE_FORWARD_INGRESS   = 5;   // uplink/tunnel (or a workload, "*" endpoint) -> not host (applyOnForward)
+const bit<8> STAGE_FORWARD_EGRESS    = 6;   // not host -> uplink (or a workload, "*" endpoint) (applyOnForward)
 const bit<8> STAGE_UNTRACKED_INGRESS = 7;   // uplink/tunnel, every packet (doNotTrack)
 const bit<8> STAGE_UNTRACKED_EGRESS  = 8;   // host -> uplink, every packet (doNotTrack)
 const bit<8> STAGE_PREDNAT_INGRESS   = 9;   // uplink/tunnel, new flows, before DNAT
@@ -223,9 +226,11 @@ const bit<8> CHECK_NONE          = 0;
 const bit<8> CHECK_UNTRACKED_IN  = 1;
 const bit<8> CHECK_UNTRACKED_OUT = 2;
 const bit<8> CHECK_PREDNAT       = 3;
-const bit<8> CHECK_FROM          = 4;
-const bit<8> CHECK_TO            = 5;
-const bit<8> CHECK_END           = 6;
+const bit<8> CHECK_FROM_FORWARD  = 4;   // a workload's "*" host endpoint forward ingress (from-hep-forward)
+const bit<8> CHECK_FROM          = 5;
+const bit<8> CHECK_TO            = 6;
+const bit<8> CHECK_TO_FORWARD    = 7;   // a workload's "*" host endpoint forward egress (to-hep-forward)
+const bit<8> CHECK_END           = 8;
 
 // States of the walk inside one check.
 const bit<8> WALK_START = 0;   // look up endpoint_policy
@@ -930,8 +935,16 @@ bit<8> icmp_counterpart(in bit<8> ip_proto, in bit<8> t) {
 //                             a "*" host endpoint's pre-DNAT policy applies to
 //                             every interface), new flows, not after an
 //                             untracked allow
-//   filter                    the source's "from" check, then the
-//                             destination's "to" check
+//   filter                    for traffic forwarded from a workload, the
+//                             "*" host endpoint's forward ingress policy
+//                             (from-hep-forward, not after an accept mark);
+//                             the source's "from" check, then the
+//                             destination's "to" check; for traffic
+//                             forwarded to a workload (not the host's own),
+//                             the "*" host endpoint's forward egress policy
+//                             (to-hep-forward): Felix's FORWARD chain
+//                             dispatches every interface, workload ones
+//                             included, with the "*" endpoint as default
 // An untracked or pre-DNAT allow sets Felix's accept mark (meta.pol.accepted):
 // the INPUT chain accepts at once, the FORWARD chain skips the ingress host
 // endpoint's forward policy, the OUTPUT chain accepts at once; so "from" is
@@ -961,6 +974,9 @@ void plan_next_check(inout metadata_t m) {
     } else if (c < CHECK_PREDNAT && (from_uplink || m.src.kind == EP_KIND_WORKLOAD)
                && (m.src.flags & EP_FLAG_PREDNAT) != 0 && m.pol.accepted == 0) {
         n = CHECK_PREDNAT;
+    } else if (c < CHECK_FROM_FORWARD && m.src.kind == EP_KIND_WORKLOAD && m.dst.kind != EP_KIND_HOST
+               && (m.src.flags & EP_FLAG_HEP_FORWARD) != 0 && m.pol.accepted == 0) {
+        n = CHECK_FROM_FORWARD;
     } else if (c < CHECK_FROM && (m.src.flags & EP_FLAG_POLICY) != 0
                && (m.src.kind == EP_KIND_WORKLOAD || (from_uplink && m.pol.accepted == 0))) {
         n = CHECK_FROM;
@@ -969,6 +985,9 @@ void plan_next_check(inout metadata_t m) {
                    || (m.dst.kind == EP_KIND_UPLINK && (!from_host || m.pol.accepted == 0))
                    || (m.dst.kind == EP_KIND_HOST && m.src.kind == EP_KIND_WORKLOAD))) {
         n = CHECK_TO;
+    } else if (c < CHECK_TO_FORWARD && m.dst.kind == EP_KIND_WORKLOAD && !from_host
+               && (m.dst.flags & EP_FLAG_HEP_FORWARD) != 0) {
+        n = CHECK_TO_FORWARD;
     }
 
     m.pol.check = n;
@@ -987,7 +1006,7 @@ void plan_next_check(inout metadata_t m) {
         m.pol.sport = m.flow.sport;
         m.pol.dport = m.flow.dport;
     }
-    if (n == CHECK_FROM || n == CHECK_TO) {
+    if (n == CHECK_FROM || n == CHECK_TO || n == CHECK_FROM_FORWARD || n == CHECK_TO_FORWARD) {
         m.pol.dst4 = m.dst.addr4;
         m.pol.dst6 = m.dst.addr6;
         if (m.flow.has_ports == 1 && (m.nat.flags & NAT_REWRITE_DST) != 0) {
@@ -1004,6 +1023,9 @@ void plan_next_check(inout metadata_t m) {
     } else if (n == CHECK_PREDNAT) {
         m.pol.endpoint = m.src.endpoint;
         m.pol.stage = STAGE_PREDNAT_INGRESS;
+    } else if (n == CHECK_FROM_FORWARD) {
+        m.pol.endpoint = m.src.endpoint;
+        m.pol.stage = STAGE_FORWARD_INGRESS;
     } else if (n == CHECK_FROM) {
         m.pol.endpoint = m.src.endpoint;
         if (m.src.kind == EP_KIND_WORKLOAD) {
@@ -1024,6 +1046,9 @@ void plan_next_check(inout metadata_t m) {
         } else {
             m.pol.stage = STAGE_FORWARD_EGRESS;
         }
+    } else if (n == CHECK_TO_FORWARD) {
+        m.pol.endpoint = m.dst.endpoint;
+        m.pol.stage = STAGE_FORWARD_EGRESS;
     }
 }
 

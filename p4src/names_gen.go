@@ -1224,6 +1224,7 @@ const (
 	EPFlagPolicy          uint8  = 0x2            // bit<8> EP_FLAG_POLICY
 	EPFlagUntracked       uint8  = 0x4            // bit<8> EP_FLAG_UNTRACKED
 	EPFlagPrednat         uint8  = 0x8            // bit<8> EP_FLAG_PREDNAT
+	EPFlagHepForward      uint8  = 0x10           // bit<8> EP_FLAG_HEP_FORWARD
 	StageWorkloadEgress   uint8  = 0x1            // bit<8> STAGE_WORKLOAD_EGRESS
 	StageWorkloadIngress  uint8  = 0x2            // bit<8> STAGE_WORKLOAD_INGRESS
 	StageHostIngress      uint8  = 0x3            // bit<8> STAGE_HOST_INGRESS
@@ -1285,9 +1286,11 @@ const (
 	CheckUntrackedIn      uint8  = 0x1            // bit<8> CHECK_UNTRACKED_IN
 	CheckUntrackedOut     uint8  = 0x2            // bit<8> CHECK_UNTRACKED_OUT
 	CheckPrednat          uint8  = 0x3            // bit<8> CHECK_PREDNAT
-	CheckFrom             uint8  = 0x4            // bit<8> CHECK_FROM
-	CheckTo               uint8  = 0x5            // bit<8> CHECK_TO
-	CheckEnd              uint8  = 0x6            // bit<8> CHECK_END
+	CheckFromForward      uint8  = 0x4            // bit<8> CHECK_FROM_FORWARD
+	CheckFrom             uint8  = 0x5            // bit<8> CHECK_FROM
+	CheckTo               uint8  = 0x6            // bit<8> CHECK_TO
+	CheckToForward        uint8  = 0x7            // bit<8> CHECK_TO_FORWARD
+	CheckEnd              uint8  = 0x8            // bit<8> CHECK_END
 	WalkStart             uint8  = 0x0            // bit<8> WALK_START
 	WalkList              uint8  = 0x1            // bit<8> WALK_LIST
 	WalkStep              uint8  = 0x2            // bit<8> WALK_STEP

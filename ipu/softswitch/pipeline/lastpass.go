@@ -45,7 +45,9 @@ func icmpCounterpart(ipProto, t uint8) uint8 {
 // untracked egress (every packet), then — for new flows, and for every packet an untracked policy
 // allowed (no conntrack) — pre-DNAT (not after an untracked allow), the source endpoint's "from" check
 // (not after an untracked or pre-DNAT allow: Felix's accept mark), the destination endpoint's "to"
-// check. The host's own traffic (hostOrigin) gets no check towards workloads (Felix's OUTPUT chain) and
+// check; around them, for traffic forwarded from / to a workload under a "*" host endpoint with
+// applyOnForward policy (EPFlagHepForward), that endpoint's forward ingress (before "from", not after
+// the accept mark) and forward egress (after "to") lists. The host's own traffic (hostOrigin) gets no check towards workloads (Felix's OUTPUT chain) and
 // the host endpoint's egress towards the uplink; other packets from the host port are forwarded traffic.
 func planNextCheck(m *metadata) {
 	c := m.pol.check
@@ -64,6 +66,9 @@ func planNextCheck(m *metadata) {
 	case c < p4src.CheckPrednat && (fromUplink || m.src.kind == p4src.EPKindWorkload) &&
 		m.src.flags&p4src.EPFlagPrednat != 0 && m.pol.accepted == 0:
 		n = p4src.CheckPrednat
+	case c < p4src.CheckFromForward && m.src.kind == p4src.EPKindWorkload && m.dst.kind != p4src.EPKindHost &&
+		m.src.flags&p4src.EPFlagHepForward != 0 && m.pol.accepted == 0:
+		n = p4src.CheckFromForward
 	case c < p4src.CheckFrom && m.src.flags&p4src.EPFlagPolicy != 0 &&
 		(m.src.kind == p4src.EPKindWorkload || (fromUplink && m.pol.accepted == 0)):
 		n = p4src.CheckFrom
@@ -72,6 +77,9 @@ func planNextCheck(m *metadata) {
 			(m.dst.kind == p4src.EPKindUplink && (!fromHost || m.pol.accepted == 0)) ||
 			(m.dst.kind == p4src.EPKindHost && m.src.kind == p4src.EPKindWorkload)):
 		n = p4src.CheckTo
+	case c < p4src.CheckToForward && m.dst.kind == p4src.EPKindWorkload && !fromHost &&
+		m.dst.flags&p4src.EPFlagHepForward != 0:
+		n = p4src.CheckToForward
 	}
 
 	m.pol.check = n
@@ -86,7 +94,7 @@ func planNextCheck(m *metadata) {
 	if m.flow.hasPorts == 1 {
 		m.pol.sport, m.pol.dport = m.flow.sport, m.flow.dport
 	}
-	if n == p4src.CheckFrom || n == p4src.CheckTo {
+	if n == p4src.CheckFrom || n == p4src.CheckTo || n == p4src.CheckFromForward || n == p4src.CheckToForward {
 		m.pol.dst4, m.pol.dst6 = m.dst.addr4, m.dst.addr6
 		if m.flow.hasPorts == 1 && m.nat.flags&p4src.NATRewriteDst != 0 {
 			m.pol.dport = m.nat.dport
@@ -103,6 +111,9 @@ func planNextCheck(m *metadata) {
 	case p4src.CheckPrednat:
 		m.pol.endpoint = m.src.endpoint
 		m.pol.stage = p4src.StagePrednatIngress
+	case p4src.CheckFromForward:
+		m.pol.endpoint = m.src.endpoint
+		m.pol.stage = p4src.StageForwardIngress
 	case p4src.CheckFrom:
 		m.pol.endpoint = m.src.endpoint
 		switch {
@@ -125,6 +136,9 @@ func planNextCheck(m *metadata) {
 		default:
 			m.pol.stage = p4src.StageForwardEgress
 		}
+	case p4src.CheckToForward:
+		m.pol.endpoint = m.dst.endpoint
+		m.pol.stage = p4src.StageForwardEgress
 	}
 }
 
