@@ -191,8 +191,8 @@ func (t *Translator) translateNode() {
 		sls := []stageList{
 			{p4src.StageHostIngress, buildList(chainNormal, h.Tiers, true, h.ProfileIDs, failsafeFilterIn)},
 			{p4src.StageHostEgress, buildList(chainNormal, h.Tiers, false, h.ProfileIDs, failsafeFilterOut)},
-			{p4src.StageForwardIngress, buildList(chainForward, h.ForwardTiers, true, nil, "")},
-			{p4src.StageForwardEgress, buildList(chainForward, h.ForwardTiers, false, nil, "")},
+			{p4src.StageForwardIngress, forwardList(h, true)},
+			{p4src.StageForwardEgress, forwardList(h, false)},
 		}
 		if at.flags&p4src.EPFlagUntracked != 0 {
 			sls = append(sls,

@@ -143,7 +143,8 @@ func (m *pathModel) verdict(src epInfo, p oracle.Packet, ct oracle.CTState) (all
 	if ct != oracle.CTNew && !untracked {
 		return true, true
 	}
-	if fromUplink && src.flags&uint64(p4src.EPFlagPrednat) != 0 && !accepted {
+	fromWorkload := src.kind == uint64(p4src.EPKindWorkload)
+	if (fromUplink || fromWorkload) && src.flags&uint64(p4src.EPFlagPrednat) != 0 && !accepted {
 		switch run(src.ep, p4src.StagePrednatIngress, p) {
 		case p4src.VerdictDeny:
 			return false, true
@@ -151,7 +152,12 @@ func (m *pathModel) verdict(src epInfo, p oracle.Packet, ct oracle.CTState) (all
 			accepted = true
 		}
 	}
-	if !accepted && src.flags&uint64(p4src.EPFlagPolicy) != 0 && (src.kind == uint64(p4src.EPKindWorkload) || fromUplink) {
+	if fromWorkload && d.kind != uint64(p4src.EPKindHost) && src.flags&uint64(p4src.EPFlagHepForward) != 0 && !accepted {
+		if run(src.ep, p4src.StageForwardIngress, q) == p4src.VerdictDeny {
+			return false, true
+		}
+	}
+	if src.flags&uint64(p4src.EPFlagPolicy) != 0 && (fromWorkload || (fromUplink && !accepted)) {
 		stage := p4src.StageWorkloadEgress
 		if fromUplink {
 			stage = p4src.StageForwardIngress
@@ -176,6 +182,11 @@ func (m *pathModel) verdict(src epInfo, p oracle.Packet, ct oracle.CTState) (all
 			stage = p4src.StageHostEgress
 		}
 		if run(d.ep, stage, q) == p4src.VerdictDeny {
+			return false, true
+		}
+	}
+	if d.kind == uint64(p4src.EPKindWorkload) && !fromHost && d.flags&uint64(p4src.EPFlagHepForward) != 0 {
+		if run(d.ep, p4src.StageForwardEgress, q) == p4src.VerdictDeny {
 			return false, true
 		}
 	}

@@ -66,13 +66,28 @@ func (t *Translator) translateWEP(k model.WorkloadEndpointKey) {
 	if perr == nil && !wu.down {
 		// A "*" host endpoint's pre-DNAT policy runs on packets from workload interfaces too (Felix's
 		// mangle PREROUTING dispatches every interface without a pre-DNAT endpoint of its own to it).
-		flags := wepFlags
+		// Its applyOnForward policy runs on traffic forwarded from and to them (Felix's FORWARD chain
+		// dispatches every interface to the host endpoint forward chains, "*" the default):
+		// EP_FLAG_HEP_FORWARD on port_endpoint (from) and on the next hop (to), per direction with policy.
+		flags, nhFlags := wepFlags, p4src.EPFlagPolicy
 		star := t.wepStar()
-		if star.prednat != nil {
-			flags |= p4src.EPFlagPrednat
-			name, id := t.refList(star.prednat)
+		for _, sl := range []struct {
+			l     listSpec
+			stage uint8
+			flag  *uint8
+			bit   uint8
+		}{
+			{star.prednat, p4src.StagePrednatIngress, &flags, p4src.EPFlagPrednat},
+			{star.fwdIn, p4src.StageForwardIngress, &flags, p4src.EPFlagHepForward},
+			{star.fwdOut, p4src.StageForwardEgress, &nhFlags, p4src.EPFlagHepForward},
+		} {
+			if sl.l == nil {
+				continue
+			}
+			*sl.flag |= sl.bit
+			name, id := t.refList(sl.l)
 			wu.lists = append(wu.lists, name)
-			ents = append(ents, endpointPolicy(epID, p4src.StagePrednatIngress, id))
+			ents = append(ents, endpointPolicy(epID, sl.stage, id))
 		}
 		ents = append(ents, tableEntry(p4src.TablePortEndpoint, 0,
 			act(p4src.ActionSetEndpoint, param(p4src.ParamSetEndpointEndpointID, u(uint64(epID))),
@@ -113,7 +128,7 @@ func (t *Translator) translateWEP(k model.WorkloadEndpointKey) {
 				act(p4src.ActionNHLocal, param(p4src.ParamNHLocalPort, u(uint64(port))),
 					param(p4src.ParamNHLocalDstMAC, macBytes(mac)),
 					param(p4src.ParamNHLocalEndpointID, u(uint64(epID))),
-					param(p4src.ParamNHLocalFlags, u(uint64(p4src.EPFlagPolicy)))),
+					param(p4src.ParamNHLocalFlags, u(uint64(nhFlags)))),
 				exact(p4src.KeyNexthopNexthopID, u(uint64(nhID)))))
 		}
 		for _, n := range ep.IPv4NAT {
@@ -165,21 +180,35 @@ func (t *Translator) releaseWEP(old *wepUnit, keep []netip.Prefix) {
 	t.release(t.ids.nh, old.nhName)
 }
 
-// wepStarLists are the lists a "*" host endpoint gives every workload: its pre-DNAT list (nil without
-// pre-DNAT policy: no effect). Its policies' references are reported for the host endpoint (node unit).
+// wepStarLists are the lists a "*" host endpoint gives every workload: its pre-DNAT list and its forward
+// ingress and egress lists (each nil without policy for it: no effect — Felix's forward chain without
+// policy in a direction allows). Its policies' references are reported for the host endpoint (node unit).
 type wepStarLists struct {
-	prednat listSpec
+	prednat, fwdIn, fwdOut listSpec
 }
 
-func (w wepStarLists) key() string { return w.prednat.key() }
+func (w wepStarLists) key() string {
+	return w.prednat.key() + "\x00" + w.fwdIn.key() + "\x00" + w.fwdOut.key()
+}
 
 // wepStar derives the workloads' "*" host endpoint lists from the model.
 func (t *Translator) wepStar() wepStarLists {
 	var w wepStarLists
-	if h := starHostEndpoint(t.state); h != nil && len(h.PreDNATTiers) > 0 {
+	h := starHostEndpoint(t.state)
+	if h == nil {
+		return w
+	}
+	if len(h.PreDNATTiers) > 0 {
 		w.prednat = prednatList(h)
 	}
+	w.fwdIn = forwardList(h, true)
+	w.fwdOut = forwardList(h, false)
 	return w
+}
+
+// forwardList is a host endpoint's applyOnForward list in one direction (nil without policy).
+func forwardList(h *model.HostEndpoint, ingress bool) listSpec {
+	return buildList(chainForward, h.ForwardTiers, ingress, nil, "")
 }
 
 // prednatList is a host endpoint's pre-DNAT list: the mangle-table failsafe ports, its preDNAT tiers.

@@ -357,3 +357,77 @@ func TestAllInterfacesPreDNATPolicyCoversEveryInterface(t *testing.T) {
 		})
 	}
 }
+
+// TestAllInterfacesForwardPolicyCoversWorkloadInterfaces: Felix's filter FORWARD chain runs the
+// from-host-endpoint forward dispatch for every forwarded packet (unless the accept mark is set) before
+// the from-wl dispatch, and the to-host-endpoint forward dispatch after the to-wl one; both default to the
+// "*" endpoint's forward chains, so its applyOnForward policy applies to traffic forwarded from and to
+// workload interfaces — pod to pod on the node included (felix/rules/static.go StaticFilterForwardChains,
+// felix/rules/dispatch.go hostDispatchChains). A direction without forward policy allows.
+func TestAllInterfacesForwardPolicyCoversWorkloadInterfaces(t *testing.T) {
+	node := oracle.Node{Name: "node1", Addresses: []netip.Addr{netip.MustParseAddr("192.168.122.11")}, Uplink: "eth0"}
+	podA := model.WorkloadEndpointKey{OrchestratorID: "k8s", WorkloadID: "a", EndpointID: "eth0"}
+	hepMsg := func(id string, h *proto.HostEndpoint) *proto.ToDataplane {
+		return &proto.ToDataplane{Payload: &proto.ToDataplane_HostEndpointUpdate{HostEndpointUpdate: &proto.HostEndpointUpdate{
+			Id: &proto.HostEndpointID{EndpointId: id}, Endpoint: h}}}
+	}
+	// fwd: ingress rules deny TCP 81 (forward ingress: from the interface); egress rules deny TCP 82
+	// (forward egress: to the interface); both allow anything else.
+	fwd := &proto.ToDataplane{Payload: &proto.ToDataplane_ActivePolicyUpdate{ActivePolicyUpdate: &proto.ActivePolicyUpdate{
+		Id: &proto.PolicyID{Tier: "default", Name: "fwd"}, Policy: &proto.Policy{
+			InboundRules:  []*proto.Rule{{Action: "deny", Protocol: tcp, DstPorts: port(81)}, {Action: "allow"}},
+			OutboundRules: []*proto.Rule{{Action: "deny", Protocol: tcp, DstPorts: port(82)}, {Action: "allow"}}}}}}
+	allow83 := policy("default", "allow-83", []*proto.Rule{{Action: "allow", Protocol: tcp, DstPorts: port(83)}})
+	allowAll := profile("allow-all", []*proto.Rule{{Action: "allow"}})
+	accept := &proto.ToDataplane{Payload: &proto.ToDataplane_ConfigUpdate{ConfigUpdate: &proto.ConfigUpdate{
+		Config: map[string]string{"DefaultEndpointToHostAction": "ACCEPT"}}}}
+	both := []*proto.TierInfo{{Name: "default", IngressPolicies: []string{"fwd"}, EgressPolicies: []string{"fwd"}}}
+	star := hepMsg("node1-auto", &proto.HostEndpoint{Name: "*", ProfileIds: []string{"allow-all"}, ForwardTiers: both})
+	starIn := hepMsg("node1-auto", &proto.HostEndpoint{Name: "*", ProfileIds: []string{"allow-all"},
+		ForwardTiers: []*proto.TierInfo{{Name: "default", IngressPolicies: []string{"fwd"}}}})
+	starNoFwd := hepMsg("node1-auto", &proto.HostEndpoint{Name: "*", ProfileIds: []string{"allow-all"}})
+	starPreDNAT := hepMsg("node1-auto", &proto.HostEndpoint{Name: "*", ProfileIds: []string{"allow-all"}, ForwardTiers: both,
+		PreDnatTiers: []*proto.TierInfo{{Name: "default", IngressPolicies: []string{"allow-83"}}}})
+	namedUplink := hepMsg("a-eth0", &proto.HostEndpoint{Name: "eth0", ProfileIds: []string{"allow-all"}})
+	biggerStar := hepMsg("zz-auto", &proto.HostEndpoint{Name: "*", ProfileIds: []string{"allow-all"}})
+	fromPod, fromUplink := oracle.Ingress{Workload: &podA}, oracle.Ingress{Iface: "eth0"}
+	cases := []struct {
+		name string
+		msgs []*proto.ToDataplane
+		in   oracle.Ingress
+		p    oracle.Packet
+		want bool
+	}{
+		{"forward ingress denies pod to pod", []*proto.ToDataplane{star}, fromPod, pkt("10.65.0.2", "10.65.0.3", 6, 81), false},
+		{"forward ingress denies pod to the outside", []*proto.ToDataplane{star}, fromPod, pkt("10.65.0.2", "8.8.8.8", 6, 81), false},
+		{"pod to host is not forwarded", []*proto.ToDataplane{star}, fromPod, pkt("10.65.0.2", "192.168.122.11", 6, 81), true},
+		{"forward egress denies pod to pod", []*proto.ToDataplane{star}, fromPod, pkt("10.65.0.2", "10.65.0.3", 6, 82), false},
+		{"forward egress denies the outside to a pod", []*proto.ToDataplane{star}, fromUplink, pkt("8.8.8.8", "10.65.0.3", 6, 82), false},
+		{"forward egress denies traffic the host forwards to a pod", []*proto.ToDataplane{star}, oracle.Ingress{Host: true}, pkt("172.16.0.1", "10.65.0.3", 6, 82), false},
+		{"the host's own traffic to a pod runs no forward policy", []*proto.ToDataplane{star}, oracle.Ingress{Host: true}, pkt("192.168.122.11", "10.65.0.3", 6, 82), true},
+		{"forward egress of a pod going out is the uplink's, not the pod's", []*proto.ToDataplane{star}, fromPod, pkt("10.65.0.2", "8.8.8.8", 6, 82), false},
+		{"other ports pass", []*proto.ToDataplane{star}, fromPod, pkt("10.65.0.2", "10.65.0.3", 6, 80), true},
+		{"only the direction with policy applies", []*proto.ToDataplane{starIn}, fromPod, pkt("10.65.0.2", "10.65.0.3", 6, 82), true},
+		{"without forward policy the * endpoint has no effect", []*proto.ToDataplane{starNoFwd}, fromPod, pkt("10.65.0.2", "10.65.0.3", 6, 81), true},
+		{"a named uplink endpoint does not take workload interfaces", []*proto.ToDataplane{namedUplink, star}, fromPod, pkt("10.65.0.2", "10.65.0.3", 6, 81), false},
+		{"a named uplink endpoint without forward policy allows pod to the outside", []*proto.ToDataplane{namedUplink, starIn}, fromPod, pkt("10.65.0.2", "8.8.8.8", 6, 82), true},
+		{"the smallest * endpoint is the one in use", []*proto.ToDataplane{biggerStar, star}, fromPod, pkt("10.65.0.2", "10.65.0.3", 6, 81), false},
+		{"a pre-DNAT allow skips the forward ingress check", []*proto.ToDataplane{starPreDNAT}, fromPod, pkt("10.65.0.2", "10.65.0.3", 6, 83), true},
+		{"a pre-DNAT allow does not skip the forward egress check", []*proto.ToDataplane{starPreDNAT,
+			hepMsg("node1-auto", &proto.HostEndpoint{Name: "*", ProfileIds: []string{"allow-all"},
+				ForwardTiers: []*proto.TierInfo{{Name: "default", EgressPolicies: []string{"allow-83"}}},
+				PreDnatTiers: []*proto.TierInfo{{Name: "default", IngressPolicies: []string{"allow-83"}}}})},
+			fromPod, pkt("10.65.0.2", "10.65.0.3", 6, 82), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			msgs := append([]*proto.ToDataplane{accept, allowAll, fwd, allow83,
+				wep("a", "10.65.0.2", []string{"allow-all"}), wep("b", "10.65.0.3", []string{"allow-all"})}, c.msgs...)
+			s := state(t, msgs...)
+			got, to := oracle.Evaluate(s, node, c.in, c.p)
+			if got.Allowed != c.want {
+				t.Errorf("%s → %s: allowed=%v (%s), want %v", c.in, to, got.Allowed, got.Why, c.want)
+			}
+		})
+	}
+}

@@ -177,6 +177,22 @@ func PreDNATEndpointFor(s *model.State, n Node, in Ingress) *model.HostEndpoint 
 	return nil
 }
 
+// WorkloadForwardEndpoint is the host endpoint whose applyOnForward policy traffic forwarded from or to a
+// workload interface runs (Felix's filter FORWARD chain, felix/rules/static.go StaticFilterForwardChains:
+// the from- and to-host-endpoint forward dispatch chains run for every forwarded packet, and their default
+// rule — no named host endpoint names a workload interface — goes to the all-interfaces endpoint's forward
+// chains, felix/rules/dispatch.go hostDispatchChains; endpoint_mgr.go updateHostEndpoints lists every
+// active host endpoint there, with or without forward policy). Nil without a "*" endpoint. A direction
+// without forward policy allows (endpoints.go: "Allow forwarded traffic by default").
+func WorkloadForwardEndpoint(s *model.State) *model.HostEndpoint {
+	for _, h := range s.HostEndpoints.All() {
+		if h.InterfaceName == "*" {
+			return h // the smallest "*" endpoint is the one in use
+		}
+	}
+	return nil
+}
+
 // Evaluate is the verdict for packet p entering at in: Felix's raw, mangle and filter tables in order.
 // The 1:1 NAT of workloads (floating IPs) is applied before routing and the filter table, as Felix's nat
 // PREROUTING does.
@@ -309,8 +325,34 @@ func evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 			return EvalChain(s, Normal, fs, h.Tiers, h.ProfileIDs, ingress, q)
 		}
 	}
+	// The "*" endpoint's forward chains for workload interfaces (from-hep-forward before the from-wl
+	// check, to-hep-forward after the to-wl check); a forward chain denies or allows (pass included).
+	wlHEP := WorkloadForwardEndpoint(s)
+	fromWLForward := func() (Verdict, bool) {
+		if wlHEP == nil || preDNATAccept {
+			return Verdict{}, false
+		}
+		if r, why := hep(wlHEP, Forward, true); r == ResultDeny {
+			return deny("host endpoint %s forward ingress from %s: %s", wlHEP.ID, in, why), true
+		}
+		return Verdict{}, false
+	}
+	toWLForward := func() (Verdict, bool) {
+		if wlHEP == nil {
+			return Verdict{}, false
+		}
+		if r, why := hep(wlHEP, Forward, false); r == ResultDeny {
+			return deny("host endpoint %s forward egress to %s: %s", wlHEP.ID, to, why), true
+		}
+		return Verdict{}, false
+	}
 	switch {
 	case in.Workload != nil:
+		if !to.Host {
+			if v, done := fromWLForward(); done {
+				return v, to, marks{untrackedAccept, preDNATAccept}
+			}
+		}
 		if why := WorkloadEncapDropped(cfg, p); why != "" {
 			return deny("%s: %s", in, why), to, marks{untrackedAccept, preDNATAccept}
 		}
@@ -327,6 +369,9 @@ func evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 			if r, why := wl(to.Workload, true); r != ResultAllow {
 				return deny("%s ingress: %s", to, why), to, marks{untrackedAccept, preDNATAccept}
 			}
+			if v, done := toWLForward(); done {
+				return v, to, marks{untrackedAccept, preDNATAccept}
+			}
 			return allow("workload to workload"), to, marks{untrackedAccept, preDNATAccept}
 		default:
 			if outHEP != nil {
@@ -341,6 +386,9 @@ func evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 		case to.Workload != nil:
 			if r, why := wl(to.Workload, true); r != ResultAllow {
 				return deny("%s ingress: %s", to, why), to, marks{untrackedAccept, preDNATAccept}
+			}
+			if v, done := toWLForward(); done {
+				return v, to, marks{untrackedAccept, preDNATAccept}
 			}
 			return allow("forwarded by the host to %s", to), to, marks{untrackedAccept, preDNATAccept}
 		case to.Host:
@@ -386,6 +434,9 @@ func evaluate(s *model.State, n Node, in Ingress, p Packet) (Verdict, Destinatio
 			if to.Workload != nil {
 				if r, why := wl(to.Workload, true); r != ResultAllow {
 					return deny("%s ingress: %s", to, why), to, marks{untrackedAccept, preDNATAccept}
+				}
+				if v, done := toWLForward(); done {
+					return v, to, marks{untrackedAccept, preDNATAccept}
 				}
 				return allow("forwarded to %s", to), to, marks{untrackedAccept, preDNATAccept}
 			}

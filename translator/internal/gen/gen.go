@@ -483,10 +483,11 @@ func (g *Gen) HostEndpoint() *proto.ToDataplane {
 
 // StarHostEndpoint returns a random all-interfaces ("*") host endpoint "hep2", beside "hep1": a "*" one
 // behind a named one (whose interfaces it covers only where the named one has no pre-DNAT policy) or
-// behind a smaller "*" one (which wins), and its pre-DNAT policy on workload interfaces.
+// behind a smaller "*" one (which wins), and its pre-DNAT and applyOnForward policy on workload
+// interfaces.
 func (g *Gen) StarHostEndpoint() *proto.ToDataplane {
 	h := &proto.HostEndpoint{Name: "*", ProfileIds: g.profilesList(), Tiers: g.tiers()}
-	if g.chance(0.5) {
+	if g.chance(0.7) {
 		h.ForwardTiers = g.tiers()
 	}
 	if g.chance(0.7) {
