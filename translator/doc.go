@@ -118,7 +118,14 @@
 // STAGE_PREDNAT_INGRESS; the workloads are re-translated when that list changes). Without pre-DNAT policy
 // it has no effect on workloads. A pre-DNAT allow on a workload's packet does not skip the workload's own
 // egress check (endpoint chains clear the accept mark; INPUT sends workload traffic to cali-wl-to-host
-// first). Its applyOnForward policy on forwarded workload traffic is not matched (docs/e2e.md).
+// first). Its applyOnForward policy runs on traffic forwarded from and to every workload (Felix's FORWARD
+// chain runs the from- and to-host-endpoint forward dispatch for every forwarded packet, the "*" endpoint
+// the default: static.go StaticFilterForwardChains, dispatch.go): its forward ingress list at
+// STAGE_FORWARD_INGRESS with EP_FLAG_HEP_FORWARD on the workload's port_endpoint (traffic from it, not to
+// the host: k8s.p4 skips it after an untracked / pre-DNAT allow), its forward egress list at
+// STAGE_FORWARD_EGRESS with EP_FLAG_HEP_FORWARD on the workload's nh_local (traffic to it, not the host's
+// own), each only for a direction with forward policy (without, Felix's forward chain allows); the same
+// interned lists as the uplink's when "*" covers it; the workloads are re-translated when they change.
 // The host port's endpoint gets a source_guard entry for every address the node routes to the host port
 // (/32, /128: its addresses, LOCAL_HOST and LOCAL_TUNNEL routes): packets from the host port with such a
 // source are the host's own traffic (Felix's OUTPUT chain: no workload ingress policy, the host endpoint's
@@ -165,7 +172,7 @@
 //	policy_step       ≤ Σ over programs (1 + Σ_r L_r + log rules + rules ending a step + 1 guard)
 //	policy_rule_stats = rules with at least one entry
 //	ipset_*           = members of the sets in use (each once) + CIDRs of distinct rule CIDR lists
-//	policy_list       = Σ over distinct lists of their positions; endpoint_policy ≤ 2 per workload, ≤ 7 per
+//	policy_list       = Σ over distinct lists of their positions; endpoint_policy ≤ 5 per workload, ≤ 7 per
 //	                    host-endpoint interface, 1 for the host
 //	per workload      = 1 port_endpoint + addresses source_guard + 1 nexthop + addresses routes + NATs
 //
