@@ -107,6 +107,8 @@ const bit<8> ICMP6_NI_REPLY        = 140;
 const bit<8> ICMP_TYPE_NONE        = 255;   // no counterpart (icmp_counterpart)
 const bit<8> ICMP6_ND_NS           = 135;
 const bit<8> ICMP6_ND_NA           = 136;
+const bit<8> ICMP_PORT_UNREACH     = 3;     // code of ICMP_DEST_UNREACH: a service without endpoints
+const bit<8> ICMP6_PORT_UNREACH    = 4;     // code of ICMP6_DEST_UNREACH: a service without endpoints
 const bit<8> ND_OPT_SOURCE_LLADDR  = 1;
 const bit<8> ND_OPT_TARGET_LLADDR  = 2;
 const bit<16> ND_NA_FLAGS_RSO      = 0xe000;  // Router, Solicited, Override
@@ -1107,6 +1109,10 @@ control MainControlImpl(
     l4_port_t   old_dport;
     bit<16>     old_ttl_proto;
     bit<16>     l3_len;
+    mac_addr_t  old_mac;
+    bit<16>     quoted_w0;   // first 16 bits of the header an ICMP error quotes (IPv4)
+    bit<16>     quoted_w1;   // IPv4 flags and fragment offset
+    bit<32>     quoted_v6w0; // IPv6 version, traffic class, flow label
 
     /* ---------------------------------------------------------------- */
     /* Port classification                                               */
@@ -2692,6 +2698,111 @@ control MainControlImpl(
                     if (meta.svc.reject == 1) {
                         meta.fate = FATE_DROP;
                         meta.drop_reason = DROP_NO_SERVICE_BACKEND;
+                        // ---- reject, as kube-proxy's REJECT (icmp-port-unreachable,
+                        // icmp6-port-unreachable for every protocol, TCP included):
+                        // the packet becomes an ICMP / ICMPv6 destination unreachable,
+                        // port unreachable, back out the ingress port.  Built from
+                        // parsed headers only: the error quotes the IP header and the
+                        // first 8 bytes of the TCP/UDP/SCTP header; the outer IP length
+                        // ends the packet there, so any bytes the deparser emits after
+                        // it (the unparsed payload) are trailing padding that receivers
+                        // trim (the checksums cover none of them).  Not for packets
+                        // with IPv4 options (the quoted header would be incomplete),
+                        // without an L4 header (fragments) or decapsulated from a
+                        // tunnel (the ingress port leads to the remote node, not the
+                        // client): those are still dropped.
+                        if (meta.src.decap == 0 && !hdr.ipv4_options.isValid()
+                            && (hdr.tcp.isValid() || hdr.udp.isValid() || hdr.sctp.isValid())) {
+                            meta.fate = FATE_REPLY;
+                            hdr.icmp_err_l4.setValid();
+                            if (hdr.tcp.isValid()) {
+                                hdr.icmp_err_l4.word0 = hdr.tcp.src_port;
+                                hdr.icmp_err_l4.word1 = hdr.tcp.dst_port;
+                                hdr.icmp_err_l4.word2 = (bit<16>) (hdr.tcp.seq_no >> 16);
+                                hdr.icmp_err_l4.word3 = (bit<16>) hdr.tcp.seq_no;
+                            } else if (hdr.udp.isValid()) {
+                                hdr.icmp_err_l4.word0 = hdr.udp.src_port;
+                                hdr.icmp_err_l4.word1 = hdr.udp.dst_port;
+                                hdr.icmp_err_l4.word2 = hdr.udp.length;
+                                hdr.icmp_err_l4.word3 = hdr.udp.checksum;
+                            } else {
+                                hdr.icmp_err_l4.word0 = hdr.sctp.src_port;
+                                hdr.icmp_err_l4.word1 = hdr.sctp.dst_port;
+                                hdr.icmp_err_l4.word2 = (bit<16>) (hdr.sctp.verification_tag >> 16);
+                                hdr.icmp_err_l4.word3 = (bit<16>) hdr.sctp.verification_tag;
+                            }
+                            hdr.tcp.setInvalid();
+                            hdr.udp.setInvalid();
+                            hdr.sctp.setInvalid();
+                            old_mac = hdr.ethernet.dst_addr;
+                            hdr.ethernet.dst_addr = hdr.ethernet.src_addr;
+                            hdr.ethernet.src_addr = old_mac;
+                            if (hdr.ipv4.isValid()) {
+                                hdr.icmp_err_ipv4 = hdr.ipv4;
+                                quoted_w0 = ((bit<16>) hdr.ipv4.version << 12) | ((bit<16>) hdr.ipv4.ihl << 8)
+                                    | ((bit<16>) hdr.ipv4.dscp << 2) | (bit<16>) hdr.ipv4.ecn;
+                                quoted_w1 = ((bit<16>) hdr.ipv4.flags << 13) | (bit<16>) hdr.ipv4.frag_offset;
+                                old_src4 = hdr.ipv4.src_addr;
+                                hdr.ipv4.src_addr = hdr.ipv4.dst_addr;
+                                hdr.ipv4.dst_addr = old_src4;
+                                hdr.ipv4.dscp = 0;
+                                hdr.ipv4.ecn = 0;
+                                hdr.ipv4.total_len = 56;   // IPv4 20 + ICMP 8 + quoted 20 + 8
+                                hdr.ipv4.identification = 0;
+                                hdr.ipv4.flags = 0;
+                                hdr.ipv4.frag_offset = 0;
+                                hdr.ipv4.ttl = DEFAULT_TTL;
+                                hdr.ipv4.protocol = IPPROTO_ICMP;
+                                ck.clear();
+                                // version 4, ihl 5, dscp/ecn 0; flags/fragment 0
+                                ck.add({ 16w0x4500, hdr.ipv4.total_len, hdr.ipv4.identification, 16w0,
+                                         hdr.ipv4.ttl, hdr.ipv4.protocol,
+                                         hdr.ipv4.src_addr, hdr.ipv4.dst_addr });
+                                hdr.ipv4.hdr_checksum = ck.get();
+                                hdr.icmp.setValid();
+                                hdr.icmp.type = ICMP_DEST_UNREACH;
+                                hdr.icmp.code = ICMP_PORT_UNREACH;
+                                hdr.icmp.ident = 0;
+                                hdr.icmp.seq = 0;
+                                ck.clear();
+                                ck.add({ hdr.icmp.type, hdr.icmp.code, hdr.icmp.ident, hdr.icmp.seq,
+                                         quoted_w0, hdr.icmp_err_ipv4.total_len,
+                                         hdr.icmp_err_ipv4.identification, quoted_w1,
+                                         hdr.icmp_err_ipv4.ttl, hdr.icmp_err_ipv4.protocol,
+                                         hdr.icmp_err_ipv4.hdr_checksum,
+                                         hdr.icmp_err_ipv4.src_addr, hdr.icmp_err_ipv4.dst_addr,
+                                         hdr.icmp_err_l4.word0, hdr.icmp_err_l4.word1,
+                                         hdr.icmp_err_l4.word2, hdr.icmp_err_l4.word3 });
+                                hdr.icmp.checksum = ck.get();
+                            } else {
+                                hdr.icmp_err_ipv6 = hdr.ipv6;
+                                quoted_v6w0 = ((bit<32>) hdr.ipv6.version << 28)
+                                    | ((bit<32>) hdr.ipv6.traffic_class << 20) | (bit<32>) hdr.ipv6.flow_label;
+                                old_src6 = hdr.ipv6.src_addr;
+                                hdr.ipv6.src_addr = hdr.ipv6.dst_addr;
+                                hdr.ipv6.dst_addr = old_src6;
+                                hdr.ipv6.traffic_class = 0;
+                                hdr.ipv6.flow_label = 0;
+                                hdr.ipv6.payload_len = 56;   // ICMPv6 8 + quoted 40 + 8
+                                hdr.ipv6.next_hdr = IPPROTO_ICMPV6;
+                                hdr.ipv6.hop_limit = DEFAULT_TTL;
+                                hdr.icmpv6.setValid();
+                                hdr.icmpv6.type = ICMP6_DEST_UNREACH;
+                                hdr.icmpv6.code = ICMP6_PORT_UNREACH;
+                                hdr.icmpv6.ident = 0;
+                                hdr.icmpv6.seq = 0;
+                                ck.clear();
+                                ck.add({ hdr.ipv6.src_addr, hdr.ipv6.dst_addr,
+                                         16w0, hdr.ipv6.payload_len, 24w0, IPPROTO_ICMPV6,
+                                         hdr.icmpv6.type, hdr.icmpv6.code, hdr.icmpv6.ident, hdr.icmpv6.seq,
+                                         quoted_v6w0, hdr.icmp_err_ipv6.payload_len,
+                                         hdr.icmp_err_ipv6.next_hdr, hdr.icmp_err_ipv6.hop_limit,
+                                         hdr.icmp_err_ipv6.src_addr, hdr.icmp_err_ipv6.dst_addr,
+                                         hdr.icmp_err_l4.word0, hdr.icmp_err_l4.word1,
+                                         hdr.icmp_err_l4.word2, hdr.icmp_err_l4.word3 });
+                                hdr.icmpv6.checksum = ck.get();
+                            }
+                        }
                     } else if (meta.svc.hit == 1) {
                         meta.nat.flags = NAT_REWRITE_DST;
                         meta.nat.dst4 = meta.svc.addr4;
@@ -3091,6 +3202,11 @@ control MainControlImpl(
             if (meta.fate == FATE_FORWARD) {
                 send_to_port((PortId_t) meta.dst.port);
             } else if (meta.fate == FATE_REPLY) {
+                if (meta.drop_reason != DROP_NONE) {
+                    // A rejected packet (DROP_NO_SERVICE_BACKEND) is counted
+                    // as dropped; the ICMP error built from it is sent.
+                    drop_counter.count((bit<32>) meta.drop_reason);
+                }
                 send_to_port((PortId_t) meta.src.port);
             } else if (meta.fate == FATE_BRIDGE) {
                 send_to_port((PortId_t) meta.src.peer_port);

@@ -1206,6 +1206,8 @@ const (
 	ICMPTypeNone          uint8  = 0xff           // bit<8> ICMP_TYPE_NONE
 	ICMP6NDNS             uint8  = 0x87           // bit<8> ICMP6_ND_NS
 	ICMP6NDNA             uint8  = 0x88           // bit<8> ICMP6_ND_NA
+	ICMPPortUnreach       uint8  = 0x3            // bit<8> ICMP_PORT_UNREACH
+	ICMP6PortUnreach      uint8  = 0x4            // bit<8> ICMP6_PORT_UNREACH
 	NDOptSourceLLAddr     uint8  = 0x1            // bit<8> ND_OPT_SOURCE_LLADDR
 	NDOptTargetLLAddr     uint8  = 0x2            // bit<8> ND_OPT_TARGET_LLADDR
 	NDNAFlagsRSO          uint16 = 0xe000         // bit<16> ND_NA_FLAGS_RSO

@@ -126,7 +126,7 @@ func tcpFrame(t *testing.T, srcMAC string, x tuple, flags string) []byte {
 
 // The translator's service entries on the softswitch pipeline, packet by packet: a ClusterIP spreads new
 // connections over its backends and conntrack undoes the DNAT on replies (both families); a service
-// without endpoints drops with its own reason; a NodePort from the uplink with externalTrafficPolicy
+// without endpoints rejects (ICMP port unreachable, counted under its own drop reason); a NodePort from the uplink with externalTrafficPolicy
 // Local reaches only this node's backend; ClientIP affinity keeps a client on one backend; and policy
 // runs on the translated packet (the backend's port, not the service's).
 func TestServicesOnTheSoftswitchPipeline(t *testing.T) {
@@ -216,11 +216,19 @@ objects:
 		}
 	})
 
-	t.Run("a service without endpoints drops with its own reason", func(t *testing.T) {
+	t.Run("a service without endpoints rejects with ICMP port unreachable to the client", func(t *testing.T) {
 		x := tuple{netip.MustParseAddr("10.65.0.60"), netip.MustParseAddr("10.96.0.99"), 21000, 80}
 		r := w.Process(tcpFrame(t, clientMAC, x, "S"), clientPort)
-		if r.Forwarded() || r.DropReason != p4src.DropNoServiceBackend {
-			t.Errorf("forwarded %v, drop reason %s", r.Forwarded(), pipeline.DropReasonName(r.DropReason))
+		if r.Fate != p4src.FateReply || r.Port != clientPort || r.DropReason != p4src.DropNoServiceBackend {
+			t.Fatalf("fate %d to %#x, reason %s; want the reject back to the client", r.Fate, r.Port,
+				pipeline.DropReasonName(r.DropReason))
+		}
+		d := r.Data
+		if len(d) < 14+56 || d[14+9] != 1 || d[14+20] != 3 || d[14+21] != 3 {
+			t.Fatalf("not an ICMP port unreachable: %x", d)
+		}
+		if src, dst := netip.AddrFrom4([4]byte(d[26:30])), netip.AddrFrom4([4]byte(d[30:34])); src != x.dst || dst != x.src {
+			t.Errorf("ICMP error %s -> %s, want %s -> %s", src, dst, x.dst, x.src)
 		}
 	})
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/calico-p4/calico-p4/ipu/softswitch/pipeline"
 	"github.com/calico-p4/calico-p4/ipu/softswitch/ports"
+	"github.com/calico-p4/calico-p4/p4src"
 )
 
 // The ctl API (JSON over HTTP):
@@ -46,7 +47,7 @@ type TraceRequest struct {
 // TraceJSON is a trace result.
 type TraceJSON struct {
 	Text       string `json:"text"`
-	Fate       string `json:"fate"`
+	Fate       string `json:"fate"` // forward (sent: routed, bridged or answered), reject (dropped, an ICMP error sent back), drop
 	OutPort    uint32 `json:"out_port,omitempty"`
 	DropReason string `json:"drop_reason,omitempty"`
 	Passes     int    `json:"passes"`
@@ -116,6 +117,11 @@ func TraceToJSON(tr *pipeline.Trace) TraceJSON {
 	out := TraceJSON{Text: tr.String(), Passes: tr.Result.Passes}
 	if tr.Result.Forwarded() {
 		out.Fate = "forward"
+		if tr.Result.Fate == p4src.FateReply && tr.Result.DropReason != p4src.DropNone {
+			// Rejected: dropped, and an ICMP error sent back in its place.
+			out.Fate = "reject"
+			out.DropReason = pipeline.DropReasonName(tr.Result.DropReason)
+		}
 		out.OutPort = tr.Result.Port
 		out.OutputHex = hex.EncodeToString(tr.Result.Data)
 	} else {

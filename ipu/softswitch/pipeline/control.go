@@ -425,6 +425,9 @@ func (w *Worker) conntrackAffinityServices() {
 			if s.reject == 1 {
 				m.fate = p4src.FateDrop
 				m.dropReason = p4src.DropNoServiceBackend
+				if m.src.decap == 0 && !valid(h.ipv4Options) && (valid(h.tcp) || valid(h.udp) || valid(h.sctp)) {
+					w.serviceRejectReply()
+				}
 			} else if s.hit == 1 {
 				n.flags = p4src.NATRewriteDst
 				n.dst4 = s.addr4
@@ -601,4 +604,102 @@ func (w *Worker) policyWalk() {
 			}
 		}
 	}
+}
+
+// Where serviceRejectReply writes the headers the packet did not have (icmp/icmpv6, icmp_err_ipv4/v6,
+// icmp_err_l4): the start of the buffer's headroom, never part of a packet on input; the deparser
+// (general case) copies them into place in front of the payload.
+const (
+	rejectICMPOff  int32 = 0
+	rejectQuoteOff int32 = rejectICMPOff + icmpLen
+	rejectL4Off    int32 = rejectQuoteOff + ipv6Len
+)
+
+// serviceRejectReply is k8s.p4's reject block in "new flow: the service": the packet (TCP, UDP or
+// SCTP, no IPv4 options, not decapsulated) becomes an ICMP / ICMPv6 port unreachable quoting its IP
+// header and the first 8 bytes of its L4 header, back out the ingress port. As in the P4 deparser the
+// unparsed payload stays behind the headers: the outer IP length (56) ends the packet before it, so
+// receivers trim it as padding, and no checksum covers it.
+func (w *Worker) serviceRejectReply() {
+	m, h, b := &w.meta, &w.hdr, w.buf
+	m.fate = p4src.FateReply
+	l4 := rejectL4Off
+	switch {
+	case valid(h.tcp):
+		copy(b[l4:l4+l4WordsLen], b[h.tcp:h.tcp+l4WordsLen]) // ports, sequence number
+	case valid(h.udp):
+		copy(b[l4:l4+l4WordsLen], b[h.udp:h.udp+l4WordsLen]) // ports, length, checksum
+	default:
+		copy(b[l4:l4+l4WordsLen], b[h.sctp:h.sctp+l4WordsLen]) // ports, verification tag
+	}
+	h.icmpErrL4 = l4
+	h.tcp, h.udp, h.sctp = none, none, none
+	dst := mac48(b, h.ethernet+ethDst)
+	putMAC(b, h.ethernet+ethDst, mac48(b, h.ethernet+ethSrc))
+	putMAC(b, h.ethernet+ethSrc, dst)
+	ck := &w.ck
+	q, ic := rejectQuoteOff, rejectICMPOff
+	if valid(h.ipv4) {
+		o := h.ipv4
+		copy(b[q:q+ipv4Len], b[o:o+ipv4Len])
+		h.icmpErrIPv4 = q
+		src := be32(b, o+ipv4Src)
+		put32(b, o+ipv4Src, be32(b, o+ipv4Dst))
+		put32(b, o+ipv4Dst, src)
+		b[o+ipv4VerIHL] = 0x45 // version 4, ihl 5 (no options)
+		b[o+1] = 0             // dscp, ecn
+		put16(b, o+ipv4TotalLen, ipv4Len+icmpLen+ipv4Len+l4WordsLen)
+		put16(b, o+4, 0) // identification
+		put16(b, o+ipv4FlagsFrag, 0)
+		b[o+ipv4TTL] = p4src.DefaultTTL
+		b[o+ipv4Proto] = p4src.IPProtoICMP
+		ck.clear()
+		ck.add16(0x4500)
+		ck.add16(be16(b, o+ipv4TotalLen))
+		ck.add16(0)
+		ck.add16(0)
+		ck.add16(uint16(p4src.DefaultTTL)<<8 | uint16(p4src.IPProtoICMP))
+		ck.add32(be32(b, o+ipv4Src))
+		ck.add32(be32(b, o+ipv4Dst))
+		put16(b, o+ipv4Checksum, ck.get())
+		b[ic+icmpType], b[ic+icmpCode] = p4src.ICMPDestUnreach, p4src.ICMPPortUnreach
+		put16(b, ic+icmpIdent, 0)
+		put16(b, ic+icmpSeq, 0)
+		ck.clear()
+		ck.add16(uint16(b[ic+icmpType])<<8 | uint16(b[ic+icmpCode]))
+		ck.add16(0)
+		ck.add16(0)
+		ck.addBytes(b[q : q+ipv4Len])
+		ck.addBytes(b[l4 : l4+l4WordsLen])
+		put16(b, ic+icmpChecksum, ck.get())
+		h.icmp = ic
+	} else {
+		o := h.ipv6
+		copy(b[q:q+ipv6Len], b[o:o+ipv6Len])
+		h.icmpErrIPv6 = q
+		src := addr16(b, o+ipv6Src)
+		copy(b[o+ipv6Src:o+ipv6Src+16], b[o+ipv6Dst:o+ipv6Dst+16])
+		putAddr16(b, o+ipv6Dst, &src)
+		put32(b, o, 6<<28) // traffic class, flow label 0
+		put16(b, o+ipv6PayloadLen, icmpLen+ipv6Len+l4WordsLen)
+		b[o+ipv6NextHdr] = p4src.IPProtoICMPv6
+		b[o+ipv6HopLimit] = p4src.DefaultTTL
+		b[ic+icmpType], b[ic+icmpCode] = p4src.ICMP6DestUnreach, p4src.ICMP6PortUnreach
+		put16(b, ic+icmpIdent, 0)
+		put16(b, ic+icmpSeq, 0)
+		ck.clear()
+		ck.addBytes(b[o+ipv6Src : o+ipv6Src+32])
+		ck.add16(0)
+		ck.add16(be16(b, o+ipv6PayloadLen))
+		ck.add16(0)
+		ck.add16(uint16(p4src.IPProtoICMPv6))
+		ck.add16(uint16(b[ic+icmpType])<<8 | uint16(b[ic+icmpCode]))
+		ck.add16(0)
+		ck.add16(0)
+		ck.addBytes(b[q : q+ipv6Len])
+		ck.addBytes(b[l4 : l4+l4WordsLen])
+		put16(b, ic+icmpChecksum, ck.get())
+		h.icmpv6 = ic
+	}
+	h.restructured = true
 }

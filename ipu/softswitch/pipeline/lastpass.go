@@ -346,6 +346,11 @@ func (w *Worker) lastPass() {
 	case p4src.FateForward:
 		w.outPort = d.port
 	case p4src.FateReply:
+		if m.dropReason != p4src.DropNone {
+			// A rejected packet (DROP_NO_SERVICE_BACKEND) is counted as dropped; the ICMP error built
+			// from it is sent.
+			w.countDrop(m.dropReason)
+		}
 		w.outPort = m.src.port
 	case p4src.FateBridge:
 		w.outPort = m.src.peerPort

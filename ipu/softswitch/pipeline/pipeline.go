@@ -132,7 +132,9 @@ type Result struct {
 	// Data is the packet to send; it aliases the worker's buffer and is valid until the next Run.
 	Data []byte
 	// DropReason is the k8s.p4 drop reason (p4src.Drop*) of a dropped packet; DropNone when the
-	// pipeline could not run at all (no or foreign pipeline config, oversized packet).
+	// pipeline could not run at all (no or foreign pipeline config, oversized packet). A rejected
+	// packet (FateReply with an ICMP port unreachable for a service without endpoints) carries its
+	// reason too (DropNoServiceBackend): the packet was dropped and the error sent in its place.
 	DropReason uint8
 	// Passes is the number of passes the packet took (1 + recirculations).
 	Passes int
@@ -263,6 +265,7 @@ func (w *Worker) Run(n int, inPort uint32) Result {
 		return res
 	}
 	w.MainDeparserImpl()
+	res.DropReason = m.dropReason
 	res.Port = w.outPort
 	res.Data = w.buf[w.start:w.end]
 	res.L3Shift = int(Headroom - w.start)

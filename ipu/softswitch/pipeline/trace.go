@@ -224,6 +224,9 @@ func (t *Trace) String() string {
 		fmt.Fprintf(&sb, "verdict: drop %s after %d pass(es)\n", DropReasonName(r.DropReason), r.Passes)
 	default:
 		how := map[uint8]string{p4src.FateForward: "forward", p4src.FateReply: "reply", p4src.FateBridge: "bridge"}[r.Fate]
+		if r.DropReason != p4src.DropNone {
+			how += " (rejected: " + DropReasonName(r.DropReason) + ")"
+		}
 		fmt.Fprintf(&sb, "verdict: %s to port %#x after %d pass(es)\n  %s\n", how, r.Port, r.Passes, Describe(r.Data))
 	}
 	return sb.String()

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/calico-p4/calico-p4/ipu/softswitch/pipeline"
+	"github.com/calico-p4/calico-p4/p4src"
 )
 
 // Spec names an interface to attach.
@@ -500,6 +501,13 @@ func (d *Dataplane) processOne(w *pipeline.Worker, p *port, l *link, buf []byte,
 	}
 	res := w.RunIn(buf, n, p.id)
 	if !res.Forwarded() {
+		return
+	}
+	if res.Fate == p4src.FateReply {
+		// Built by the pipeline (ARP/ND answer, or the ICMP error rejecting a packet to a service without
+		// endpoints) with complete checksums: the received frame's offload metadata does not apply to it.
+		// (A rejected UDP datagram's quoted checksum is its partial value as the sender left it.)
+		d.output(res.Port, res.Data, vnetHdr{}, 0, tx)
 		return
 	}
 	if field >= 0 {
