@@ -4,10 +4,12 @@ package e2e_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,7 +65,7 @@ resources:
 # empty: no endpoints at all.
 - kind: Service
   metadata: {name: empty, namespace: z}
-  spec: {clusterIPs: [10.96.0.30], ports: [{name: http, port: 8000, targetPort: 80}]}
+  spec: {clusterIPs: [10.96.0.30], ports: [{name: http, port: 8000, targetPort: 80}, {name: dns, port: 5353, protocol: UDP, targetPort: 53}]}
 # sticky: ClientIP affinity over z's three pods.
 - kind: Service
   metadata: {name: sticky, namespace: z}
@@ -225,16 +227,41 @@ func TestServicesEndToEnd(t *testing.T) {
 		// and the same service by its cluster IP from a pod
 		exactly(t, probeSvc(t, "x/a", "10.96.0.20", probe.TCP, 8000, 24), "y/a", "y/b")
 	})
-	t.Run("no endpoints: refused", func(t *testing.T) {
+	t.Run("no endpoints: refused at once with ICMP port unreachable (ECONNREFUSED), TCP and UDP", func(t *testing.T) {
 		r := probeSvc(t, "x/a", "10.96.0.30", probe.TCP, 8000, 4)
 		if len(r.Responders) > 0 || r.Failed != 4 {
 			t.Errorf("a service without endpoints answered: %s", r)
+		}
+		// A dropped SYN would end in the (generous) dial timeout; the reject ends it with ECONNREFUSED.
+		client := c.Topo.Pod("x/a")
+		if conn, err := dialFrom(client.Path(), netip.MustParseAddrPort("10.96.0.30:8000"), 20*time.Second); err == nil {
+			conn.Close()
+			t.Errorf("TCP connect to the empty service succeeded")
+		} else if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("TCP connect to the empty service: %v, want ECONNREFUSED", err)
+		}
+		// UDP: the ICMP port unreachable surfaces as ECONNREFUSED on a connected socket.
+		err := netnsutil.DoPath(client.Path(), func() error {
+			conn, err := net.Dial("udp", "10.96.0.30:5353")
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+			if _, err := conn.Write([]byte("probe")); err != nil {
+				return err
+			}
+			_, err = conn.Read(make([]byte, 64))
+			return err
+		})
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("UDP probe of the empty service: %v, want ECONNREFUSED (ICMP port unreachable)", err)
 		}
 		tr, err := c.Trace(ctx, "node1", "x/a", "10.96.0.30", 8000)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tr.Fate != "drop" || tr.DropReason != "DROP_NO_SERVICE_BACKEND" {
+		if tr.Fate != "reject" || tr.DropReason != "DROP_NO_SERVICE_BACKEND" || tr.OutPort == 0 {
 			t.Errorf("trace of a SYN to the empty service: fate %s, reason %s\n%s", tr.Fate, tr.DropReason, tr.Text)
 		}
 	})

@@ -204,7 +204,8 @@
 //     LOCAL_HOST / LOCAL_TUNNEL routes, re-rendered when they change);
 //   - each points at an action-selector group of dnat members (equal weights) named
 //     "svc/<ns>/<name>/<proto>/<port>/<v4|v6>/<int|ext>" (members: "<group>/<addr>:<port>"), or at the
-//     member "<group>/reject" (service_reject: drop, DROP_NO_SERVICE_BACKEND) when no endpoint is usable;
+//     member "<group>/reject" (service_reject: an ICMP / ICMPv6 port unreachable back to the client, as
+//     kube-proxy's REJECT, counted as DROP_NO_SERVICE_BACKEND) when no endpoint is usable;
 //   - the endpoints are kube-proxy's choice: the ready ones, or if none the serving terminating ones;
 //     internalTrafficPolicy Local (internal destinations) and externalTrafficPolicy Local (external ones)
 //     keep only those on this node (EndpointSlice nodeName = the node's name);
@@ -222,7 +223,7 @@
 // GlobalBGPConfigUpdate's service cluster, external and load balancer CIDRs are Felix's service loop
 // prevention (ServiceLoopPrevention Drop or Reject; Disabled: nothing): an unreachable route per CIDR, so
 // traffic to a service address no service translated is dropped (DROP_NO_ROUTE; "Reject" drops too:
-// the pipeline sends no ICMP) instead of being routed back to the router that learned the CIDR from
+// the route has no reject action; only service_reject builds an ICMP error) instead of being routed back to the router that learned the CIDR from
 // this node. Translated traffic is routed on its backend's address and never meets these routes.
 // Entries: one service_* entry per (address, port), one member per backend per port and destination set
 // (internal / external), one group per port and set.

@@ -177,7 +177,7 @@ var svcFamilies = map[bool]svcFamily{
 //     SVC_FLAG_MASQUERADE unless that policy is Local (kube-proxy masquerades externally reachable
 //     traffic with policy Cluster, so replies from other nodes come back through this one);
 //   - a selection is kube-proxy's: the ready endpoints (on this node, for a Local policy), or if none the
-//     serving terminating ones; equal weights; none at all is service_reject (drop, DROP_NO_SERVICE_BACKEND);
+//     serving terminating ones; equal weights; none at all is service_reject (ICMP port unreachable, counted as DROP_NO_SERVICE_BACKEND);
 //   - ClientIP affinity sets SVC_FLAG_AFFINITY on every member.
 //
 // Names: group "svc/<ns>/<name>/<proto>/<port>/<v4|v6>/<int|ext>", its members "<group>/<addr>:<port>",
@@ -338,7 +338,7 @@ func protoName(p uint8) string {
 // traffic to the service CIDRs Calico advertises over BGP (GlobalBGPConfigUpdate) that no service
 // translated is dropped instead of being routed back to the network (a loop with the router that learned
 // those CIDRs from this node). Here it is an unreachable route per CIDR (routing comes after the service
-// lookup, so translated traffic never meets it); "Reject" drops too (a P4 pipeline sends no ICMP), and
+// lookup, so translated traffic never meets it); "Reject" drops too (a route has no reject action; only service_reject answers with ICMP), and
 // "Disabled" adds nothing.
 func (t *Translator) translateServiceLoop() {
 	var want []netip.Prefix

@@ -230,6 +230,17 @@ objects:
 		if src, dst := netip.AddrFrom4([4]byte(d[26:30])), netip.AddrFrom4([4]byte(d[30:34])); src != x.dst || dst != x.src {
 			t.Errorf("ICMP error %s -> %s, want %s -> %s", src, dst, x.dst, x.src)
 		}
+		// Checksums, summed by hand: a header with a correct checksum sums to 0xffff. The ICMP message
+		// ends where the IP length says (56 bytes); what follows is padding no checksum covers.
+		ipLen := int(d[16])<<8 | int(d[17])
+		if ipLen != 56 || onesSum(d[14:34]) != 0xffff || onesSum(d[34:14+ipLen]) != 0xffff {
+			t.Errorf("IP length %d, IPv4 header sum %#x, ICMP sum %#x; want 56, 0xffff, 0xffff", ipLen,
+				onesSum(d[14:34]), onesSum(d[34:14+ipLen]))
+		}
+		// The quote: the client's IP header and its ports.
+		if q := d[42:]; netip.AddrFrom4([4]byte(q[12:16])) != x.src || int(q[20])<<8|int(q[21]) != int(x.sport) {
+			t.Errorf("the error quotes %x", q[:28])
+		}
 	})
 
 	t.Run("NodePort from the uplink with externalTrafficPolicy Local reaches only local backends", func(t *testing.T) {
@@ -268,4 +279,16 @@ objects:
 			t.Errorf("an affine client reached %v", seen)
 		}
 	})
+}
+
+// onesSum is the 16-bit ones' complement sum of b (even length).
+func onesSum(b []byte) uint16 {
+	s := uint32(0)
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	for s > 0xffff {
+		s = s&0xffff + s>>16
+	}
+	return uint16(s)
 }
