@@ -222,6 +222,12 @@ func TestEndpointRemovalRemovesItsEntries(t *testing.T) {
 // echoServer accepts TCP connections in a namespace and echoes lines back.
 func echoServer(t *testing.T, nsPath string, port int) {
 	t.Helper()
+	lineServer(t, nsPath, port, func(line string) string { return line })
+}
+
+// lineServer serves TCP on port in a namespace, answering each line received with answer(line).
+func lineServer(t *testing.T, nsPath string, port int, answer func(line string) string) {
+	t.Helper()
 	var ln net.Listener
 	if err := netnsutil.DoPath(nsPath, func() error {
 		var err error
@@ -245,7 +251,7 @@ func echoServer(t *testing.T, nsPath string, port int) {
 					if err != nil {
 						return
 					}
-					if _, err := conn.Write([]byte(line)); err != nil {
+					if _, err := conn.Write([]byte(answer(line))); err != nil {
 						return
 					}
 				}

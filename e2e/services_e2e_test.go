@@ -113,36 +113,7 @@ steps:
 // identityEcho serves TCP on port in a namespace: each line is answered with "<identity> <line>".
 func identityEcho(t *testing.T, nsPath, identity string, port int) {
 	t.Helper()
-	var ln net.Listener
-	if err := netnsutil.DoPath(nsPath, func() error {
-		var err error
-		ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				r := bufio.NewReader(conn)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if _, err := conn.Write([]byte(identity + " " + line)); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
+	lineServer(t, nsPath, port, func(line string) string { return identity + " " + line })
 }
 
 // ask sends one line on an echo connection and returns who answered.
