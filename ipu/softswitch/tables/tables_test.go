@@ -3,6 +3,7 @@ package tables
 import (
 	"bytes"
 	"encoding/binary"
+	"maps"
 	"math/rand"
 	"os"
 	"sync"
@@ -590,8 +591,8 @@ func TestHamtSurvivesCollisionsAndShrinks(t *testing.T) {
 			return out
 		})
 	}
-	if m.n != 0 || len(m.root.kids) != 0 {
-		t.Fatalf("not empty: n=%d kids=%d", m.n, len(m.root.kids))
+	if m.n != 0 || m.root.len() != 0 {
+		t.Fatalf("not empty: n=%d kids=%d", m.n, m.root.len())
 	}
 }
 
@@ -873,6 +874,78 @@ func TestModifiedEntriesKeepOldSnapshotsParams(t *testing.T) {
 	}{{s1, 5}, {s2, 6}, {s3, 6}, {s.Load(), 7}} {
 		if got := port(c.st); got != c.want {
 			t.Errorf("snapshot sees port %d, want %d", got, c.want)
+		}
+	}
+}
+
+func TestHamtOldVersionsKeepTheirContentsWhileLaterGenerationsEdit(t *testing.T) {
+	// Every generation inserts, replaces and removes values; nodes and kid parts are shared between
+	// generations, so a later edit must never show through an older version.
+	type version struct {
+		m     hamt[int]
+		model map[uint64]int
+	}
+	hashOf := func(k int) uint64 {
+		h := uint64(k) * 0x9e3779b97f4a7c15
+		if k%11 == 0 {
+			h &^= 0xffff // long shared low bits: deep paths and push-downs
+		}
+		return h
+	}
+	var m hamt[int]
+	model := map[uint64]int{}
+	var versions []version
+	rng := uint64(1)
+	next := func(n int) int {
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		return int(rng % uint64(n))
+	}
+	for gen := uint64(1); gen <= 60; gen++ {
+		for i := 0; i < 300; i++ {
+			k := next(3000)
+			h := hashOf(k)
+			v := int(gen)*10000 + i
+			_, present := model[h]
+			switch op := next(3); {
+			case op == 0 && present: // remove
+				m.update(gen, h, -1, func([]int, bool) []int { return nil })
+				delete(model, h)
+			case present: // replace, in place when owned
+				m.update(gen, h, 0, func(old []int, owned bool) []int {
+					if owned {
+						old[0] = v
+						return old
+					}
+					return []int{v}
+				})
+				model[h] = v
+			default: // insert
+				m.update(gen, h, 1, func([]int, bool) []int { return []int{v} })
+				model[h] = v
+			}
+		}
+		versions = append(versions, version{m: m, model: maps.Clone(model)})
+	}
+	for g, ver := range versions {
+		if ver.m.n != len(ver.model) {
+			t.Fatalf("generation %d: n=%d, want %d", g+1, ver.m.n, len(ver.model))
+		}
+		seen := 0
+		ver.m.each(func(int) bool { seen++; return true })
+		if seen != len(ver.model) {
+			t.Fatalf("generation %d: each saw %d values, want %d", g+1, seen, len(ver.model))
+		}
+		for h, v := range ver.model {
+			if got := ver.m.get(h); len(got) != 1 || got[0] != v {
+				t.Fatalf("generation %d: hash %x holds %v, want [%d]", g+1, h, got, v)
+			}
+		}
+		for k := 0; k < 3000; k++ {
+			if _, ok := ver.model[hashOf(k)]; !ok && ver.m.get(hashOf(k)) != nil {
+				t.Fatalf("generation %d: removed key %d still present", g+1, k)
+			}
 		}
 	}
 }
