@@ -1,6 +1,9 @@
 package tables
 
-import "math/bits"
+import (
+	"math/bits"
+	"unsafe"
+)
 
 // hamt is a persistent hash array mapped trie from a 64-bit hash to a small slice of values (the values
 // whose hash is equal; callers compare keys). Readers walk it without locks. Writers copy the path they
@@ -25,20 +28,44 @@ const (
 
 // hnode is an internal node (or, with leaf set, a leaf set). Its kids are split by slot into nparts
 // arrays, each compressed by the bitmap (popcount addressing), so a path copy copies the node header
-// and the one part on the path (a full node: 144 + 192 bytes) instead of every kid (64 + 768 bytes).
+// and the one part on the path (a full node: 64 + 192 bytes) instead of every kid (64 + 768 bytes).
 // The other parts are shared with the node it was copied from until they change (owned says which
-// parts belong to gen). A lookup still reads header then kid: one more index computation, no more
-// cache lines.
+// parts belong to gen). A part is kept as a pointer to its first kid (its length is the bitmap's
+// popcount in that part, its capacity in caps), so the header stays one 64-byte cache line and a
+// lookup still reads header then kid.
 type hnode[V any] struct {
 	bitmap uint32
 	owned  uint8 // bit p: parts[p] belongs to gen (may change in place)
 	leaf   bool
-	parts  [nparts][]hkid[V] // next to the bitmap: what a lookup reads
+	caps   [nparts]uint8
+	parts  [nparts]unsafe.Pointer // *hkid[V]: see part
 	gen    uint64
-	vals   []V // a multi-value leaf (leaf set): parts unused
+	vals   *[]V // a multi-value leaf (leaf set): parts unused
+}
+
+// part returns the kids of part p (shared with older versions unless owned).
+func (n *hnode[V]) part(p uint64) []hkid[V] {
+	l := bits.OnesCount32(n.bitmap >> (p << pbits) & (1<<(1<<pbits) - 1))
+	if l == 0 {
+		return nil
+	}
+	return unsafe.Slice((*hkid[V])(n.parts[p]), int(n.caps[p]))[:l]
+}
+
+// setPart points part p at kids (the bitmap must say how many of them are in use).
+func (n *hnode[V]) setPart(p uint64, kids []hkid[V]) {
+	if cap(kids) == 0 {
+		n.parts[p], n.caps[p] = nil, 0
+		return
+	}
+	n.parts[p], n.caps[p] = unsafe.Pointer(unsafe.SliceData(kids)), uint8(cap(kids))
 }
 
 const allParts = 1<<nparts - 1
+
+// get addresses parts[idx>>pbits] as &parts + idx&^pmask: a part spans as many slots as a pointer has
+// bytes. This fails to compile where that does not hold.
+var _ = [1]struct{}{}[unsafe.Sizeof(uintptr(0))-1<<pbits]
 
 // hkid is a child (24 bytes, two pointers, so path copies stay small): a leaf holding one value
 // (node == nil: hash, one[0]), a leaf holding several values (node.leaf: hash, node.vals), or an
@@ -53,7 +80,7 @@ func (k *hkid[V]) isLeaf() bool { return k.node == nil || k.node.leaf }
 
 func (k *hkid[V]) vals() []V {
 	if k.node != nil {
-		return k.node.vals
+		return *k.node.vals
 	}
 	return k.one[:]
 }
@@ -66,14 +93,14 @@ func (k *hkid[V]) setVals(vals []V) {
 	}
 	var zero V
 	k.one[0] = zero
-	k.node = &hnode[V]{leaf: true, vals: vals}
+	k.node = &hnode[V]{leaf: true, vals: &vals}
 }
 
 // slot returns the part holding slot idx and the kid's position in it.
 func (n *hnode[V]) slot(idx uint64) (p uint64, pos int) {
 	p = idx >> pbits
-	sub := n.bitmap >> (p << pbits)
-	return p, bits.OnesCount32(sub & (1<<(idx&pmask) - 1))
+	// The set slots below idx, minus those of the lower parts.
+	return p, bits.OnesCount32((n.bitmap & (1<<idx - 1)) >> (p << pbits))
 }
 
 // len is the number of kids.
@@ -81,7 +108,7 @@ func (n *hnode[V]) len() int { return bits.OnesCount32(n.bitmap) }
 
 // first returns the kid in the lowest slot (n must have one).
 func (n *hnode[V]) first() *hkid[V] {
-	return &n.parts[uint(bits.TrailingZeros32(n.bitmap))>>pbits][0]
+	return &n.part(uint64(bits.TrailingZeros32(n.bitmap)) >> pbits)[0]
 }
 
 // get returns the values stored under hash h (nil if none). The slice must not be modified.
@@ -93,8 +120,12 @@ func (m *hamt[V]) get(h uint64) []V {
 		if n.bitmap&(1<<idx) == 0 {
 			return nil
 		}
-		p, pos := n.slot(idx)
-		k := &n.parts[p][pos]
+		// parts[idx>>pbits] is 8 bytes per part at &parts + idx&^pmask; the kid's position in it
+		// is the count of set slots below idx minus those of the lower parts.
+		off := idx &^ pmask
+		base := *(*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(&n.parts), off))
+		pos := bits.OnesCount32((n.bitmap & (1<<idx - 1)) >> off)
+		k := (*hkid[V])(unsafe.Add(base, uintptr(pos)*unsafe.Sizeof(hkid[V]{})))
 		if k.node == nil {
 			if k.hash == h {
 				return k.one[:]
@@ -103,7 +134,7 @@ func (m *hamt[V]) get(h uint64) []V {
 		}
 		if k.node.leaf {
 			if k.hash == h {
-				return k.node.vals
+				return *k.node.vals
 			}
 			return nil
 		}
@@ -139,11 +170,11 @@ func (n *hnode[V]) own(p uint64, extra int) {
 	if n.owned&(1<<p) != 0 {
 		return
 	}
-	old := n.parts[p]
+	old := n.part(p)
 	if len(old)+extra > 0 {
 		c := make([]hkid[V], len(old), len(old)+extra)
 		copy(c, old)
-		n.parts[p] = c
+		n.setPart(p, c)
 	}
 	n.owned |= 1 << p
 }
@@ -159,21 +190,21 @@ func (n *hnode[V]) update(gen, h uint64, shift uint, f func([]V, bool) []V) {
 			return
 		}
 		n.own(p, 1)
-		kids := append(n.parts[p], hkid[V]{})
+		kids := append(n.part(p), hkid[V]{})
 		copy(kids[pos+1:], kids[pos:])
 		kids[pos] = hkid[V]{hash: h}
 		kids[pos].setVals(vals)
-		n.parts[p] = kids
+		n.setPart(p, kids)
 		n.bitmap |= bit
 		return
 	}
-	k := &n.parts[p][pos]
+	k := &n.part(p)[pos]
 	if k.isLeaf() {
 		if k.hash == h {
 			// Once the part belongs to gen, a single inline value may change in place; a leaf set
 			// may be shared with published snapshots.
 			n.own(p, 0)
-			k = &n.parts[p][pos]
+			k = &n.part(p)[pos]
 			vals := f(k.vals(), k.node == nil)
 			if len(vals) == 0 {
 				n.remove(p, pos, bit)
@@ -191,12 +222,13 @@ func (n *hnode[V]) update(gen, h uint64, shift uint, f func([]V, bool) []V) {
 			panic("tables: hamt depth exhausted") // distinct 64-bit hashes always differ within 13 levels
 		}
 		n.own(p, 0)
-		k = &n.parts[p][pos]
+		k = &n.part(p)[pos]
 		old := *k
 		oidx := (old.hash >> (shift + hbits)) & hmask
 		sub := &hnode[V]{gen: gen, owned: allParts, bitmap: 1 << oidx}
-		sub.parts[oidx>>pbits] = make([]hkid[V], 1, 2)
-		sub.parts[oidx>>pbits][0] = old
+		kids := make([]hkid[V], 1, 2)
+		kids[0] = old
+		sub.setPart(oidx>>pbits, kids)
 		*k = hkid[V]{node: sub}
 		sub.update(gen, h, shift+hbits, func([]V, bool) []V { return vals })
 		return
@@ -204,7 +236,7 @@ func (n *hnode[V]) update(gen, h uint64, shift uint, f func([]V, bool) []V) {
 	child := k.node
 	if child.gen != gen {
 		n.own(p, 0)
-		k = &n.parts[p][pos]
+		k = &n.part(p)[pos]
 		child = child.clone(gen)
 		k.node = child
 	}
@@ -216,17 +248,16 @@ func (n *hnode[V]) update(gen, h uint64, shift uint, f func([]V, bool) []V) {
 	case child.len() == 1 && child.first().isLeaf():
 		// Collapse a node holding a single leaf into its parent.
 		n.own(p, 0)
-		n.parts[p][pos] = *child.first()
+		n.part(p)[pos] = *child.first()
 	}
 }
 
 // remove drops the kid at pos of part p (owned by gen).
 func (n *hnode[V]) remove(p uint64, pos int, bit uint32) {
-	kids := n.parts[p]
+	kids := n.part(p)
 	copy(kids[pos:], kids[pos+1:])
 	kids[len(kids)-1] = hkid[V]{}
-	n.parts[p] = kids[:len(kids)-1]
-	n.bitmap &^= bit
+	n.bitmap &^= bit // the part's length follows the bitmap; its array and capacity stay
 }
 
 // each calls f for every value until f returns false. Order is by hash, stable for a given trie.
@@ -239,7 +270,7 @@ func (m *hamt[V]) each(f func(V) bool) bool {
 
 func (n *hnode[V]) each(f func(V) bool) bool {
 	for p := range n.parts {
-		if !eachKid(n.parts[p], f) {
+		if !eachKid(n.part(uint64(p)), f) {
 			return false
 		}
 	}
