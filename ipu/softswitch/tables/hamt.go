@@ -93,7 +93,8 @@ func (k *hkid[V]) setVals(vals []V) {
 	}
 	var zero V
 	k.one[0] = zero
-	k.node = &hnode[V]{leaf: true, vals: &vals}
+	set := vals // only a leaf set's slice header goes to the heap (not every setVals' argument)
+	k.node = &hnode[V]{leaf: true, vals: &set}
 }
 
 // slot returns the part holding slot idx and the kid's position in it.
