@@ -27,7 +27,8 @@ type noIDs struct{}
 func (noIDs) MemberID(string, string) (uint32, bool) { return 0, false }
 func (noIDs) GroupID(string, string) (uint32, bool)  { return 0, false }
 
-// softswitch loads an entry set into a fresh store running k8s.p4 and returns the pipeline over it.
+// softswitch loads an entry set (action-profile members, groups, then table entries, the order the
+// programmer writes them in) into a fresh store running k8s.p4 and returns the pipeline over it.
 func softswitch(t testing.TB, set *entry.Set, now *atomic.Int64) (*pipeline.Pipeline, *tables.Store) {
 	t.Helper()
 	info, err := p4src.P4Info()
@@ -39,13 +40,19 @@ func softswitch(t testing.TB, set *entry.Set, now *atomic.Int64) (*pipeline.Pipe
 		&p4v1.ForwardingPipelineConfig{P4Info: info}); err != nil {
 		t.Fatal(err)
 	}
+	ids := seqIDs{}
 	var ups []*p4v1.Update
-	for _, e := range set.Sorted() {
-		ent, err := p4info(t).Encode(e, noIDs{})
-		if err != nil {
-			t.Fatalf("%v: %v", e, err)
+	for _, kind := range []entry.Kind{entry.KindMember, entry.KindGroup, entry.KindTable} {
+		for _, e := range set.Sorted() {
+			if e.Kind != kind {
+				continue
+			}
+			ent, err := p4info(t).Encode(e, ids)
+			if err != nil {
+				t.Fatalf("%v: %v", e, err)
+			}
+			ups = append(ups, &p4v1.Update{Type: p4v1.Update_INSERT, Entity: ent})
 		}
-		ups = append(ups, &p4v1.Update{Type: p4v1.Update_INSERT, Entity: ent})
 	}
 	errs, err := st.Write(ups, p4v1.WriteRequest_CONTINUE_ON_ERROR)
 	if err != nil {

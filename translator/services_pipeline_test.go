@@ -7,10 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-
 	"github.com/calico-p4/calico-p4/ipu/softswitch/pipeline"
-	"github.com/calico-p4/calico-p4/ipu/softswitch/tables"
 	"github.com/calico-p4/calico-p4/p4src"
 	"github.com/calico-p4/calico-p4/p4src/entry"
 	"github.com/calico-p4/calico-p4/p4src/vectors"
@@ -31,45 +28,10 @@ func (s seqIDs) id(kind, profile, name string) (uint32, bool) {
 func (s seqIDs) MemberID(p, n string) (uint32, bool) { return s.id("m", p, n) }
 func (s seqIDs) GroupID(p, n string) (uint32, bool)  { return s.id("g", p, n) }
 
-// svcSwitch loads an entry set (members, groups, tables, in that order) into a fresh k8s.p4 store.
+// svcSwitch loads an entry set into a fresh k8s.p4 store (softswitch) and returns a worker over it.
 func svcSwitch(t *testing.T, set *entry.Set, now *atomic.Int64) *pipeline.Worker {
 	t.Helper()
-	info, err := p4src.P4Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := tables.NewStore(tables.Options{Workers: 1, Now: now.Load})
-	if err := st.SetPipeline(p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT,
-		&p4v1.ForwardingPipelineConfig{P4Info: info}); err != nil {
-		t.Fatal(err)
-	}
-	ids := seqIDs{}
-	var ups []*p4v1.Update
-	for _, kind := range []entry.Kind{entry.KindMember, entry.KindGroup, entry.KindTable} {
-		for _, e := range set.Sorted() {
-			if e.Kind != kind {
-				continue
-			}
-			ent, err := p4info(t).Encode(e, ids)
-			if err != nil {
-				t.Fatalf("%v: %v", e, err)
-			}
-			ups = append(ups, &p4v1.Update{Type: p4v1.Update_INSERT, Entity: ent})
-		}
-	}
-	errs, err := st.Write(ups, p4v1.WriteRequest_CONTINUE_ON_ERROR)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, e := range errs {
-		if e != nil {
-			t.Fatalf("the softswitch refused %v: %v", ups[i], e)
-		}
-	}
-	p, err := pipeline.New(pipeline.Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, _ := softswitch(t, set, now)
 	w, err := p.NewWorker(0)
 	if err != nil {
 		t.Fatal(err)
