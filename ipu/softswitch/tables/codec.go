@@ -78,7 +78,7 @@ func decodeMatch(t *TableInfo, ms []*p4.FieldMatch, priority int32, strict bool)
 // decodeMatchInto is decodeMatch into e (reset first), for probes that only look an entry up (MODIFY,
 // DELETE): a write transaction reuses one probe instead of allocating an Entry per update.
 func decodeMatchInto(e *Entry, t *TableInfo, ms []*p4.FieldMatch, priority int32, strict bool) *Error {
-	*e = Entry{Table: t, Priority: priority}
+	*e = Entry{Table: t, Priority: priority, slot: e.slot}
 	if t.NeedsPriority {
 		if priority <= 0 {
 			return errf(codes.InvalidArgument, "table %q has ternary/range/optional fields: priority must be > 0, got %d", t.Name, priority)

@@ -409,6 +409,7 @@ func (s *Store) Sweep() SweepResult {
 			continue // refreshed since the scan
 		}
 		nt.remove(tx.st.gen, cur)
+		tx.died(cur)
 		tx.released = append(tx.released, handleRec{nt.rt, cur.Handle})
 		res.Expired++
 	}

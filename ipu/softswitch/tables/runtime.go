@@ -53,6 +53,11 @@ type tableRuntime struct {
 	free       []uint32
 	quarantine []quarantined
 	learner    *LearnerConfig
+
+	// Writer-side entry allocation (under Store.mu): the slab new entries go to (slab.go).
+	slab     *entrySlab
+	slabUsed int
+	retired  []*entrySlab // former current slabs not checked for compaction yet
 }
 
 type quarantined struct {

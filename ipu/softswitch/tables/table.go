@@ -67,6 +67,7 @@ type Entry struct {
 
 	rank int32 // lookup order: priority, or prefix length for lpm tables
 	poff uint8 // > 0: Action.Params live in kbuf at this offset
+	slot uint8 // > 0: the entry is ents[slot-1] of an entrySlab (see slab.go); 0: a heap object
 
 	kbuf [64]byte // Key's (and, when they fit behind key and mask, the params') storage: one allocation
 }
@@ -98,9 +99,18 @@ func (e *Entry) newKey(n int) {
 	e.Key = make([]byte, n)
 }
 
-// clone copies an entry, keeping its key inline in the copy.
+// clone copies an entry into a new heap object, keeping its key inline in the copy.
 func (e *Entry) clone() *Entry {
-	c := *e
+	c := new(Entry)
+	e.cloneInto(c)
+	return c
+}
+
+// cloneInto copies e into c (a fresh entry, heap or slab slot: c keeps its slot), keeping the key inline.
+func (e *Entry) cloneInto(c *Entry) {
+	slot := c.slot
+	*c = *e
+	c.slot = slot
 	if len(e.Key) > 0 && len(e.Key) <= len(e.kbuf) {
 		c.Key = c.kbuf[:len(e.Key):len(e.Key)]
 	}
@@ -108,7 +118,6 @@ func (e *Entry) clone() *Entry {
 		n := int(e.poff) + len(e.Action.Params)
 		c.Action.Params = c.kbuf[e.poff:n:n]
 	}
-	return &c
 }
 
 func (e *Entry) rangesMatch(key []byte) bool {

@@ -18,6 +18,8 @@ type txn struct {
 	allocated []handleRec
 	released  []handleRec
 	undo      []func()
+	borns     []*Entry // slab entries installed and uninstalled by this transaction (slab.go)
+	deaths    []*Entry
 	probe     Entry // the decoded match of a MODIFY or DELETE (never installed)
 }
 
@@ -32,6 +34,7 @@ func (s *Store) begin(base *State) *txn {
 
 // finish makes the transaction's handle releases effective (the state is about to be published).
 func (tx *txn) finish() {
+	tx.keepSlabBooks()
 	for _, r := range tx.released {
 		r.rt.release(r.h, tx.now)
 	}
@@ -244,14 +247,14 @@ func (tx *txn) tableEntry(typ p4.Update_Type, te *p4.TableEntry) *Error {
 	}
 	// An INSERT keeps the decoded entry; MODIFY and DELETE only look theirs up (a MODIFY installs a
 	// copy of the old entry), so they decode into the transaction's probe.
+	t := tx.st.tables[ti.Index]
 	e := &tx.probe
 	if typ == p4.Update_INSERT {
-		e = new(Entry)
+		e = tx.newEntry(t)
 	}
 	if err := decodeMatchInto(e, ti, te.Match, te.Priority, tx.strict); err != nil {
 		return err
 	}
-	t := tx.st.tables[ti.Index]
 	if t.live != nil && tx.atomic {
 		return errf(codes.Unimplemented, "table %q is a learner table (changed live by the data plane): DATAPLANE_ATOMIC batches cannot include it", ti.Name)
 	}
@@ -282,12 +285,14 @@ func (tx *txn) tableEntry(typ p4.Update_Type, te *p4.TableEntry) *Error {
 			t.rt.setCounter(e.Handle, CounterValue{Packets: uint64(c.PacketCount), Bytes: uint64(c.ByteCount)})
 		}
 		tx.addUndo(t.put(tx.st.gen, e, false))
+		tx.born(e)
 		return nil
 	case p4.Update_MODIFY:
 		if old == nil {
 			return errf(codes.NotFound, "table %q: no such entry", ti.Name)
 		}
-		n := old.clone()
+		n := tx.newEntry(t)
+		old.cloneInto(n)
 		if ti.IsConst || old.IsConst {
 			if te.Action != nil {
 				return errf(codes.PermissionDenied, "table %q: const entries only allow direct resource changes", ti.Name)
@@ -311,6 +316,8 @@ func (tx *txn) tableEntry(typ p4.Update_Type, te *p4.TableEntry) *Error {
 			tx.setDirect(t, n.Handle, c)
 		}
 		tx.addUndo(t.put(tx.st.gen, n, true))
+		tx.born(n)
+		tx.died(old)
 		return nil
 	default: // DELETE
 		if old == nil {
@@ -322,6 +329,7 @@ func (tx *txn) tableEntry(typ p4.Update_Type, te *p4.TableEntry) *Error {
 		tx.releaseRefs(ti, old)
 		t = tx.st.ownTable(ti.Index)
 		tx.addUndo(t.remove(tx.st.gen, old))
+		tx.died(old)
 		tx.released = append(tx.released, handleRec{t.rt, old.Handle})
 		return nil
 	}
