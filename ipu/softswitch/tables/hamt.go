@@ -45,10 +45,10 @@ type hnode[V any] struct {
 
 // part returns the kids of part p (shared with older versions unless owned).
 func (n *hnode[V]) part(p uint64) []hkid[V] {
-	l := bits.OnesCount32(n.bitmap >> (p << pbits) & (1<<(1<<pbits) - 1))
-	if l == 0 {
+	if n.parts[p] == nil {
 		return nil
 	}
+	l := bits.OnesCount32(n.bitmap >> (p << pbits) & (1<<(1<<pbits) - 1))
 	return unsafe.Slice((*hkid[V])(n.parts[p]), int(n.caps[p]))[:l]
 }
 
@@ -152,18 +152,77 @@ func (m *hamt[V]) update(gen uint64, h uint64, delta int, f func(old []V, owned 
 	if m.root == nil {
 		m.root = &hnode[V]{gen: gen, owned: allParts}
 	} else if m.root.gen != gen {
-		m.root = m.root.clone(gen)
+		m.root = m.root.clone(gen, (h&hmask)>>pbits)
 	}
 	m.root.update(gen, h, 0, f)
 	m.n += delta
 }
 
-// clone copies n's header for gen; its parts stay shared until own copies them.
-func (n *hnode[V]) clone(gen uint64) *hnode[V] {
+// clone copies n's header for gen; its parts stay shared until own copies them. A node of up to
+// maxSmall kids is copied whole instead (see small), with room for one more kid in part grow, the part
+// the caller is about to change.
+func (n *hnode[V]) clone(gen uint64, grow uint64) *hnode[V] {
+	if k := n.len(); k < maxSmall {
+		c, buf := newSmall[V](k + 1)
+		c.bitmap, c.gen, c.owned = n.bitmap, gen, allParts
+		off := 0
+		for p := range uint64(nparts) {
+			kids := n.part(p)
+			room := len(kids)
+			if p == grow {
+				room++
+			}
+			if room == 0 {
+				continue
+			}
+			copy(buf[off:], kids)
+			c.setPart(p, buf[off:off+len(kids):off+room])
+			off += room
+		}
+		return c
+	}
 	c := *n
 	c.gen = gen
 	c.owned = 0
 	return &c
+}
+
+// Small nodes. Most nodes of a large trie are near the leaves and hold 2 to 4 kids spread over several
+// parts; as a header plus one array per part they cost the garbage collector 3 to 5 objects each (the
+// collector's mark work is mostly per object). A small node is allocated as one object, header and kids
+// together, every part a window of the inline array: a fresh node on a push-down, and the copy of a
+// node of fewer than maxSmall kids on a path copy (which copies 64 + 24·k bytes instead of a header plus
+// one part: about the same). A part outgrowing its window moves to an array of its own, as any part.
+const maxSmall = 8
+
+type hnode2[V any] struct {
+	n    hnode[V]
+	kids [2]hkid[V]
+}
+
+type hnode4[V any] struct {
+	n    hnode[V]
+	kids [4]hkid[V]
+}
+
+type hnode8[V any] struct {
+	n    hnode[V]
+	kids [8]hkid[V]
+}
+
+// newSmall returns a node and inline room for k <= maxSmall kids, in one allocation.
+func newSmall[V any](k int) (*hnode[V], []hkid[V]) {
+	switch {
+	case k <= 2:
+		s := new(hnode2[V])
+		return &s.n, s.kids[:]
+	case k <= 4:
+		s := new(hnode4[V])
+		return &s.n, s.kids[:]
+	default:
+		s := new(hnode8[V])
+		return &s.n, s.kids[:]
+	}
 }
 
 // own makes part p belong to n's generation, copying it (with room for extra more kids) if shared.
@@ -226,10 +285,16 @@ func (n *hnode[V]) update(gen, h uint64, shift uint, f func([]V, bool) []V) {
 		k = &n.part(p)[pos]
 		old := *k
 		oidx := (old.hash >> (shift + hbits)) & hmask
-		sub := &hnode[V]{gen: gen, owned: allParts, bitmap: 1 << oidx}
-		kids := make([]hkid[V], 1, 2)
-		kids[0] = old
-		sub.setPart(oidx>>pbits, kids)
+		nidx := (h >> (shift + hbits)) & hmask
+		sub, buf := newSmall[V](2)
+		sub.gen, sub.owned, sub.bitmap = gen, allParts, 1<<oidx
+		buf[0] = old
+		if oidx>>pbits == nidx>>pbits {
+			sub.setPart(oidx>>pbits, buf[0:1:2])
+		} else {
+			sub.setPart(oidx>>pbits, buf[0:1:1])
+			sub.setPart(nidx>>pbits, buf[1:1:2])
+		}
 		*k = hkid[V]{node: sub}
 		sub.update(gen, h, shift+hbits, func([]V, bool) []V { return vals })
 		return
@@ -238,7 +303,7 @@ func (n *hnode[V]) update(gen, h uint64, shift uint, f func([]V, bool) []V) {
 	if child.gen != gen {
 		n.own(p, 0)
 		k = &n.part(p)[pos]
-		child = child.clone(gen)
+		child = child.clone(gen, ((h>>(shift+hbits))&hmask)>>pbits)
 		k.node = child
 	}
 	child.update(gen, h, shift+hbits, f)
