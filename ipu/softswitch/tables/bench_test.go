@@ -425,13 +425,28 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// forcedGC returns the shortest wall and CPU milliseconds of three forced collections.
+func forcedGC() (wallMs, cpuMs float64) {
+	best, bestCPU := time.Duration(1<<62), time.Duration(1<<62)
+	for j := 0; j < 3; j++ {
+		c0 := cpuTime()
+		t0 := time.Now()
+		goruntime.GC()
+		best = min(best, time.Since(t0))
+		bestCPU = min(bestCPU, cpuTime()-c0)
+	}
+	return float64(best.Microseconds()) / 1000, float64(bestCPU.Microseconds()) / 1000
+}
+
 // BenchmarkStoreLiveHeap100k measures what the store's long-lived state costs the garbage collector:
 // 100k entries (liveHeapSet) installed, then the heap the store keeps live (live-MB, live-kobjs: the
 // difference to the heap before the store was built) and the shortest of three forced collections
-// (gc-ms wall, gc-cpu-ms CPU time of the process). A collection's mark phase is what slows the writes and lookups it overlaps, and it grows with
-// the objects and pointers the store keeps.
+// (gc-ms wall, gc-cpu-ms CPU time of the process); then the same after 150 batches of 1000 random route
+// MODIFYs (churned-live-MB, churned-gc-cpu-ms: what old versions and partly dead slabs keep). A
+// collection's mark phase is what slows the writes and lookups it overlaps, and it grows with the
+// objects and pointers the store keeps.
 func BenchmarkStoreLiveHeap100k(b *testing.B) {
-	var gcMs, gcCPUMs, liveMB, liveK float64
+	var gcMs, gcCPUMs, liveMB, liveK, churnMB, churnCPUMs float64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		var before, after goruntime.MemStats
@@ -445,21 +460,30 @@ func BenchmarkStoreLiveHeap100k(b *testing.B) {
 		ups = nil
 		goruntime.GC()
 		goruntime.ReadMemStats(&after)
-		best, bestCPU := time.Duration(1<<62), time.Duration(1<<62)
-		for j := 0; j < 3; j++ {
-			c0 := cpuTime()
-			t0 := time.Now()
-			goruntime.GC()
-			best = min(best, time.Since(t0))
-			bestCPU = min(bestCPU, cpuTime()-c0)
-		}
-		gcMs = float64(best.Microseconds()) / 1000
-		gcCPUMs = float64(bestCPU.Microseconds()) / 1000
+		gcMs, gcCPUMs = forcedGC()
 		liveMB = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (1 << 20)
 		liveK = float64(int64(after.HeapObjects)-int64(before.HeapObjects)) / 1000
 		if n := s.Load().TableByID(tLPM).Len() + s.Load().TableByID(tACL).Len(); n != 100000 {
 			b.Fatalf("%d entries installed", n)
 		}
+		// Churn: 150 batches of 1000 random route MODIFYs (each route about twice), then what stays live.
+		rng := rand.New(rand.NewSource(9))
+		batch := make([]*p4.Update, 1000)
+		for r := 0; r < 150; r++ {
+			for j := range batch {
+				k := rng.Intn(85000)
+				batch[j] = lpmEntry(uint16(k%4), uint32(0x0a000000+k<<8), 24, uint16(rng.Intn(64)))
+				batch[j].Type = p4.Update_MODIFY
+			}
+			if errs, err := s.Write(batch, p4.WriteRequest_DATAPLANE_ATOMIC); err != nil || errs[0] != nil {
+				b.Fatal(err, errs[0])
+			}
+		}
+		batch = nil
+		goruntime.GC()
+		goruntime.ReadMemStats(&after)
+		churnMB = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (1 << 20)
+		_, churnCPUMs = forcedGC()
 		goruntime.KeepAlive(s)
 		_ = ups
 	}
@@ -467,4 +491,6 @@ func BenchmarkStoreLiveHeap100k(b *testing.B) {
 	b.ReportMetric(gcCPUMs, "gc-cpu-ms")
 	b.ReportMetric(liveMB, "live-MB")
 	b.ReportMetric(liveK, "live-kobjs")
+	b.ReportMetric(churnMB, "churned-live-MB")
+	b.ReportMetric(churnCPUMs, "churned-gc-cpu-ms")
 }
