@@ -78,7 +78,11 @@ func decodeMatch(t *TableInfo, ms []*p4.FieldMatch, priority int32, strict bool)
 // decodeMatchInto is decodeMatch into e (reset first), for probes that only look an entry up (MODIFY,
 // DELETE): a write transaction reuses one probe instead of allocating an Entry per update.
 func decodeMatchInto(e *Entry, t *TableInfo, ms []*p4.FieldMatch, priority int32, strict bool) *Error {
-	*e = Entry{Table: t, Priority: priority, slot: e.slot}
+	rs := e.Ranges[:0] // a probe reuses its range checks (installed entries never share a probe's)
+	if e.slot != 0 {
+		rs = e.slabOf().rangeChecks(e, t.nRanges)
+	}
+	*e = Entry{Table: t, Priority: priority, slot: e.slot, Ranges: rs}
 	if t.NeedsPriority {
 		if priority <= 0 {
 			return errf(codes.InvalidArgument, "table %q has ternary/range/optional fields: priority must be > 0, got %d", t.Name, priority)
@@ -171,7 +175,7 @@ func decodeMatchInto(e *Entry, t *TableInfo, ms []*p4.FieldMatch, priority int32
 			if x == nil {
 				return errf(codes.InvalidArgument, "%s: range field needs a range match", what)
 			}
-			lo := make([]byte, 2*f.Width)
+			lo := e.rangeBytes(2 * f.Width)
 			lo, hi := lo[:f.Width:f.Width], lo[f.Width:]
 			if err := putBits(lo, x.Low, f.Bitwidth, strict, what.with("low")); err != nil {
 				return err
@@ -222,6 +226,9 @@ func decodeMatchInto(e *Entry, t *TableInfo, ms []*p4.FieldMatch, priority int32
 	}
 	if t.NeedsPriority {
 		e.rank = priority
+	}
+	if len(e.Ranges) == 0 {
+		e.Ranges = nil // lookups test Ranges == nil
 	}
 	return nil
 }

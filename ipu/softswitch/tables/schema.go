@@ -117,6 +117,7 @@ type TableInfo struct {
 
 	fieldByID map[uint32]int
 	validMask []byte // bits that belong to some field
+	nRanges   int    // range fields (an entry has at most this many RangeChecks)
 }
 
 // Field returns the field with the given name, or nil.
@@ -417,6 +418,7 @@ func Compile(info *p4cfg.P4Info) (*Schema, error) {
 				k = MatchTernary
 			case p4cfg.MatchField_RANGE:
 				k = MatchRange
+				ti.nRanges++
 			case p4cfg.MatchField_OPTIONAL:
 				k = MatchOptional
 			default:

@@ -29,8 +29,23 @@ import (
 const slabSize = 64
 
 type entrySlab struct {
-	live uint64 // bit i: ents[i] is installed in the newest committed state (writer only, store lock)
-	ents [slabSize]Entry
+	live   uint64 // bit i: ents[i] is installed in the newest committed state (writer only, store lock)
+	ents   [slabSize]Entry
+	ranges []RangeCheck // tables with range fields: nRanges checks per slot, one object per slab
+}
+
+// rangeChecks returns the (empty) room for e's range checks, e a slot of s in a table with n range
+// fields. Their bounds go into e's inline buffer (rangeBytes), so a range entry costs no object of
+// its own either.
+func (s *entrySlab) rangeChecks(e *Entry, n int) []RangeCheck {
+	if n == 0 {
+		return nil
+	}
+	if len(s.ranges) < slabSize*n {
+		s.ranges = make([]RangeCheck, slabSize*n) // written before the slab's first range entry is published
+	}
+	i := int(e.slot-1) * n
+	return s.ranges[i : i : i+n]
 }
 
 // slabOf returns the slab holding e, or nil for a heap entry.

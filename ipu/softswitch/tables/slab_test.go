@@ -139,3 +139,87 @@ func TestSlabChurnRelocatesEntriesAndKeepsOldSnapshots(t *testing.T) {
 		t.Fatal("no slab ever fell below half: the test did not exercise compaction")
 	}
 }
+
+// TestRangeEntriesOwnTheirChecksAcrossModifiesAndRelocation: range entries keep their checks in their
+// slab and their bounds in their own buffer, through MODIFYs and relocation (nothing in an installed
+// entry points into another entry's slab, which would keep that slab alive), and old snapshots still
+// match with their own bounds.
+func TestRangeEntriesOwnTheirChecksAcrossModifiesAndRelocation(t *testing.T) {
+	const n = 300
+	s := newTestStore(t, Options{})
+	acl := func(typ p4.Update_Type, i int, deny bool) *p4.Update {
+		act := uint32(aPermit)
+		if deny {
+			act = aDeny
+		}
+		lo := uint64(1000 + 20*i)
+		return upd(typ, &p4.TableEntry{TableId: tACL, Priority: int32(1 + i),
+			Match: []*p4.FieldMatch{
+				{FieldId: 5, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: []byte{6}}}},
+				{FieldId: 3, FieldMatchType: &p4.FieldMatch_Range_{Range: &p4.FieldMatch_Range{Low: Canonical(be(lo, 2)), High: Canonical(be(lo+9, 2))}}},
+			},
+			Action: &p4.TableAction{Type: &p4.TableAction_Action{Action: &p4.Action{ActionId: act}}}})
+	}
+	key := func(i, off int) []byte {
+		k := make([]byte, 13)
+		binary.BigEndian.PutUint16(k[8:], uint16(1000+20*i+off))
+		k[12] = 6
+		return k
+	}
+	var ups []*p4.Update
+	for i := 0; i < n; i++ {
+		ups = append(ups, acl(p4.Update_INSERT, i, false))
+	}
+	mustWrite(t, s, ups...)
+	first := s.Load()
+	deny := make([]bool, n)
+	rng := rand.New(rand.NewSource(3))
+	for round := 0; round < 40; round++ {
+		var batch []*p4.Update
+		for _, i := range rng.Perm(n)[:60] {
+			deny[i] = !deny[i]
+			batch = append(batch, acl(p4.Update_MODIFY, i, deny[i]))
+		}
+		mustWrite(t, s, batch...)
+	}
+	st := s.Load()
+	tbl := st.TableByID(tACL)
+	tbl.Each(func(e *Entry) bool {
+		if len(e.Ranges) != 1 {
+			t.Fatalf("entry has %d range checks, want 1", len(e.Ranges))
+		}
+		r := &e.Ranges[0]
+		if _, ok := e.kbufOffset(r.Low); !ok {
+			t.Fatal("range low bound is not in the entry's own buffer")
+		}
+		if _, ok := e.kbufOffset(r.High); !ok {
+			t.Fatal("range high bound is not in the entry's own buffer")
+		}
+		sl := e.slabOf()
+		if sl == nil || &sl.ranges[int(e.slot-1)*tbl.Info.nRanges] != r {
+			t.Fatal("range checks are not in the entry's own slab slot")
+		}
+		return true
+	})
+	for i := 0; i < n; i++ {
+		for _, off := range []int{0, 9, 10} {
+			e := tbl.Lookup(key(i, off))
+			if off == 10 {
+				if e != nil {
+					t.Fatalf("rule %d matches port %d beyond its range", i, 1000+20*i+off)
+				}
+				continue
+			}
+			want := uint32(aPermit)
+			if deny[i] {
+				want = aDeny
+			}
+			if e == nil || e.Action.ID != want || e.Priority != int32(1+i) {
+				t.Fatalf("rule %d at offset %d: %+v, want action %#x", i, off, e, want)
+			}
+			if e0 := first.TableByID(tACL).Lookup(key(i, off)); e0 == nil || e0.Action.ID != aPermit {
+				t.Fatalf("the first snapshot's rule %d changed: %+v", i, e0)
+			}
+		}
+	}
+}

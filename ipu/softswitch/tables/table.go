@@ -3,6 +3,7 @@ package tables
 import (
 	"bytes"
 	"sort"
+	"unsafe"
 )
 
 // Handle identifies an installed entry's data-plane slot within its table (direct counters, hit time,
@@ -68,6 +69,7 @@ type Entry struct {
 	rank int32 // lookup order: priority, or prefix length for lpm tables
 	poff uint8 // > 0: Action.Params live in kbuf at this offset
 	slot uint8 // > 0: the entry is ents[slot-1] of an entrySlab (see slab.go); 0: a heap object
+	rend uint8 // > 0: range bounds (RangeCheck.Low, High) live in kbuf up to this offset, behind the mask
 
 	kbuf [64]byte // Key's (and, when they fit behind key and mask, the params') storage: one allocation
 }
@@ -75,11 +77,24 @@ type Entry struct {
 // paramSpace is where a direct action's params may go in e's inline buffer: behind the key and the
 // decode-time mask (nil when nothing is left).
 func (e *Entry) paramSpace() []byte {
-	off := 2 * len(e.Key)
+	off := max(2*len(e.Key), int(e.rend))
 	if len(e.Key) == 0 || len(e.Key) > len(e.kbuf) || off >= len(e.kbuf) || &e.Key[0] != &e.kbuf[0] {
 		return nil
 	}
 	return e.kbuf[off:]
+}
+
+// rangeBytes returns zeroed room for n bytes of range bounds: in e's inline buffer behind the key and
+// the decode-time mask while it fits (cloneInto re-points them), else a new slice.
+func (e *Entry) rangeBytes(n int) []byte {
+	off := max(2*len(e.Key), int(e.rend))
+	if len(e.Key) == 0 || len(e.Key) > len(e.kbuf) || &e.Key[0] != &e.kbuf[0] || off+n > len(e.kbuf) {
+		return make([]byte, n)
+	}
+	e.rend = uint8(off + n)
+	b := e.kbuf[off : off+n : off+n]
+	clear(b)
+	return b
 }
 
 // noteInlineParams records whether Action.Params were decoded into paramSpace (clone re-points them).
@@ -118,6 +133,38 @@ func (e *Entry) cloneInto(c *Entry) {
 		n := int(e.poff) + len(e.Action.Params)
 		c.Action.Params = c.kbuf[e.poff:n:n]
 	}
+	if len(e.Ranges) > 0 && (e.rend > 0 || e.slot != 0 || c.slot != 0) {
+		// The checks (and bounds) of a slab or inline entry are the copy's own: nothing in the copy
+		// may point into the original's slab, or that slab could never be collected.
+		if c.slot != 0 {
+			c.Ranges = c.slabOf().rangeChecks(c, e.Table.nRanges)[:len(e.Ranges)]
+		} else {
+			c.Ranges = make([]RangeCheck, len(e.Ranges))
+		}
+		copy(c.Ranges, e.Ranges)
+		for i := range c.Ranges {
+			r := &c.Ranges[i]
+			if off, ok := e.kbufOffset(r.Low); ok {
+				r.Low = c.kbuf[off : off+len(r.Low) : off+len(r.Low)]
+			}
+			if off, ok := e.kbufOffset(r.High); ok {
+				r.High = c.kbuf[off : off+len(r.High) : off+len(r.High)]
+			}
+		}
+	}
+}
+
+// kbufOffset returns the offset of b in e's inline buffer, if b lives there.
+func (e *Entry) kbufOffset(b []byte) (int, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	base := uintptr(unsafe.Pointer(&e.kbuf[0]))
+	p := uintptr(unsafe.Pointer(&b[0]))
+	if p < base || p >= base+uintptr(len(e.kbuf)) {
+		return 0, false
+	}
+	return int(p - base), true
 }
 
 func (e *Entry) rangesMatch(key []byte) bool {
