@@ -18,6 +18,10 @@
 // CONTINUE_ON_ERROR batches are published to the data plane every Options.ChunkSize updates so that
 // learning is never blocked for long; Read sees a batch only once it is complete.
 //
+// Entries written by the control plane are allocated from per-table slabs (slab.go) and small trie
+// nodes are single objects, so the long-lived state is few objects for the garbage collector to mark; a
+// slot is written once before publication and never reused, and slabs emptied by churn are compacted.
+//
 // # Lookup structures
 //
 // Every table is a tuple-space search: entries are grouped by mask (exact fields all ones, lpm prefix
