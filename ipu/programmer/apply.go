@@ -50,8 +50,8 @@ type op struct {
 	s   *slot
 	key entry.Key
 	typ opType
-	// e is the entry written (insert, modify) or deleted (shared with the
-	// slot's want or have).
+	// e is the entry written (insert, modify) or deleted: the slot's
+	// desired or installed value (wantOf, haveOf), in place.
 	e *entry.Entry
 	// reset: MODIFY of a default entry back to the program's default.
 	reset bool
@@ -71,7 +71,7 @@ func (p *Programmer) stageOf(o *op) int {
 // plan returns the update that converges slot s; ok is false when want and
 // have agree (or s cannot be written).
 func (p *Programmer) plan(s *slot) (o op, ok bool) {
-	k, w, h := s.key, s.want, s.have
+	k, w, h := s.key, p.wantOf(s), p.haveOf(s)
 	o = op{s: s, key: k}
 	if w != nil && k.Kind() != entry.KindMember && k.Kind() != entry.KindGroup && p.unmanaged[k.Container()] {
 		p.reject(&o, w, fmt.Errorf("table %s is not managed by the programmer", k.Container()))
@@ -468,7 +468,7 @@ func (p *Programmer) release(o *op) {
 		return
 	}
 	o.allocated = false
-	if o.s.have != nil {
+	if o.s.installed {
 		return
 	}
 	switch o.e.Kind {
@@ -498,8 +498,8 @@ func (p *Programmer) appendOp(b []byte, o *op) (out []byte, ok bool) {
 			p.log.Error("No id for an installed member or group; forgetting it", zap.String("table", o.e.Container()),
 				zap.Stringer("entry", o.e))
 			o.done = true
-			o.s.have = nil
-			*o.s.count--
+			p.dropHave(o.s)
+			p.countv[o.s.count]--
 			p.forget(o.s)
 			return b, false
 		}
@@ -579,8 +579,8 @@ func (p *Programmer) installedRef(kind entry.Kind, profile, name string) bool {
 	if p.pendingRefs[k] {
 		return true // written earlier in the same atomic write
 	}
-	s, ok := p.slots[k]
-	return ok && s.have != nil
+	s := p.lookup(k)
+	return s != nil && s.installed
 }
 
 type verdict uint8
@@ -658,33 +658,40 @@ func (p *Programmer) applied(o *op, res *Result, stats *updateStats) {
 			res.Modified++
 		}
 	}
-	if o.e.Kind == entry.KindDefault {
-		if init, ok := p.info.InitialDefault(o.e.Table); o.reset || (ok && init.Equal(*o.e)) {
-			s.have = nil
+	// o.e may point at the desired value that setHave releases, or at the
+	// installed value that dropHave clears: work from a copy. o.e is not
+	// used once the op is applied, except when it was installed (it then
+	// points at the installed value).
+	e := *o.e
+	if e.Kind == entry.KindDefault {
+		if init, ok := p.info.InitialDefault(e.Table); o.reset || (ok && init.Equal(e)) {
+			p.dropHave(s)
 		} else {
-			s.have = o.e
+			p.setHave(s, e)
+			o.e = &s.have
 		}
 		p.forget(s)
 		return
 	}
 	if o.typ == opDelete {
-		if s.have != nil {
-			*s.count--
+		if s.installed {
+			p.countv[s.count]--
 		}
-		s.have = nil
-		switch o.e.Kind {
+		p.dropHave(s)
+		switch e.Kind {
 		case entry.KindMember:
-			space(p.ids.members, o.e.Profile).free(o.e.Name)
+			space(p.ids.members, e.Profile).free(e.Name)
 		case entry.KindGroup:
-			space(p.ids.groups, o.e.Profile).free(o.e.Name)
+			space(p.ids.groups, e.Profile).free(e.Name)
 		}
 		p.forget(s)
 		return
 	}
-	if s.have == nil {
-		*s.count++
+	if !s.installed {
+		p.countv[s.count]++
 	}
-	s.have = o.e
+	p.setHave(s, e)
+	o.e = &s.have
 }
 
 // compareExisting reads back table entries whose insert met ALREADY_EXISTS:
@@ -707,7 +714,7 @@ func (p *Programmer) compareExisting(ctx context.Context, ops []*op, res *Result
 			return nil
 		}
 		if o, ok := byKey[e.Key()]; ok && o.e.Equal(e) {
-			o.e = o.s.want
+			o.e = p.wantOf(o.s)
 			p.applied(o, res, nil)
 			delete(byKey, o.key)
 		}

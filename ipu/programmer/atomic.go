@@ -134,8 +134,8 @@ const emptyTargetChunkBytes = 2 << 20
 
 // installedNothing reports whether no entry is installed.
 func (p *Programmer) installedNothing() bool {
-	for _, n := range p.counts {
-		if *n > 0 {
+	for _, n := range p.countv {
+		if n > 0 {
 			return false
 		}
 	}

@@ -105,13 +105,20 @@ type Programmer struct {
 	unmanaged map[string]bool
 
 	mu sync.Mutex
-	// slots holds, per key, what is desired and what is installed.
-	slots map[entry.Key]*slot
+	// slots indexes, per key, the slot in slab that holds what is desired
+	// and what is installed (state.go says why so).
+	slots map[entry.Key]int32
+	slab  arena[slot]
+	// wants holds the desired values that differ from the installed ones.
+	wants arena[entry.Entry]
 	// dirty lists the slots whose desired and installed values may differ:
 	// the work of the next pass.
-	dirty      []*slot
-	nRejected  int
-	counts     map[string]*int // installed entries per table / profile
+	dirty     []*slot
+	nRejected int
+	// countv counts installed entries per table / profile; counts indexes
+	// it by name.
+	countv     []int
+	counts     map[string]int32
 	order      writeOrder
 	rawDeletes [][]*p4v1.Entity // by stage
 	// pendingRefs holds, while an atomic write is encoded, the members and
@@ -137,48 +144,10 @@ type Programmer struct {
 	pipelineEpoch uint64
 }
 
-// slot is one key's state. want and have are shared, immutable entries
-// (have == want once installed).
-type slot struct {
-	key  entry.Key
-	want *entry.Entry // nil: not desired
-	have *entry.Entry // nil: not installed (for defaults: the program's default)
-	// count is the installed-entries counter of the slot's table.
-	count    *int
-	dirty    bool
-	blocked  string
-	rejected error
-}
-
-func (p *Programmer) slot(k entry.Key) *slot {
-	s, ok := p.slots[k]
-	if !ok {
-		s = &slot{key: k, count: p.counter(k.Container())}
-		p.slots[k] = s
-	}
-	return s
-}
-
-func (p *Programmer) counter(container string) *int {
-	c, ok := p.counts[container]
-	if !ok {
-		c = new(int)
-		p.counts[container] = c
-	}
-	return c
-}
-
 func (p *Programmer) markDirty(s *slot) {
 	if !s.dirty {
 		s.dirty = true
 		p.dirty = append(p.dirty, s)
-	}
-}
-
-// forget drops a slot that is neither desired nor installed.
-func (p *Programmer) forget(s *slot) {
-	if s.want == nil && s.have == nil && !s.dirty && s.rejected == nil {
-		delete(p.slots, s.key)
 	}
 }
 
@@ -208,7 +177,7 @@ func New(target Target, info *p4rt.Info, cfg Config) (*Programmer, error) {
 	}
 	p := &Programmer{
 		target: target, info: info, cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer),
-		unmanaged: map[string]bool{}, slots: map[entry.Key]*slot{}, counts: map[string]*int{}, ids: newIDs(),
+		unmanaged: map[string]bool{}, slots: map[entry.Key]int32{}, counts: map[string]int32{}, ids: newIDs(),
 	}
 	for _, t := range cfg.UnmanagedTables {
 		if _, ok := info.Table(t); !ok {
@@ -247,20 +216,19 @@ func (p *Programmer) Sync(ctx context.Context, desired *entry.Set) (Result, erro
 // absorb records desired as what is wanted, marking what changed dirty.
 func (p *Programmer) absorb(desired *entry.Set) {
 	set := func(k entry.Key, e entry.Entry, present bool) {
-		s, ok := p.slots[k]
+		s := p.lookup(k)
 		switch {
-		case present && ok && s.want != nil && s.want.Equal(e):
+		case present && s != nil && s.want != wantNone && p.wantOf(s).Equal(e):
 			return
 		case present:
-			if !ok {
+			if s == nil {
 				s = p.slot(k)
 			}
-			v := e
-			s.want = &v
-		case !ok || s.want == nil:
+			p.setWant(s, e)
+		case s == nil || s.want == wantNone:
 			return
 		default:
-			s.want = nil
+			p.dropWant(s)
 		}
 		if s.rejected != nil {
 			s.rejected = nil
@@ -281,8 +249,8 @@ func (p *Programmer) absorb(desired *entry.Set) {
 	for k, e := range desired.All() {
 		set(k, e, true)
 	}
-	for k, s := range p.slots {
-		if s.want != nil && !desired.Has(k) {
+	for k, i := range p.slots {
+		if p.slab.at(i).want != wantNone && !desired.Has(k) {
 			set(k, entry.Entry{}, false)
 		}
 	}
@@ -321,8 +289,8 @@ func (p *Programmer) pass(ctx context.Context) (Result, error) {
 	res.Pending = len(p.dirty)
 	res.Rejected = p.nRejected
 	p.m.pending.Set(float64(len(p.dirty)))
-	for t, n := range p.counts {
-		p.m.installed.WithLabelValues(t).Set(float64(*n))
+	for t, i := range p.counts {
+		p.m.installed.WithLabelValues(t).Set(float64(p.countv[i]))
 	}
 	p.lastErr = err
 	if errors.Is(err, ErrNotPrimary) {
@@ -363,12 +331,13 @@ func (p *Programmer) Installed() *entry.Set {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s, _ := entry.NewSet()
-	for _, sl := range p.slots {
-		if sl.have == nil {
+	for _, i := range p.slots {
+		sl := p.slab.at(i)
+		if !sl.installed {
 			continue
 		}
-		if _, err := s.Put(*sl.have); err != nil {
-			p.log.Error("Installed entry does not validate", zap.Stringer("entry", *sl.have), zap.Error(err))
+		if _, err := s.Put(sl.have); err != nil {
+			p.log.Error("Installed entry does not validate", zap.Stringer("entry", sl.have), zap.Error(err))
 		}
 	}
 	return s
@@ -379,8 +348,8 @@ func (p *Programmer) Rejected() map[entry.Key]error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make(map[entry.Key]error, p.nRejected)
-	for k, s := range p.slots {
-		if s.rejected != nil {
+	for k, i := range p.slots {
+		if s := p.slab.at(i); s.rejected != nil {
 			out[k] = s.rejected
 		}
 	}
@@ -569,9 +538,9 @@ func (p *Programmer) Stats() Stats {
 	defer p.mu.Unlock()
 	st := Stats{Installed: make(map[string]int, len(p.counts)), Pending: len(p.dirty), Rejected: p.nRejected,
 		Ready: ready, Epoch: p.epoch, LastError: p.lastErr}
-	for t, n := range p.counts {
-		if *n > 0 {
-			st.Installed[t] = *n
+	for t, i := range p.counts {
+		if n := p.countv[i]; n > 0 {
+			st.Installed[t] = n
 		}
 	}
 	return st

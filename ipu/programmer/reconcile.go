@@ -48,29 +48,35 @@ func (p *Programmer) reconcile(ctx context.Context, epoch uint64) (err error) {
 func (p *Programmer) adopt(rb *readBack, epoch uint64, pipeline string, start time.Time) {
 	have, fresh, raw := p.match(rb)
 	p.ids, p.rawDeletes = fresh, raw
-	for _, c := range p.counts {
-		*c = 0
-	}
+	clear(p.countv)
 	p.dirty = p.dirty[:0]
 	p.nRejected = 0
-	for _, s := range p.slots {
-		s.have, s.dirty, s.blocked, s.rejected = nil, false, "", nil
+	// Slots read back keep their desired value in place when it is what is
+	// installed (setHave), so a reconcile of an unchanged target does not
+	// copy every desired value aside.
+	for k, i := range p.slots {
+		s := p.slab.at(i)
+		s.dirty, s.blocked, s.rejected = false, "", nil
+		if e, ok := have[k]; ok {
+			p.setHave(s, e)
+		} else {
+			p.dropHave(s)
+		}
 	}
 	for k, e := range have {
-		s := p.slot(k)
-		v := e
-		if s.want != nil && s.want.Equal(e) {
-			s.have = s.want // share the value
-		} else {
-			s.have = &v
+		if _, ok := p.slots[k]; ok {
+			continue
 		}
-		if e.Kind != entry.KindDefault {
-			*s.count++
-		}
+		p.setHave(p.slot(k), e)
 	}
-	for k, s := range p.slots {
-		if s.want == nil && s.have == nil {
+	for k, i := range p.slots {
+		s := p.slab.at(i)
+		if s.installed && s.have.Kind != entry.KindDefault {
+			p.countv[s.count]++
+		}
+		if s.want == wantNone && !s.installed {
 			delete(p.slots, k)
+			p.slab.release(i)
 			continue
 		}
 		p.markDirty(s)
@@ -184,11 +190,12 @@ func (p *Programmer) match(rb *readBack) (map[entry.Key]entry.Entry, *ids, [][]*
 	// Desired members and groups by profile.
 	wantMembers := map[string]map[string]entry.Entry{}
 	wantGroups := map[string]map[string]entry.Entry{}
-	for _, s := range p.slots {
-		if s.want == nil {
+	for _, i := range p.slots {
+		s := p.slab.at(i)
+		if s.want == wantNone {
 			continue
 		}
-		e := *s.want
+		e := *p.wantOf(s)
 		switch e.Kind {
 		case entry.KindMember:
 			if wantMembers[e.Profile] == nil {
@@ -270,11 +277,11 @@ func (p *Programmer) match(rb *readBack) (map[entry.Key]entry.Entry, *ids, [][]*
 	// 2. Their members, by content.
 	// 3. Members pointed at by the same table entry key.
 	for _, r := range trefs {
-		ws, ok := p.slots[r.key]
-		if !ok || ws.want == nil || r.profile == "" {
+		ws := p.lookup(r.key)
+		if ws == nil || ws.want == wantNone || r.profile == "" {
 			continue
 		}
-		w := ws.want
+		w := p.wantOf(ws)
 		switch {
 		case r.group != 0 && w.Group != "":
 			g, ok := instGroups[r.profile][r.group]
@@ -437,8 +444,8 @@ func content(e entry.Entry) string {
 
 func (p *Programmer) desiredCount() int {
 	n := 0
-	for _, s := range p.slots {
-		if s.want != nil {
+	for _, i := range p.slots {
+		if p.slab.at(i).want != wantNone {
 			n++
 		}
 	}

@@ -1,0 +1,206 @@
+package programmer
+
+import (
+	"github.com/calico-p4/calico-p4/p4src/entry"
+)
+
+// The programmer's per-key state is laid out for the garbage collector: with
+// 100k keys, one heap object per key (and another per desired value) made
+// every GC cycle mark hundreds of thousands of objects, and a cycle's mark
+// phase overlapping incremental syncs is what their tail latency was made
+// of. So slots live in chunked arenas (a few hundred objects for 100k keys),
+// the index maps a key to an arena index (no pointer to scan in the value),
+// and each slot holds its installed value inline. The desired value is not
+// stored again when it equals the installed one — the usual case: it is kept
+// in a second arena only while it differs (pending, rejected, or not yet
+// installed), which is a few thousand values after a change, none at rest.
+
+// arenaChunk is the number of elements of one arena chunk.
+const arenaChunk = 1024
+
+// arena holds values of T in fixed-size chunks: an element's address stays
+// valid while the arena grows (ops of a pass point into it), and a GC cycle
+// marks one object per chunk instead of one per element. Freed elements are
+// zeroed (so they keep nothing alive) and reused; once nothing is in use the
+// chunks but the first are dropped (the first is kept so that a few values
+// coming and going, as the pending desired values of every incremental sync
+// do, do not allocate a chunk each time).
+type arena[T any] struct {
+	chunks [][]T
+	free   []int32
+	next   int32 // elements below next have been handed out at least once
+	used   int
+}
+
+func (a *arena[T]) at(i int32) *T { return &a.chunks[i/arenaChunk][i%arenaChunk] }
+
+// alloc returns the index of a zero element.
+func (a *arena[T]) alloc() int32 {
+	a.used++
+	if n := len(a.free); n > 0 {
+		i := a.free[n-1]
+		a.free = a.free[:n-1]
+		return i
+	}
+	i := a.next
+	a.next++
+	if int(i/arenaChunk) == len(a.chunks) {
+		a.chunks = append(a.chunks, make([]T, arenaChunk))
+	}
+	return i
+}
+
+// release zeroes element i and makes it available again.
+func (a *arena[T]) release(i int32) {
+	var zero T
+	*a.at(i) = zero
+	a.used--
+	if a.used == 0 {
+		// Every element handed out is free, and so zero. A new slice of
+		// chunks, since the old array would keep the dropped ones alive.
+		*a = arena[T]{chunks: [][]T{a.chunks[0]}}
+		return
+	}
+	a.free = append(a.free, i)
+}
+
+// Values of slot.want other than 1 + an index into Programmer.wants.
+const (
+	// wantNone: the key is not desired (the zero value).
+	wantNone int32 = 0
+	// wantHave: the key is desired as installed (slot.have).
+	wantHave int32 = -1
+)
+
+// slot is one key's state.
+type slot struct {
+	key entry.Key
+	// have is the installed value, valid when installed is set (for
+	// defaults: set only when it differs from the program's default). Its
+	// slices are shared with the desired Set's entry it was written from
+	// (entries are immutable).
+	have entry.Entry
+	// want is wantNone, wantHave, or 1 + the index in Programmer.wants of
+	// the desired value, which differs from have (or nothing is installed).
+	want int32
+	// count is the index in Programmer.countv of the installed-entries
+	// counter of the slot's table.
+	count     int32
+	installed bool
+	dirty     bool
+	blocked   string
+	rejected  error
+}
+
+// slot returns k's slot, making an empty one if there is none.
+func (p *Programmer) slot(k entry.Key) *slot {
+	if i, ok := p.slots[k]; ok {
+		return p.slab.at(i)
+	}
+	i := p.slab.alloc()
+	s := p.slab.at(i)
+	s.key, s.count = k, p.counter(k.Container())
+	p.slots[k] = i
+	return s
+}
+
+// lookup returns k's slot, or nil.
+func (p *Programmer) lookup(k entry.Key) *slot {
+	if i, ok := p.slots[k]; ok {
+		return p.slab.at(i)
+	}
+	return nil
+}
+
+// counter returns the index of container's installed-entries counter.
+func (p *Programmer) counter(container string) int32 {
+	c, ok := p.counts[container]
+	if !ok {
+		c = int32(len(p.countv))
+		p.countv = append(p.countv, 0)
+		p.counts[container] = c
+	}
+	return c
+}
+
+// wantOf returns s's desired value (nil: not desired). The pointer is valid
+// until s's desired value changes (absorb, reconcile).
+func (p *Programmer) wantOf(s *slot) *entry.Entry {
+	switch s.want {
+	case wantNone:
+		return nil
+	case wantHave:
+		return &s.have
+	}
+	return p.wants.at(s.want - 1)
+}
+
+// haveOf returns s's installed value (nil: not installed).
+func (p *Programmer) haveOf(s *slot) *entry.Entry {
+	if !s.installed {
+		return nil
+	}
+	return &s.have
+}
+
+// setWant records e as s's desired value.
+func (p *Programmer) setWant(s *slot, e entry.Entry) {
+	if s.installed && s.have.Equal(e) {
+		p.dropWant(s)
+		s.want = wantHave
+		return
+	}
+	if s.want <= 0 {
+		s.want = p.wants.alloc() + 1
+	}
+	*p.wants.at(s.want - 1) = e
+}
+
+// dropWant records that s is not desired.
+func (p *Programmer) dropWant(s *slot) {
+	if s.want > 0 {
+		p.wants.release(s.want - 1)
+	}
+	s.want = wantNone
+}
+
+// setHave records e as installed in s, keeping s's desired value.
+func (p *Programmer) setHave(s *slot, e entry.Entry) {
+	if s.want == wantHave && s.have.Equal(e) {
+		s.have = e
+		return
+	}
+	w := p.spillWant(s)
+	s.have, s.installed = e, true
+	if w != nil {
+		p.setWant(s, *w)
+	}
+}
+
+// dropHave records that nothing is installed for s, keeping s's desired
+// value.
+func (p *Programmer) dropHave(s *slot) {
+	p.spillWant(s)
+	s.have, s.installed = entry.Entry{}, false
+}
+
+// spillWant moves a desired value that is "as installed" to the wants arena
+// before s.have changes, and returns the desired value (nil: not desired).
+func (p *Programmer) spillWant(s *slot) *entry.Entry {
+	if s.want == wantHave {
+		i := p.wants.alloc()
+		*p.wants.at(i) = s.have
+		s.want = i + 1
+	}
+	return p.wantOf(s)
+}
+
+// forget drops a slot that is neither desired nor installed.
+func (p *Programmer) forget(s *slot) {
+	if s.want == wantNone && !s.installed && !s.dirty && s.rejected == nil {
+		if i, ok := p.slots[s.key]; ok && p.slab.at(i) == s {
+			delete(p.slots, s.key)
+			p.slab.release(i)
+		}
+	}
+}
