@@ -107,7 +107,7 @@ type Programmer struct {
 	mu sync.Mutex
 	// slots indexes, per key, the slot in slab that holds what is desired
 	// and what is installed (state.go says why so).
-	slots map[entry.Key]int32
+	slots index
 	slab  arena[slot]
 	// wants holds the desired values that differ from the installed ones.
 	wants arena[entry.Entry]
@@ -177,7 +177,7 @@ func New(target Target, info *p4rt.Info, cfg Config) (*Programmer, error) {
 	}
 	p := &Programmer{
 		target: target, info: info, cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer),
-		unmanaged: map[string]bool{}, slots: map[entry.Key]int32{}, counts: map[string]int32{}, ids: newIDs(),
+		unmanaged: map[string]bool{}, slots: newIndex(), counts: map[string]int32{}, ids: newIDs(),
 	}
 	for _, t := range cfg.UnmanagedTables {
 		if _, ok := info.Table(t); !ok {
@@ -249,9 +249,9 @@ func (p *Programmer) absorb(desired *entry.Set) {
 	for k, e := range desired.All() {
 		set(k, e, true)
 	}
-	for k, i := range p.slots {
-		if p.slab.at(i).want != wantNone && !desired.Has(k) {
-			set(k, entry.Entry{}, false)
+	for s := range p.allSlots() {
+		if s.want != wantNone && !desired.Has(s.key) {
+			set(s.key, entry.Entry{}, false)
 		}
 	}
 	p.lastSet, p.lastGen = desired, desired.Generation()
@@ -331,8 +331,7 @@ func (p *Programmer) Installed() *entry.Set {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s, _ := entry.NewSet()
-	for _, i := range p.slots {
-		sl := p.slab.at(i)
+	for sl := range p.allSlots() {
 		if !sl.installed {
 			continue
 		}
@@ -348,9 +347,9 @@ func (p *Programmer) Rejected() map[entry.Key]error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make(map[entry.Key]error, p.nRejected)
-	for k, i := range p.slots {
-		if s := p.slab.at(i); s.rejected != nil {
-			out[k] = s.rejected
+	for s := range p.allSlots() {
+		if s.rejected != nil {
+			out[s.key] = s.rejected
 		}
 	}
 	return out

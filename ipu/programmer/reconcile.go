@@ -54,29 +54,25 @@ func (p *Programmer) adopt(rb *readBack, epoch uint64, pipeline string, start ti
 	// Slots read back keep their desired value in place when it is what is
 	// installed (setHave), so a reconcile of an unchanged target does not
 	// copy every desired value aside.
-	for k, i := range p.slots {
-		s := p.slab.at(i)
+	for s := range p.allSlots() {
 		s.dirty, s.blocked, s.rejected = false, "", nil
-		if e, ok := have[k]; ok {
+		if e, ok := have[s.key]; ok {
 			p.setHave(s, e)
 		} else {
 			p.dropHave(s)
 		}
 	}
 	for k, e := range have {
-		if _, ok := p.slots[k]; ok {
-			continue
+		if s := p.slot(k); !s.installed {
+			p.setHave(s, e)
 		}
-		p.setHave(p.slot(k), e)
 	}
-	for k, i := range p.slots {
-		s := p.slab.at(i)
+	for s := range p.allSlots() {
 		if s.installed && s.have.Kind != entry.KindDefault {
 			p.countv[s.count]++
 		}
 		if s.want == wantNone && !s.installed {
-			delete(p.slots, k)
-			p.slab.release(i)
+			p.remove(s)
 			continue
 		}
 		p.markDirty(s)
@@ -190,8 +186,7 @@ func (p *Programmer) match(rb *readBack) (map[entry.Key]entry.Entry, *ids, [][]*
 	// Desired members and groups by profile.
 	wantMembers := map[string]map[string]entry.Entry{}
 	wantGroups := map[string]map[string]entry.Entry{}
-	for _, i := range p.slots {
-		s := p.slab.at(i)
+	for s := range p.allSlots() {
 		if s.want == wantNone {
 			continue
 		}
@@ -444,8 +439,8 @@ func content(e entry.Entry) string {
 
 func (p *Programmer) desiredCount() int {
 	n := 0
-	for _, i := range p.slots {
-		if p.slab.at(i).want != wantNone {
+	for s := range p.allSlots() {
+		if s.want != wantNone {
 			n++
 		}
 	}

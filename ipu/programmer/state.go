@@ -1,6 +1,9 @@
 package programmer
 
 import (
+	"hash/maphash"
+	"iter"
+
 	"github.com/calico-p4/calico-p4/p4src/entry"
 )
 
@@ -9,8 +12,9 @@ import (
 // every GC cycle mark hundreds of thousands of objects, and a cycle's mark
 // phase overlapping incremental syncs is what their tail latency was made
 // of. So slots live in chunked arenas (a few hundred objects for 100k keys),
-// the index maps a key to an arena index (no pointer to scan in the value),
-// and each slot holds its installed value inline. The desired value is not
+// the index maps a key's hash to an arena index (it holds no pointer: a GC
+// cycle does not scan it; a map keyed by the keys would have it follow 100k
+// more pointers), and each slot holds its installed value inline. The desired value is not
 // stored again when it equals the installed one — the usual case: it is kept
 // in a second arena only while it differs (pending, rejected, or not yet
 // installed), which is a few thousand values after a change, none at rest.
@@ -85,31 +89,92 @@ type slot struct {
 	want int32
 	// count is the index in Programmer.countv of the installed-entries
 	// counter of the slot's table.
-	count     int32
+	count int32
+	// next is 1 + the index of the next slot whose key has the same hash
+	// (0: none).
+	next      int32
 	installed bool
 	dirty     bool
 	blocked   string
 	rejected  error
 }
 
+// index maps the hashes of the slots' keys to 1 + their arena index; slots
+// whose keys share a hash are chained by slot.next.
+type index struct {
+	seed maphash.Seed
+	m    map[uint64]int32
+}
+
+func newIndex() index { return index{seed: maphash.MakeSeed(), m: map[uint64]int32{}} }
+
+func (x *index) hash(k entry.Key) uint64 { return hashKey(x.seed, k) }
+
+// hashKey is a variable so that tests can make keys collide.
+var hashKey = func(seed maphash.Seed, k entry.Key) uint64 { return maphash.String(seed, string(k)) }
+
 // slot returns k's slot, making an empty one if there is none.
 func (p *Programmer) slot(k entry.Key) *slot {
-	if i, ok := p.slots[k]; ok {
-		return p.slab.at(i)
+	h := p.slots.hash(k)
+	head := p.slots.m[h]
+	for i := head; i != 0; {
+		s := p.slab.at(i - 1)
+		if s.key == k {
+			return s
+		}
+		i = s.next
 	}
 	i := p.slab.alloc()
 	s := p.slab.at(i)
-	s.key, s.count = k, p.counter(k.Container())
-	p.slots[k] = i
+	s.key, s.count, s.next = k, p.counter(k.Container()), head
+	p.slots.m[h] = i + 1
 	return s
 }
 
 // lookup returns k's slot, or nil.
 func (p *Programmer) lookup(k entry.Key) *slot {
-	if i, ok := p.slots[k]; ok {
-		return p.slab.at(i)
+	for i := p.slots.m[p.slots.hash(k)]; i != 0; {
+		s := p.slab.at(i - 1)
+		if s.key == k {
+			return s
+		}
+		i = s.next
 	}
 	return nil
+}
+
+// remove drops s from the index and frees it.
+func (p *Programmer) remove(s *slot) {
+	h := p.slots.hash(s.key)
+	for link, i := (*int32)(nil), p.slots.m[h]; i != 0; {
+		cur := p.slab.at(i - 1)
+		if cur != s {
+			link, i = &cur.next, cur.next
+			continue
+		}
+		switch {
+		case link != nil:
+			*link = s.next
+		case s.next != 0:
+			p.slots.m[h] = s.next
+		default:
+			delete(p.slots.m, h)
+		}
+		p.slab.release(i - 1)
+		return
+	}
+}
+
+// allSlots iterates over the slots in use; the loop body may remove the
+// slot it is given.
+func (p *Programmer) allSlots() iter.Seq[*slot] {
+	return func(yield func(*slot) bool) {
+		for i := int32(0); i < p.slab.next; i++ {
+			if s := p.slab.at(i); s.key != "" && !yield(s) {
+				return
+			}
+		}
+	}
 }
 
 // counter returns the index of container's installed-entries counter.
@@ -198,9 +263,6 @@ func (p *Programmer) spillWant(s *slot) *entry.Entry {
 // forget drops a slot that is neither desired nor installed.
 func (p *Programmer) forget(s *slot) {
 	if s.want == wantNone && !s.installed && !s.dirty && s.rejected == nil {
-		if i, ok := p.slots[s.key]; ok && p.slab.at(i) == s {
-			delete(p.slots, s.key)
-			p.slab.release(i)
-		}
+		p.remove(s)
 	}
 }
