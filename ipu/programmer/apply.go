@@ -99,7 +99,9 @@ func (p *Programmer) plan(s *slot) (o op, ok bool) {
 	switch {
 	case w != nil && h == nil:
 		o.typ, o.e = opInsert, w
-	case w != nil && h != nil && w != h && !w.Equal(*h):
+	case w != nil && h != nil && w != h:
+		// A desired value kept apart from the installed one differs from
+		// it (setWant, setHave keep it so): no need to compare.
 		o.typ, o.e = opModify, w
 	case w == nil && h != nil:
 		o.typ, o.e = opDelete, h
@@ -425,14 +427,35 @@ func (p *Programmer) handleBatch(ctx context.Context, err error, items []item, r
 }
 
 // updateStats aggregates the per-update success counter so that a batch
-// costs one metric update per (type, table) rather than per update.
-type updateStats struct{ n map[[2]string]int }
+// costs one metric update per (type, table) rather than per update. Updates
+// come in runs of one type and table (write order): a run is counted apart
+// and added to the map when it ends, not hashed per update.
+type updateStats struct {
+	n    map[[2]string]int
+	last [2]string
+	run  int
+}
 
 func newUpdateStats() *updateStats { return &updateStats{n: map[[2]string]int{}} }
 
-func (s *updateStats) add(typ, table string) { s.n[[2]string{typ, table}]++ }
+func (s *updateStats) add(typ, table string) {
+	if s.run > 0 && s.last[0] == typ && s.last[1] == table {
+		s.run++
+		return
+	}
+	s.endRun()
+	s.last, s.run = [2]string{typ, table}, 1
+}
+
+func (s *updateStats) endRun() {
+	if s.run > 0 {
+		s.n[s.last] += s.run
+		s.run = 0
+	}
+}
 
 func (s *updateStats) flush(m *metrics) {
+	s.endRun()
 	for k, n := range s.n {
 		m.updates.WithLabelValues(k[0], k[1]).Add(float64(n))
 	}
@@ -690,7 +713,11 @@ func (p *Programmer) applied(o *op, res *Result, stats *updateStats) {
 	if !s.installed {
 		p.countv[s.count]++
 	}
-	p.setHave(s, e)
+	if s.want > 0 && o.e == p.wantOf(s) {
+		p.installWant(s) // the usual case: no comparison
+	} else {
+		p.setHave(s, e)
+	}
 	o.e = &s.have
 }
 

@@ -208,9 +208,11 @@ func (p *Programmer) haveOf(s *slot) *entry.Entry {
 	return &s.have
 }
 
-// setWant records e as s's desired value.
+// setWant records e as s's desired value. When that is "as installed"
+// (wantHave), e must differ from it (absorb has compared them: not comparing
+// again saves a comparison per changed key).
 func (p *Programmer) setWant(s *slot, e entry.Entry) {
-	if s.installed && s.have.Equal(e) {
+	if s.want != wantHave && s.installed && s.have.Equal(e) {
 		p.dropWant(s)
 		s.want = wantHave
 		return
@@ -240,6 +242,13 @@ func (p *Programmer) setHave(s *slot, e entry.Entry) {
 	if w != nil {
 		p.setWant(s, *w)
 	}
+}
+
+// installWant records s's desired value as installed (it has been written).
+func (p *Programmer) installWant(s *slot) {
+	s.have, s.installed = *p.wants.at(s.want - 1), true
+	p.dropWant(s)
+	s.want = wantHave
 }
 
 // dropHave records that nothing is installed for s, keeping s's desired
