@@ -110,6 +110,9 @@ func TestSlabChurnRelocatesEntriesAndKeepsOldSnapshots(t *testing.T) {
 			if s := e.slabOf(); s != nil {
 				slabs[s]++
 			}
+			if _, ok := e.kbufOffset(e.Mask); !ok {
+				t.Fatalf("round %d: a route's mask is not in its own buffer (it would keep another slab alive or cost the GC a lookup)", round)
+			}
 			return true
 		})
 		pending := map[*entrySlab]bool{tbl.rt.slab: true} // current, or retired by a rolled-back batch
@@ -141,7 +144,7 @@ func TestSlabChurnRelocatesEntriesAndKeepsOldSnapshots(t *testing.T) {
 }
 
 // TestRangeEntriesOwnTheirChecksAcrossModifiesAndRelocation: range entries keep their checks in their
-// slab and their bounds in their own buffer, through MODIFYs and relocation (nothing in an installed
+// slab and their bounds and mask in their own buffer, through MODIFYs and relocation (nothing in an installed
 // entry points into another entry's slab, which would keep that slab alive), and old snapshots still
 // match with their own bounds.
 func TestRangeEntriesOwnTheirChecksAcrossModifiesAndRelocation(t *testing.T) {
@@ -194,6 +197,9 @@ func TestRangeEntriesOwnTheirChecksAcrossModifiesAndRelocation(t *testing.T) {
 		}
 		if _, ok := e.kbufOffset(r.High); !ok {
 			t.Fatal("range high bound is not in the entry's own buffer")
+		}
+		if _, ok := e.kbufOffset(e.Mask); !ok {
+			t.Fatal("the mask is not in the entry's own buffer")
 		}
 		sl := e.slabOf()
 		if sl == nil || &sl.ranges[int(e.slot-1)*tbl.Info.nRanges] != r {

@@ -48,7 +48,7 @@ type RangeCheck struct {
 type Entry struct {
 	Table    *TableInfo
 	Key      []byte // key & Mask, KeyLen bytes
-	Mask     []byte // the entry's mask (shared with its tuple)
+	Mask     []byte // the entry's mask: in kbuf for slab entries (a pointer the GC skips), else its tuple's
 	Priority int32  // P4Runtime priority (0 for tables without ternary/range/optional fields)
 	Ranges   []RangeCheck
 
@@ -132,6 +132,9 @@ func (e *Entry) cloneInto(c *Entry) {
 	if e.poff > 0 {
 		n := int(e.poff) + len(e.Action.Params)
 		c.Action.Params = c.kbuf[e.poff:n:n]
+	}
+	if off, ok := e.kbufOffset(e.Mask); ok {
+		c.Mask = c.kbuf[off : off+len(e.Mask) : off+len(e.Mask)]
 	}
 	if len(e.Ranges) > 0 && (e.rend > 0 || e.slot != 0 || c.slot != 0) {
 		// The checks (and bounds) of a slab or inline entry are the copy's own: nothing in the copy
@@ -342,7 +345,11 @@ func (t *Table) put(gen uint64, e *Entry, replace bool) (undo func()) {
 		idx = len(t.tuples) - 1
 	}
 	tp := t.ownTuple(idx, gen)
-	e.Mask = tp.mask
+	// A slab entry keeps its decode-time mask, behind its key: a pointer into its own slab costs the
+	// collector nothing, one into the tuple a lookup per entry per cycle.
+	if _, inline := e.kbufOffset(e.Mask); !inline || e.slot == 0 {
+		e.Mask = tp.mask
+	}
 	delta := 1
 	if replace {
 		delta = 0
