@@ -111,12 +111,22 @@ func (p *Programmer) plan(s *slot) (o op, ok bool) {
 	return o, true
 }
 
-// planAll turns the dirty list into ops by stage (in one slab).
+// planAll turns the dirty list into ops by stage (in one slab). The slab,
+// the stage lists and the dirty list reuse the previous pass's (encodeScratch),
+// which finish has released.
 func (p *Programmer) planAll() ([][]*op, []op) {
-	phases := make([][]*op, p.order.numStages())
+	phases := p.scratch.stages
+	if len(phases) != p.order.numStages() {
+		phases = make([][]*op, p.order.numStages())
+	}
+	for i := range phases {
+		phases[i] = phases[i][:0]
+	}
 	list := p.dirty
-	p.dirty = nil
-	slab := make([]op, 0, len(list))
+	slab := p.scratch.ops[:0]
+	if cap(slab) < len(list) {
+		slab = make([]op, 0, len(list)) // ops point into it: it must not grow
+	}
 	for _, s := range list {
 		s.dirty = false
 		o, ok := p.plan(s)
@@ -130,6 +140,17 @@ func (p *Programmer) planAll() ([][]*op, []op) {
 		st := p.stageOf(op)
 		phases[st] = append(phases[st], op)
 	}
+	if cap(list) <= maxScratchItems {
+		clear(list)
+		p.dirty = list[:0]
+	} else {
+		p.dirty = nil
+	}
+	if cap(slab) <= maxScratchItems {
+		p.scratch.ops, p.scratch.stages = slab, phases
+	} else {
+		p.scratch.ops, p.scratch.stages = nil, nil
+	}
 	return phases, slab
 }
 
@@ -140,6 +161,10 @@ func (p *Programmer) finish(slab []op) {
 		if o := &slab[i]; !o.done {
 			p.markDirty(o.s)
 		}
+	}
+	clear(slab) // reused by the next planAll: keep nothing alive meanwhile
+	for _, ph := range p.scratch.stages {
+		clear(ph[:cap(ph)])
 	}
 }
 

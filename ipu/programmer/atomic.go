@@ -325,6 +325,9 @@ type encodeScratch struct {
 	bufs  [][]byte
 	items [][]aitem
 	seq   []aitem
+	// ops and stages are planAll's op slab and stage lists.
+	ops    []op
+	stages [][]*op
 }
 
 // Bounds of what encodeScratch keeps (a 2 MiB chunk of an empty-target pass fits).
