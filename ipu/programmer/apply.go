@@ -131,7 +131,7 @@ func (p *Programmer) planAll() ([][]*op, []op) {
 		s.dirty = false
 		o, ok := p.plan(s)
 		if !ok {
-			s.blocked = ""
+			p.setBlocked(s, "")
 			p.forget(s)
 			continue
 		}
@@ -170,11 +170,11 @@ func (p *Programmer) finish(slab []op) {
 
 func (p *Programmer) reject(o *op, e *entry.Entry, err error) {
 	o.done = true
-	if o.s.rejected == nil {
+	if !o.s.rejected {
 		p.nRejected++
 	}
-	o.s.rejected = err
-	o.s.blocked = ""
+	p.setRejected(o.s, err)
+	p.setBlocked(o.s, "")
 	p.log.Error("Entry rejected; it stays out of the target until its desired value changes",
 		zap.String("table", e.Container()), zap.Stringer("entry", e), zap.Error(err))
 }
@@ -196,8 +196,8 @@ func (p *Programmer) process(ctx context.Context, res *Result) error {
 		p.finish(slab2)
 	}
 	for _, s := range p.dirty {
-		if s.blocked != "" {
-			se.add(s.key.Container(), codes.FailedPrecondition, fmt.Sprintf("%s: %s", s.key, s.blocked))
+		if s.blocked {
+			se.add(s.key.Container(), codes.FailedPrecondition, fmt.Sprintf("%s: %s", s.key, p.trouble[s.key].blocked))
 		}
 	}
 	if se.empty() {
@@ -561,10 +561,10 @@ func (p *Programmer) appendOp(b []byte, o *op) (out []byte, ok bool) {
 		return out, true
 	}
 	if why := p.missingDependency(*o.e); why != "" {
-		o.s.blocked = why
+		p.setBlocked(o.s, why)
 		return b, false
 	}
-	o.s.blocked = ""
+	p.setBlocked(o.s, "")
 	if o.typ == opInsert {
 		switch o.e.Kind {
 		case entry.KindMember:
@@ -690,7 +690,7 @@ func (p *Programmer) applied(o *op, res *Result, stats *updateStats) {
 	o.done = true
 	o.allocated = false
 	s := o.s
-	s.blocked = ""
+	p.setBlocked(s, "")
 	if stats != nil {
 		stats.add(o.sendTypeName(), o.e.Container())
 	} else {

@@ -115,6 +115,9 @@ type Programmer struct {
 	// the work of the next pass.
 	dirty     []*slot
 	nRejected int
+	// trouble says why the slots flagged blocked or rejected are (few: kept
+	// out of the slots, which would carry the fields for every key).
+	trouble map[entry.Key]slotTrouble
 	// countv counts installed entries per table / profile; counts indexes
 	// it by name.
 	countv     []int
@@ -177,7 +180,7 @@ func New(target Target, info *p4rt.Info, cfg Config) (*Programmer, error) {
 	}
 	p := &Programmer{
 		target: target, info: info, cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer),
-		unmanaged: map[string]bool{}, slots: newIndex(), counts: map[string]int32{}, ids: newIDs(),
+		unmanaged: map[string]bool{}, slots: newIndex(), trouble: map[entry.Key]slotTrouble{}, counts: map[string]int32{}, ids: newIDs(),
 	}
 	for _, t := range cfg.UnmanagedTables {
 		if _, ok := info.Table(t); !ok {
@@ -230,8 +233,8 @@ func (p *Programmer) absorb(desired *entry.Set) {
 		default:
 			p.dropWant(s)
 		}
-		if s.rejected != nil {
-			s.rejected = nil
+		if s.rejected {
+			p.setRejected(s, nil)
 			p.nRejected--
 		}
 		p.markDirty(s)
@@ -348,8 +351,8 @@ func (p *Programmer) Rejected() map[entry.Key]error {
 	defer p.mu.Unlock()
 	out := make(map[entry.Key]error, p.nRejected)
 	for s := range p.allSlots() {
-		if s.rejected != nil {
-			out[s.key] = s.rejected
+		if s.rejected {
+			out[s.key] = p.trouble[s.key].rejected
 		}
 	}
 	return out

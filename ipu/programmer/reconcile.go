@@ -54,8 +54,9 @@ func (p *Programmer) adopt(rb *readBack, epoch uint64, pipeline string, start ti
 	// Slots read back keep their desired value in place when it is what is
 	// installed (setHave), so a reconcile of an unchanged target does not
 	// copy every desired value aside.
+	clear(p.trouble)
 	for s := range p.allSlots() {
-		s.dirty, s.blocked, s.rejected = false, "", nil
+		s.dirty, s.blocked, s.rejected = false, false, false
 		if e, ok := have[s.key]; ok {
 			p.setHave(s, e)
 		} else {

@@ -95,8 +95,45 @@ type slot struct {
 	next      int32
 	installed bool
 	dirty     bool
-	blocked   string
-	rejected  error
+	// blocked: waits for a member or group (the reason is in
+	// Programmer.trouble).
+	blocked bool
+	// rejected: refused as invalid (the error is in Programmer.trouble).
+	rejected bool
+}
+
+// slotTrouble is why a slot is blocked or rejected.
+type slotTrouble struct {
+	blocked  string
+	rejected error
+}
+
+// setBlocked records why s waits ("": it does not).
+func (p *Programmer) setBlocked(s *slot, why string) {
+	if why == "" && !s.blocked {
+		return
+	}
+	t := p.trouble[s.key]
+	t.blocked, s.blocked = why, why != ""
+	p.setTrouble(s, t)
+}
+
+// setRejected records why s was refused (nil: it was not).
+func (p *Programmer) setRejected(s *slot, err error) {
+	if err == nil && !s.rejected {
+		return
+	}
+	t := p.trouble[s.key]
+	t.rejected, s.rejected = err, err != nil
+	p.setTrouble(s, t)
+}
+
+func (p *Programmer) setTrouble(s *slot, t slotTrouble) {
+	if t.blocked == "" && t.rejected == nil {
+		delete(p.trouble, s.key)
+	} else {
+		p.trouble[s.key] = t
+	}
 }
 
 // index maps the hashes of the slots' keys to 1 + their arena index; slots
@@ -145,6 +182,8 @@ func (p *Programmer) lookup(k entry.Key) *slot {
 
 // remove drops s from the index and frees it.
 func (p *Programmer) remove(s *slot) {
+	p.setBlocked(s, "")
+	p.setRejected(s, nil)
 	h := p.slots.hash(s.key)
 	for link, i := (*int32)(nil), p.slots.m[h]; i != 0; {
 		cur := p.slab.at(i - 1)
@@ -271,7 +310,7 @@ func (p *Programmer) spillWant(s *slot) *entry.Entry {
 
 // forget drops a slot that is neither desired nor installed.
 func (p *Programmer) forget(s *slot) {
-	if s.want == wantNone && !s.installed && !s.dirty && s.rejected == nil {
+	if s.want == wantNone && !s.installed && !s.dirty && !s.rejected {
 		p.remove(s)
 	}
 }

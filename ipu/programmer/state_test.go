@@ -1,10 +1,15 @@
 package programmer
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
+	"strings"
 	"testing"
+
+	"google.golang.org/grpc/codes"
 
 	"github.com/calico-p4/calico-p4/p4src/entry"
 )
@@ -77,4 +82,33 @@ func TestSlotIndexBehavesLikeAMap(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An entry whose group is not desired waits (reported with the reason, not
+// rejected), and is installed by the first Sync that also desires the group.
+func TestEntryWaitingForItsGroupIsReportedThenInstalled(t *testing.T) {
+	info := testInfo(t)
+	f := newFakeTarget(info)
+	p := newTestProgrammer(t, f, info, Config{})
+	ctx := context.Background()
+	svc := service(0x0a600001, "svc/later")
+	s := mustSet(t, route(1, 0x0a000000, 24, 1), svc)
+	_, err := p.Sync(ctx, s)
+	var se *SyncError
+	if !errors.As(err, &se) || se.Failures["ingress.services"][codes.FailedPrecondition] != 1 ||
+		!strings.Contains(se.Error(), `waits for group "svc/later"`) {
+		t.Fatalf("Sync = %v, want the service entry reported as waiting for its group", err)
+	}
+	if len(p.Rejected()) != 0 || p.InSync() {
+		t.Fatalf("a waiting entry is pending, not rejected: rejected %v, in sync %v", p.Rejected(), p.InSync())
+	}
+	s.Put(backend("svc/later/a", 0x0a010001))
+	s.Put(entry.Group("ingress.backends", "svc/later", entry.W("svc/later/a", 1)))
+	if _, err := p.Sync(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if !p.InSync() || len(p.trouble) != 0 {
+		t.Fatalf("in sync %v, trouble %v", p.InSync(), p.trouble)
+	}
+	requireEqual(t, targetState(t, p, f), withoutInitialDefaults(info, s))
 }
