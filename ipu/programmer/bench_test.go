@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -207,4 +208,62 @@ func BenchmarkReconcile100k(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// BenchmarkStateLiveHeap100k: what the programmer's own per-key state adds
+// to a GC cycle once 100k entries are installed: the live heap and objects
+// it holds, and the forced collection's time with it minus without it (the
+// state dropped, the desired set and the target kept). Wall time is the
+// shortest of the runs; CPU is the process's CPU time per collection, less
+// sensitive to a loaded machine.
+func BenchmarkStateLiveHeap100k(b *testing.B) {
+	p := benchProgrammer(b, WriteModeAtomic)
+	s := benchSet(b, 100_000)
+	if _, err := p.Sync(context.Background(), s); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	with := measureGC()
+	p.mu.Lock()
+	p.slots, p.slab, p.wants, p.trouble = newIndex(), arena[slot]{}, arena[entry.Entry]{}, map[entry.Key]slotTrouble{}
+	p.mu.Unlock()
+	without := measureGC()
+	runtime.KeepAlive(s)
+	b.ReportMetric(float64(with.bytes-without.bytes)/(1<<20), "state-MB")
+	b.ReportMetric(float64(with.objects-without.objects)/1000, "state-kobjs")
+	b.ReportMetric(float64((with.gc-without.gc).Microseconds())/1000, "state-gc-ms")
+	b.ReportMetric(float64((with.cpu-without.cpu).Microseconds())/1000, "state-gc-cpu-ms")
+}
+
+type gcCost struct {
+	bytes, objects uint64
+	gc, cpu        time.Duration
+}
+
+// measureGC forces 20 collections: the shortest wall time and the mean
+// process CPU time of one, and the live heap after them.
+func measureGC() gcCost {
+	const n = 20
+	runtime.GC()
+	var best time.Duration
+	cpu0 := processCPU()
+	for range n {
+		start := time.Now()
+		runtime.GC()
+		if d := time.Since(start); best == 0 || d < best {
+			best = d
+		}
+	}
+	cpu := (processCPU() - cpu0) / n
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return gcCost{bytes: ms.HeapAlloc, objects: ms.HeapObjects, gc: best, cpu: cpu}
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
