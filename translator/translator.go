@@ -191,7 +191,7 @@ func (t *Translator) full() {
 			set.SetOwner(k, owner)
 		}
 		var stale []entry.Key
-		for k := range set.All() {
+		for k := range set.Keys() {
 			if !fresh.st.set.Has(k) {
 				stale = append(stale, k)
 			}

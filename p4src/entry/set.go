@@ -1,6 +1,7 @@
 package entry
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"iter"
@@ -16,14 +17,15 @@ import (
 // saw the set at generation g can ask which keys changed since
 // (ChangedSince) instead of comparing every entry; the journal is bounded and
 // a consumer that fell too far behind is told to compare everything.
+//
+// Entries are stored packed (packed.go, arena.go): the index maps a key to a slot number, and the slot
+// locates the entry's packed value in pointer-free chunks. Get and All unpack a fresh copy; nothing
+// returned shares memory with the set.
 type Set struct {
-	// m points every key at its entry's slot. Entries live in slabs (chunks of slots) rather than in the
-	// map: an Entry is too large for a map to hold inline, and one allocation per entry is what a large
-	// translation would otherwise pay. Slots are never handed out (Get and All copy), so a changed entry
-	// is overwritten in place; a deleted entry's slot is cleared and reused.
-	m    map[Key]*slot
-	slab []slot  // unused slots of the current chunk
-	free []*slot // cleared slots of deleted entries
+	idx     map[Key]uint32
+	recs    records
+	owners  ownerTable
+	scratch []byte // the packed value being stored
 	// gen counts changes; journal[i] is the key changed at jbase+i+1.
 	gen     uint64
 	jbase   uint64
@@ -32,49 +34,18 @@ type Set struct {
 	unjournaled bool
 }
 
-// slot holds an entry and its owner: a label the producer of the set gives the entry (the translator names
-// the object that produced it); the set stores it and never interprets it.
-type slot struct {
-	e     Entry
-	owner string
-}
-
-// Slab chunk sizes: small sets start small, large ones allocate in chunks of maxChunk.
-const (
-	minChunk = 8
-	maxChunk = 1024
-)
-
-// slot returns an empty slot for a new entry.
-func (s *Set) newSlot() *slot {
-	if n := len(s.free); n > 0 {
-		p := s.free[n-1]
-		s.free = s.free[:n-1]
-		return p
-	}
-	if len(s.slab) == 0 {
-		s.slab = make([]slot, min(maxChunk, max(minChunk, len(s.m)/4)))
-	}
-	p := &s.slab[0]
-	s.slab = s.slab[1:]
-	return p
-}
-
 // Grow makes room for n more entries (presizing the index), so that building a large set does not grow
 // its index step by step.
 func (s *Set) Grow(n int) {
 	if n <= 0 {
 		return
 	}
-	if len(s.m) == 0 {
-		s.m = make(map[Key]*slot, n)
-	} else {
-		m := make(map[Key]*slot, len(s.m)+n)
-		for k, p := range s.m {
-			m[k] = p
-		}
-		s.m = m
+	m := make(map[Key]uint32, len(s.idx)+n)
+	for k, i := range s.idx {
+		m[k] = i
 	}
+	s.idx = m
+	s.recs.slots = slices.Grow(s.recs.slots, n)
 }
 
 // SuspendJournal stops journaling changes until ResumeJournal; meanwhile ChangedSince reports false for
@@ -106,7 +77,7 @@ func NewSet(entries ...Entry) (*Set, error) {
 }
 
 // Len is the number of entries.
-func (s *Set) Len() int { return len(s.m) }
+func (s *Set) Len() int { return len(s.idx) }
 
 // Put canonicalises and validates e and stores it, replacing any entry with
 // the same key. It returns the stored (canonical) entry.
@@ -115,7 +86,7 @@ func (s *Set) Put(e Entry) (Entry, error) {
 	if err := e.Validate(); err != nil {
 		return e, err
 	}
-	s.put(e.Key(), e)
+	s.put(e.Key(), &e)
 	return e, nil
 }
 
@@ -129,7 +100,7 @@ func (s *Set) PutKeyed(k Key, e Entry) (Entry, error) {
 	if err := e.Validate(); err != nil {
 		return e, err
 	}
-	s.put(k, e)
+	s.put(k, &e)
 	return e, nil
 }
 
@@ -141,10 +112,15 @@ func (s *Set) Add(e Entry) error {
 		return err
 	}
 	k := e.Key()
-	if old, ok := s.m[k]; ok && !old.e.Equal(e) {
-		return fmt.Errorf("conflicting entries for %s: %s and %s", k, old.e, e)
+	if i, ok := s.idx[k]; ok {
+		s.scratch = appendValue(s.scratch[:0], &e)
+		if !bytes.Equal(s.recs.value(i), s.scratch) {
+			old, _ := s.Get(k)
+			return fmt.Errorf("conflicting entries for %s: %s and %s", k, old, e)
+		}
+		return nil
 	}
-	s.put(k, e)
+	s.put(k, &e)
 	return nil
 }
 
@@ -153,8 +129,8 @@ func (s *Set) Add(e Entry) error {
 // owner of the entry present (existed). One index lookup for a new key, where Owner then PutKeyed take
 // three.
 func (s *Set) Claim(k Key, e Entry, owner string) (cur string, existed bool, err error) {
-	if old, ok := s.m[k]; ok {
-		return old.owner, true, nil
+	if i, ok := s.idx[k]; ok {
+		return s.owners.name(s.recs.slots[i].owner), true, nil
 	}
 	if !e.isCanonical() {
 		e = e.Canonical()
@@ -163,81 +139,110 @@ func (s *Set) Claim(k Key, e Entry, owner string) (cur string, existed bool, err
 	if err := e.Validate(); err != nil {
 		return "", false, err
 	}
-	if s.m == nil {
-		s.m = make(map[Key]*slot)
-	}
-	p := s.newSlot()
-	p.e, p.owner = e, owner
-	s.m[k] = p
+	i := s.insert(k, &e)
+	s.recs.slots[i].owner = s.owners.acquire(owner)
 	s.note(k)
 	return "", false, nil
 }
 
 // Owner returns the owner of the entry with key k ("" for entries stored without one).
 func (s *Set) Owner(k Key) (string, bool) {
-	if p, ok := s.m[k]; ok {
-		return p.owner, true
+	if i, ok := s.idx[k]; ok {
+		return s.owners.name(s.recs.slots[i].owner), true
 	}
 	return "", false
 }
 
 // SetOwner changes the owner of the entry with key k (not a change of the entry: not journaled).
 func (s *Set) SetOwner(k Key, owner string) bool {
-	if p, ok := s.m[k]; ok {
-		p.owner = owner
-		return true
+	i, ok := s.idx[k]
+	if !ok {
+		return false
 	}
-	return false
+	if old := s.recs.slots[i].owner; s.owners.name(old) != owner {
+		s.recs.slots[i].owner = s.owners.acquire(owner)
+		s.owners.release(old)
+	}
+	return true
 }
 
-func (s *Set) put(k Key, e Entry) {
-	if s.m == nil {
-		s.m = make(map[Key]*slot)
-	}
-	if old, ok := s.m[k]; ok {
-		if old.e.Equal(e) {
+// put stores the canonical, valid entry e under k (a change only if it differs from what is there).
+func (s *Set) put(k Key, e *Entry) {
+	if i, ok := s.idx[k]; ok {
+		s.scratch = appendValue(s.scratch[:0], e)
+		if bytes.Equal(s.recs.value(i), s.scratch) {
 			return
 		}
-		old.e = e
+		s.recs.set(i, s.scratch)
 	} else {
-		p := s.newSlot()
-		p.e = e
-		s.m[k] = p
+		s.insert(k, e)
 	}
 	s.note(k)
 }
 
+// insert stores e under the new key k (not journaled) and returns its slot.
+func (s *Set) insert(k Key, e *Entry) uint32 {
+	if s.idx == nil {
+		s.idx = make(map[Key]uint32)
+	}
+	s.scratch = appendValue(s.scratch[:0], e)
+	i := s.recs.newSlot()
+	s.recs.set(i, s.scratch)
+	s.idx[k] = i
+	return i
+}
+
 // AddAll adds every entry of o (see Add), stopping at the first conflict.
 func (s *Set) AddAll(o *Set) error {
-	for k, e := range o.m {
-		if old, ok := s.m[k]; ok && !old.e.Equal(e.e) {
-			return fmt.Errorf("conflicting entries for %s: %s and %s", k, old.e, e.e)
+	for k, oi := range o.idx {
+		v := o.recs.value(oi)
+		if i, ok := s.idx[k]; ok {
+			if !bytes.Equal(s.recs.value(i), v) {
+				old, _ := s.Get(k)
+				e, _ := o.Get(k)
+				return fmt.Errorf("conflicting entries for %s: %s and %s", k, old, e)
+			}
+			continue
 		}
-		s.put(k, e.e)
+		s.insertPacked(k, v, "")
+		s.note(k)
 	}
 	return nil
 }
 
+// insertPacked stores the packed value v (taken from another set) under the new key k with owner.
+func (s *Set) insertPacked(k Key, v []byte, owner string) {
+	if s.idx == nil {
+		s.idx = make(map[Key]uint32)
+	}
+	s.scratch = append(s.scratch[:0], v...) // v may live in a chunk of s's own that adding evacuates
+	i := s.recs.newSlot()
+	s.recs.set(i, s.scratch)
+	s.recs.slots[i].owner = s.owners.acquire(owner)
+	s.idx[k] = i
+}
+
 // Delete removes the entry with key k and reports whether there was one.
 func (s *Set) Delete(k Key) bool {
-	p, ok := s.m[k]
+	i, ok := s.idx[k]
 	if !ok {
 		return false
 	}
-	delete(s.m, k)
-	*p = slot{} // drop what the entry refers to
-	s.free = append(s.free, p)
+	delete(s.idx, k)
+	s.owners.release(s.recs.slots[i].owner)
+	s.recs.freeSlot(i)
 	s.note(k)
 	return true
 }
 
 // Clear removes every entry.
 func (s *Set) Clear() {
-	for k := range s.m {
+	for k := range s.idx {
 		s.note(k)
 	}
-	clear(s.m)
-	s.slab, s.free = nil, nil
+	clear(s.idx)
+	s.recs = records{}
+	s.owners = ownerTable{}
 }
 
 func (s *Set) note(k Key) {
@@ -246,7 +251,7 @@ func (s *Set) note(k Key) {
 		s.jbase = s.gen
 		return
 	}
-	if len(s.journal) >= max(minJournal, len(s.m)) {
+	if len(s.journal) >= max(minJournal, len(s.idx)) {
 		// Forget the older half: a consumer that far behind compares
 		// everything, one that kept up still gets just the changes.
 		drop := len(s.journal) / 2
@@ -256,25 +261,65 @@ func (s *Set) note(k Key) {
 	s.journal = append(s.journal, k)
 }
 
+// entryAt unpacks the entry in slot i under key k. A set only holds what it packed itself, so a failure
+// is a bug in this package.
+func (s *Set) entryAt(k Key, i uint32) Entry {
+	e, err := unpack(k, string(s.recs.value(i))) // one string for the value's names
+	if err != nil {
+		panic(fmt.Sprintf("entry: set corrupted: %v", err))
+	}
+	return e
+}
+
 // Get returns the entry with key k.
 func (s *Set) Get(k Key) (Entry, bool) {
-	if p, ok := s.m[k]; ok {
-		return p.e, true
+	if i, ok := s.idx[k]; ok {
+		return s.entryAt(k, i), true
 	}
 	return Entry{}, false
 }
 
+// Packed returns the packed value of the entry with key k (a copy: it stays valid whatever the set does).
+func (s *Set) Packed(k Key) (Packed, bool) {
+	if i, ok := s.idx[k]; ok {
+		return Packed(s.recs.value(i)), true
+	}
+	return "", false
+}
+
+// Holds reports whether an entry with key k is present (present) and whether its packed value is v
+// (same), without copying or unpacking anything.
+func (s *Set) Holds(k Key, v Packed) (present, same bool) {
+	i, ok := s.idx[k]
+	if !ok {
+		return false, false
+	}
+	return true, string(s.recs.value(i)) == string(v)
+}
+
 // Has reports whether an entry with key k is present.
 func (s *Set) Has(k Key) bool {
-	_, ok := s.m[k]
+	_, ok := s.idx[k]
 	return ok
 }
 
-// All iterates over the entries in no particular order.
+// All iterates over the entries in no particular order. The set must not change during the iteration.
 func (s *Set) All() iter.Seq2[Key, Entry] {
 	return func(yield func(Key, Entry) bool) {
-		for k, e := range s.m {
-			if !yield(k, e.e) {
+		for k, i := range s.idx {
+			if !yield(k, s.entryAt(k, i)) {
+				return
+			}
+		}
+	}
+}
+
+// Keys iterates over the keys in no particular order (without unpacking the entries). The set must not
+// change during the iteration.
+func (s *Set) Keys() iter.Seq[Key] {
+	return func(yield func(Key) bool) {
+		for k := range s.idx {
+			if !yield(k) {
 				return
 			}
 		}
@@ -283,9 +328,9 @@ func (s *Set) All() iter.Seq2[Key, Entry] {
 
 // Sorted returns the entries in the deterministic order of Compare.
 func (s *Set) Sorted() []Entry {
-	out := make([]Entry, 0, len(s.m))
-	for _, e := range s.m {
-		out = append(out, e.e)
+	out := make([]Entry, 0, len(s.idx))
+	for k, i := range s.idx {
+		out = append(out, s.entryAt(k, i))
 	}
 	SortEntries(out)
 	return out
@@ -307,16 +352,12 @@ func compareKeyed(a Entry, ak Key, b Entry, bk Key) int {
 	return strings.Compare(string(ak), string(bk))
 }
 
-// Clone returns an independent copy (entries are values and are shared; they
-// are immutable). The copy has its own journal.
+// Clone returns an independent copy with its own journal, packed afresh (no dead records).
 func (s *Set) Clone() *Set {
-	c := &Set{m: make(map[Key]*slot, len(s.m))}
-	slots := make([]slot, len(s.m))
-	i := 0
-	for k, e := range s.m {
-		slots[i] = *e
-		c.m[k] = &slots[i]
-		i++
+	c := &Set{idx: make(map[Key]uint32, len(s.idx))}
+	c.recs.slots = make([]ref, 0, len(s.idx))
+	for k, i := range s.idx {
+		c.insertPacked(k, s.recs.value(i), s.owners.name(s.recs.slots[i].owner))
 	}
 	return c
 }
@@ -326,9 +367,9 @@ func (s *Set) Equal(o *Set) bool {
 	if s.Len() != o.Len() {
 		return false
 	}
-	for k, e := range s.m {
-		oe, ok := o.m[k]
-		if !ok || !e.e.Equal(oe.e) {
+	for k, i := range s.idx {
+		oi, ok := o.idx[k]
+		if !ok || !bytes.Equal(s.recs.value(i), o.recs.value(oi)) {
 			return false
 		}
 	}
@@ -339,8 +380,8 @@ func (s *Set) Equal(o *Set) bool {
 // profile name.
 func (s *Set) CountByContainer() map[string]int {
 	out := make(map[string]int)
-	for _, e := range s.m {
-		out[e.e.Container()]++
+	for k := range s.idx {
+		out[k.Container()]++
 	}
 	return out
 }
@@ -386,16 +427,16 @@ func (d Delta) Len() int { return len(d.Insert) + len(d.Modify) + len(d.Delete) 
 // order.
 func Diff(from, to *Set) Delta {
 	var d Delta
-	for k, e := range to.m {
-		if old, ok := from.m[k]; !ok {
-			d.Insert = append(d.Insert, e.e)
-		} else if !old.e.Equal(e.e) {
-			d.Modify = append(d.Modify, e.e)
+	for k, i := range to.idx {
+		if fi, ok := from.idx[k]; !ok {
+			d.Insert = append(d.Insert, to.entryAt(k, i))
+		} else if !bytes.Equal(from.recs.value(fi), to.recs.value(i)) {
+			d.Modify = append(d.Modify, to.entryAt(k, i))
 		}
 	}
-	for k, e := range from.m {
-		if _, ok := to.m[k]; !ok {
-			d.Delete = append(d.Delete, e.e)
+	for k, fi := range from.idx {
+		if _, ok := to.idx[k]; !ok {
+			d.Delete = append(d.Delete, from.entryAt(k, fi))
 		}
 	}
 	d.sort()
@@ -412,15 +453,15 @@ func DiffKeys(from, to *Set, keys []Key) Delta {
 			continue
 		}
 		seen[k] = struct{}{}
-		old, inFrom := from.m[k]
-		e, inTo := to.m[k]
+		fi, inFrom := from.idx[k]
+		i, inTo := to.idx[k]
 		switch {
 		case inTo && !inFrom:
-			d.Insert = append(d.Insert, e.e)
-		case inTo && inFrom && !old.e.Equal(e.e):
-			d.Modify = append(d.Modify, e.e)
+			d.Insert = append(d.Insert, to.entryAt(k, i))
+		case inTo && inFrom && !bytes.Equal(from.recs.value(fi), to.recs.value(i)):
+			d.Modify = append(d.Modify, to.entryAt(k, i))
 		case inFrom && !inTo:
-			d.Delete = append(d.Delete, old.e)
+			d.Delete = append(d.Delete, from.entryAt(k, fi))
 		}
 	}
 	d.sort()
