@@ -170,7 +170,13 @@ func TestRealTimePollersRunSCHEDFIFOAndAccountForABurst(t *testing.T) {
 		t.Skipf("this machine refuses SCHED_FIFO threads (%v): nothing to check", err)
 	}
 	d, h, peer, cpus := fanoutNode(t, ports.Config{RingFrames: 32, PollerPriority: 1})
+	// The pollers of a dataplane an earlier test closed may still be on their way out (a locked goroutine's
+	// thread is discarded after the goroutine ends): wait for them to go.
 	policies := pollerPolicies(t)
+	for deadline := time.Now().Add(10 * time.Second); len(policies) != len(cpus) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		policies = pollerPolicies(t)
+	}
 	if len(policies) != len(cpus) {
 		t.Fatalf("found %d poller threads (%v), want %d", len(policies), policies, len(cpus))
 	}

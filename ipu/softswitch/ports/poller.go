@@ -102,8 +102,7 @@ func (pl *poller) release(l *link) {
 // setup names, pins and prioritises the poller's (locked) thread. It reports whether the thread was
 // changed (it must then not go back to the Go runtime's pool).
 func (pl *poller) setup() (changed bool, err error) {
-	name := append([]byte(fmt.Sprintf("cp4-poller/%d", pl.idx)), 0)
-	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
+	setThreadName(fmt.Sprintf("cp4-poller/%d", pl.idx))
 	if pl.cpu >= 0 {
 		var set unix.CPUSet
 		set.Set(pl.cpu)
@@ -131,15 +130,32 @@ func (pl *poller) setup() (changed bool, err error) {
 	return changed, nil
 }
 
+// threadName returns the calling thread's name (comm).
+func threadName() string {
+	var buf [16]byte
+	_ = unix.Prctl(unix.PR_GET_NAME, uintptr(unsafe.Pointer(&buf[0])), 0, 0, 0)
+	return unix.ByteSliceToString(buf[:])
+}
+
+// setThreadName names the calling thread (at most 15 bytes are kept).
+func setThreadName(name string) {
+	b := append([]byte(name), 0)
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0)
+}
+
 func (pl *poller) run() {
 	defer pl.d.wg.Done()
 	runtime.LockOSThread()
+	name := threadName()
 	changed, err := pl.setup()
 	if err != nil {
 		pl.d.log.Warn("poller thread setup", zap.Error(err))
 	}
 	if !changed {
+		// The thread goes back to the runtime's pool: under its old name, or every later goroutine it
+		// runs would show up as a poller (in ps, top, and the tests that count pollers).
 		defer runtime.UnlockOSThread()
+		defer setThreadName(name)
 	} // else: the goroutine exits locked and the runtime discards the pinned / real-time thread
 	defer unix.Close(pl.ep)
 	defer unix.Close(pl.wake)
