@@ -51,8 +51,11 @@ type op struct {
 	key entry.Key
 	typ opType
 	// e is the entry written (insert, modify) or deleted: the slot's
-	// desired or installed value (wantOf, haveOf), in place.
+	// desired value in place (wantOf), or val.
 	e *entry.Entry
+	// val holds the installed value, unpacked, when the op needs it (a
+	// delete, a default's reset) and the value applied once it is.
+	val entry.Entry
 	// reset: MODIFY of a default entry back to the program's default.
 	reset bool
 	// converted is set once an insert became a modify or the reverse.
@@ -68,16 +71,31 @@ func (p *Programmer) stageOf(o *op) int {
 	return p.order.stage(o.e.Kind, o.e.Container(), o.typ == opDelete || o.reset)
 }
 
-// plan returns the update that converges slot s; ok is false when want and
-// have agree (or s cannot be written).
-func (p *Programmer) plan(s *slot) (o op, ok bool) {
-	k, w, h := s.key, p.wantOf(s), p.haveOf(s)
-	o = op{s: s, key: k}
+// plan fills o with the update that converges slot s; false when want and
+// have agree (or s cannot be written). o must not move afterwards (o.e may
+// point at o.val).
+func (p *Programmer) plan(o *op, s *slot) bool {
+	k := s.key
+	*o = op{s: s, key: k}
+	if s.want == wantHave {
+		return false // desired as installed
+	}
+	w := p.wantOf(s) // nil, or the desired value kept apart (it differs from the installed one)
 	if w != nil && k.Kind() != entry.KindMember && k.Kind() != entry.KindGroup && p.unmanaged[k.Container()] {
-		p.reject(&o, w, fmt.Errorf("table %s is not managed by the programmer", k.Container()))
-		return o, false
+		p.reject(o, w, fmt.Errorf("table %s is not managed by the programmer", k.Container()))
+		return false
+	}
+	// The installed value, unpacked only where the op needs it (a modify
+	// writes the desired value and only needs to know something is there).
+	have := func() *entry.Entry {
+		if !s.installed {
+			return nil
+		}
+		o.val = p.unpackHave(s)
+		return &o.val
 	}
 	if k.Kind() == entry.KindDefault {
+		h := have()
 		init, hasInit := p.info.InitialDefault(k.Container())
 		cur, tgt := h, w
 		if cur == nil && hasInit {
@@ -87,28 +105,28 @@ func (p *Programmer) plan(s *slot) (o op, ok bool) {
 			tgt = &init
 		}
 		if (cur == nil) == (tgt == nil) && (cur == nil || cur.Equal(*tgt)) {
-			return o, false
+			return false
 		}
 		if w != nil {
 			o.typ, o.e = opModify, w
-			return o, true
+			return true
 		}
 		o.typ, o.e, o.reset = opModify, h, true
-		return o, true
+		return true
 	}
 	switch {
-	case w != nil && h == nil:
+	case w != nil && !s.installed:
 		o.typ, o.e = opInsert, w
-	case w != nil && h != nil && w != h:
+	case w != nil:
 		// A desired value kept apart from the installed one differs from
 		// it (setWant, setHave keep it so): no need to compare.
 		o.typ, o.e = opModify, w
-	case w == nil && h != nil:
-		o.typ, o.e = opDelete, h
+	case s.installed:
+		o.typ, o.e = opDelete, have()
 	default:
-		return o, false
+		return false
 	}
-	return o, true
+	return true
 }
 
 // planAll turns the dirty list into ops by stage (in one slab). The slab,
@@ -129,14 +147,14 @@ func (p *Programmer) planAll() ([][]*op, []op) {
 	}
 	for _, s := range list {
 		s.dirty = false
-		o, ok := p.plan(s)
-		if !ok {
+		slab = append(slab, op{})
+		op := &slab[len(slab)-1]
+		if !p.plan(op, s) {
+			slab = slab[:len(slab)-1]
 			p.setBlocked(s, "")
 			p.forget(s)
 			continue
 		}
-		slab = append(slab, o)
-		op := &slab[len(slab)-1]
 		st := p.stageOf(op)
 		phases[st] = append(phases[st], op)
 	}
@@ -706,17 +724,16 @@ func (p *Programmer) applied(o *op, res *Result, stats *updateStats) {
 			res.Modified++
 		}
 	}
-	// o.e may point at the desired value that setHave releases, or at the
-	// installed value that dropHave clears: work from a copy. o.e is not
-	// used once the op is applied, except when it was installed (it then
-	// points at the installed value).
+	// o.e may point at the desired value that installWant releases: work
+	// from a copy, which o keeps (o.e then points at the value applied).
 	e := *o.e
+	wasWant := s.want > 0 && o.e == &p.wants.at(s.want-1).e
+	o.val, o.e = e, &o.val
 	if e.Kind == entry.KindDefault {
 		if init, ok := p.info.InitialDefault(e.Table); o.reset || (ok && init.Equal(e)) {
 			p.dropHave(s)
 		} else {
 			p.setHave(s, e)
-			o.e = &s.have
 		}
 		p.forget(s)
 		return
@@ -738,12 +755,11 @@ func (p *Programmer) applied(o *op, res *Result, stats *updateStats) {
 	if !s.installed {
 		p.countv[s.count]++
 	}
-	if s.want > 0 && o.e == p.wantOf(s) {
+	if s.want > 0 && wasWant {
 		p.installWant(s) // the usual case: no comparison
 	} else {
 		p.setHave(s, e)
 	}
-	o.e = &s.have
 }
 
 // compareExisting reads back table entries whose insert met ALREADY_EXISTS:

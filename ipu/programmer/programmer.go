@@ -110,7 +110,7 @@ type Programmer struct {
 	slots index
 	slab  arena[slot]
 	// wants holds the desired values that differ from the installed ones.
-	wants arena[entry.Entry]
+	wants arena[desiredValue]
 	// dirty lists the slots whose desired and installed values may differ:
 	// the work of the next pass.
 	dirty     []*slot
@@ -217,17 +217,28 @@ func (p *Programmer) Sync(ctx context.Context, desired *entry.Set) (Result, erro
 }
 
 // absorb records desired as what is wanted, marking what changed dirty.
+// Values are compared packed; only a changed one is unpacked (it is about
+// to be written).
 func (p *Programmer) absorb(desired *entry.Set) {
-	set := func(k entry.Key, e entry.Entry, present bool) {
+	set := func(k entry.Key) {
 		s := p.lookup(k)
+		if s != nil && s.want != wantNone {
+			w, _ := p.packedWant(s)
+			if present, same := desired.Holds(k, w); present && same {
+				return
+			}
+		}
+		v, present := desired.Packed(k)
 		switch {
-		case present && s != nil && s.want != wantNone && p.wantOf(s).Equal(e):
-			return
 		case present:
+			e, err := entry.Unpack(k, v)
+			if err != nil {
+				panic(fmt.Sprintf("programmer: desired value of %s: %v", k, err)) // a Set packs only valid entries
+			}
 			if s == nil {
 				s = p.slot(k)
 			}
-			p.setWant(s, e)
+			p.setWant(s, e, v)
 		case s == nil || s.want == wantNone:
 			return
 		default:
@@ -242,19 +253,18 @@ func (p *Programmer) absorb(desired *entry.Set) {
 	if desired == p.lastSet {
 		if keys, ok := desired.ChangedSince(p.lastGen); ok {
 			for _, k := range keys {
-				e, present := desired.Get(k)
-				set(k, e, present)
+				set(k)
 			}
 			p.lastGen = desired.Generation()
 			return
 		}
 	}
-	for k, e := range desired.All() {
-		set(k, e, true)
+	for k := range desired.Keys() {
+		set(k)
 	}
 	for s := range p.allSlots() {
 		if s.want != wantNone && !desired.Has(s.key) {
-			set(s.key, entry.Entry{}, false)
+			set(s.key)
 		}
 	}
 	p.lastSet, p.lastGen = desired, desired.Generation()
@@ -338,8 +348,9 @@ func (p *Programmer) Installed() *entry.Set {
 		if !sl.installed {
 			continue
 		}
-		if _, err := s.Put(sl.have); err != nil {
-			p.log.Error("Installed entry does not validate", zap.Stringer("entry", sl.have), zap.Error(err))
+		e := p.unpackHave(sl)
+		if _, err := s.Put(e); err != nil {
+			p.log.Error("Installed entry does not validate", zap.Stringer("entry", e), zap.Error(err))
 		}
 	}
 	return s

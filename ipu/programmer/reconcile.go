@@ -69,7 +69,7 @@ func (p *Programmer) adopt(rb *readBack, epoch uint64, pipeline string, start ti
 		}
 	}
 	for s := range p.allSlots() {
-		if s.installed && s.have.Kind != entry.KindDefault {
+		if s.installed && s.key.Kind() != entry.KindDefault {
 			p.countv[s.count]++
 		}
 		if s.want == wantNone && !s.installed {
@@ -188,7 +188,7 @@ func (p *Programmer) match(rb *readBack) (map[entry.Key]entry.Entry, *ids, [][]*
 	wantMembers := map[string]map[string]entry.Entry{}
 	wantGroups := map[string]map[string]entry.Entry{}
 	for s := range p.allSlots() {
-		if s.want == wantNone {
+		if k := s.key.Kind(); s.want == wantNone || (k != entry.KindMember && k != entry.KindGroup) {
 			continue
 		}
 		e := *p.wantOf(s)

@@ -1,6 +1,7 @@
 package programmer
 
 import (
+	"fmt"
 	"hash/maphash"
 	"iter"
 
@@ -14,10 +15,14 @@ import (
 // of. So slots live in chunked arenas (a few hundred objects for 100k keys),
 // the index maps a key's hash to an arena index (it holds no pointer: a GC
 // cycle does not scan it; a map keyed by the keys would have it follow 100k
-// more pointers), and each slot holds its installed value inline. The desired value is not
-// stored again when it equals the installed one — the usual case: it is kept
-// in a second arena only while it differs (pending, rejected, or not yet
-// installed), which is a few thousand values after a change, none at rest.
+// more pointers), and each slot holds its installed value packed
+// (entry.Packed: one pointer-free string, where an Entry inline is 184 bytes
+// of pointers to scan and the objects they point at to mark). The desired
+// value is not stored again when it equals the installed one — the usual
+// case: it is kept, unpacked, in a second arena only while it differs
+// (pending, rejected, or not yet installed), which is a few thousand values
+// after a change, none at rest. Entries are unpacked only to be written,
+// deleted or read back against.
 
 // arenaChunk is the number of elements of one arena chunk.
 const arenaChunk = 1024
@@ -79,11 +84,9 @@ const (
 // slot is one key's state.
 type slot struct {
 	key entry.Key
-	// have is the installed value, valid when installed is set (for
-	// defaults: set only when it differs from the program's default). Its
-	// slices are shared with the desired Set's entry it was written from
-	// (entries are immutable).
-	have entry.Entry
+	// have is the installed value, packed, valid when installed is set (for
+	// defaults: set only when it differs from the program's default).
+	have entry.Packed
 	// want is wantNone, wantHave, or 1 + the index in Programmer.wants of
 	// the desired value, which differs from have (or nothing is installed).
 	want int32
@@ -232,31 +235,51 @@ func (p *Programmer) counter(container string) int32 {
 	return c
 }
 
+// desiredValue is a desired value kept apart from the installed one: the
+// entry to write and its packed form (to compare without unpacking).
+type desiredValue struct {
+	e entry.Entry
+	v entry.Packed
+}
+
 // wantOf returns s's desired value (nil: not desired). The pointer is valid
-// until s's desired value changes (absorb, reconcile).
+// until s's desired value changes (absorb, reconcile); when the value is
+// "as installed" it points at a copy unpacked for the caller.
 func (p *Programmer) wantOf(s *slot) *entry.Entry {
 	switch s.want {
 	case wantNone:
 		return nil
 	case wantHave:
-		return &s.have
+		e := p.unpackHave(s)
+		return &e
 	}
-	return p.wants.at(s.want - 1)
+	return &p.wants.at(s.want - 1).e
 }
 
-// haveOf returns s's installed value (nil: not installed).
-func (p *Programmer) haveOf(s *slot) *entry.Entry {
-	if !s.installed {
-		return nil
+// packedWant returns s's desired value packed ("", false: not desired).
+func (p *Programmer) packedWant(s *slot) (entry.Packed, bool) {
+	switch s.want {
+	case wantNone:
+		return "", false
+	case wantHave:
+		return s.have, true
 	}
-	return &s.have
+	return p.wants.at(s.want - 1).v, true
 }
 
-// setWant records e as s's desired value. When that is "as installed"
-// (wantHave), e must differ from it (absorb has compared them: not comparing
-// again saves a comparison per changed key).
-func (p *Programmer) setWant(s *slot, e entry.Entry) {
-	if s.want != wantHave && s.installed && s.have.Equal(e) {
+// unpackHave returns s's installed value (s.installed must be set).
+func (p *Programmer) unpackHave(s *slot) entry.Entry {
+	e, err := entry.Unpack(s.key, s.have)
+	if err != nil {
+		// Only packed values of valid entries are stored: a bug.
+		panic(fmt.Sprintf("programmer: installed value of %s: %v", s.key, err))
+	}
+	return e
+}
+
+// setWant records e (packed: v) as s's desired value.
+func (p *Programmer) setWant(s *slot, e entry.Entry, v entry.Packed) {
+	if s.installed && s.have == v {
 		p.dropWant(s)
 		s.want = wantHave
 		return
@@ -264,7 +287,7 @@ func (p *Programmer) setWant(s *slot, e entry.Entry) {
 	if s.want <= 0 {
 		s.want = p.wants.alloc() + 1
 	}
-	*p.wants.at(s.want - 1) = e
+	*p.wants.at(s.want - 1) = desiredValue{e: e, v: v}
 }
 
 // dropWant records that s is not desired.
@@ -277,20 +300,20 @@ func (p *Programmer) dropWant(s *slot) {
 
 // setHave records e as installed in s, keeping s's desired value.
 func (p *Programmer) setHave(s *slot, e entry.Entry) {
-	if s.want == wantHave && s.have.Equal(e) {
-		s.have = e
+	v := e.Pack()
+	if s.want == wantHave && s.have == v {
 		return
 	}
-	w := p.spillWant(s)
-	s.have, s.installed = e, true
-	if w != nil {
-		p.setWant(s, *w)
+	w, ok := p.spillWant(s)
+	s.have, s.installed = v, true
+	if ok {
+		p.setWant(s, w.e, w.v)
 	}
 }
 
 // installWant records s's desired value as installed (it has been written).
 func (p *Programmer) installWant(s *slot) {
-	s.have, s.installed = *p.wants.at(s.want - 1), true
+	s.have, s.installed = p.wants.at(s.want-1).v, true
 	p.dropWant(s)
 	s.want = wantHave
 }
@@ -299,18 +322,22 @@ func (p *Programmer) installWant(s *slot) {
 // value.
 func (p *Programmer) dropHave(s *slot) {
 	p.spillWant(s)
-	s.have, s.installed = entry.Entry{}, false
+	s.have, s.installed = "", false
 }
 
 // spillWant moves a desired value that is "as installed" to the wants arena
-// before s.have changes, and returns the desired value (nil: not desired).
-func (p *Programmer) spillWant(s *slot) *entry.Entry {
-	if s.want == wantHave {
+// before s.have changes, and returns the desired value (ok false: not
+// desired).
+func (p *Programmer) spillWant(s *slot) (w desiredValue, ok bool) {
+	switch s.want {
+	case wantNone:
+		return desiredValue{}, false
+	case wantHave:
 		i := p.wants.alloc()
-		*p.wants.at(i) = s.have
+		*p.wants.at(i) = desiredValue{e: p.unpackHave(s), v: s.have}
 		s.want = i + 1
 	}
-	return p.wantOf(s)
+	return *p.wants.at(s.want - 1), true
 }
 
 // forget drops a slot that is neither desired nor installed.
