@@ -50,12 +50,13 @@ type op struct {
 	s   *slot
 	key entry.Key
 	typ opType
-	// e is the entry written (insert, modify) or deleted: the slot's
-	// desired value in place (wantOf), or val.
+	// e is the entry written (insert, modify) or deleted: &val.
 	e *entry.Entry
-	// val holds the installed value, unpacked, when the op needs it (a
-	// delete, a default's reset) and the value applied once it is.
+	// val is the slot's desired value (fromWant) or its installed value (a
+	// delete, a default's reset), unpacked for the pass.
 	val entry.Entry
+	// fromWant: val is the slot's desired value.
+	fromWant bool
 	// reset: MODIFY of a default entry back to the program's default.
 	reset bool
 	// converted is set once an insert became a modify or the reverse.
@@ -72,59 +73,63 @@ func (p *Programmer) stageOf(o *op) int {
 }
 
 // plan fills o with the update that converges slot s; false when want and
-// have agree (or s cannot be written). o must not move afterwards (o.e may
-// point at o.val).
+// have agree (or s cannot be written). o must not move afterwards (o.e
+// points at o.val).
 func (p *Programmer) plan(o *op, s *slot) bool {
 	k := s.key
 	*o = op{s: s, key: k}
 	if s.want == wantHave {
 		return false // desired as installed
 	}
-	w := p.wantOf(s) // nil, or the desired value kept apart (it differs from the installed one)
-	if w != nil && k.Kind() != entry.KindMember && k.Kind() != entry.KindGroup && p.unmanaged[k.Container()] {
-		p.reject(o, w, fmt.Errorf("table %s is not managed by the programmer", k.Container()))
-		return false
+	// A desired value kept apart from the installed one differs from it
+	// (setWant, setHave keep it so): no need to compare.
+	if w, ok := p.wantOf(s, &p.unpacked); ok {
+		o.val, o.e, o.fromWant = w, &o.val, true
 	}
-	// The installed value, unpacked only where the op needs it (a modify
-	// writes the desired value and only needs to know something is there).
-	have := func() *entry.Entry {
-		if !s.installed {
-			return nil
-		}
-		o.val = p.unpackHave(s)
-		return &o.val
+	if o.fromWant && k.Kind() != entry.KindMember && k.Kind() != entry.KindGroup && p.unmanaged[k.Container()] {
+		p.reject(o, o.e, fmt.Errorf("table %s is not managed by the programmer", k.Container()))
+		return false
 	}
 	if k.Kind() == entry.KindDefault {
-		h := have()
-		init, hasInit := p.info.InitialDefault(k.Container())
-		cur, tgt := h, w
-		if cur == nil && hasInit {
-			cur = &init
-		}
-		if tgt == nil && hasInit {
-			tgt = &init
-		}
-		if (cur == nil) == (tgt == nil) && (cur == nil || cur.Equal(*tgt)) {
-			return false
-		}
-		if w != nil {
-			o.typ, o.e = opModify, w
-			return true
-		}
-		o.typ, o.e, o.reset = opModify, h, true
-		return true
+		return p.planDefault(o, s)
 	}
 	switch {
-	case w != nil && !s.installed:
-		o.typ, o.e = opInsert, w
-	case w != nil:
-		// A desired value kept apart from the installed one differs from
-		// it (setWant, setHave keep it so): no need to compare.
-		o.typ, o.e = opModify, w
+	case o.fromWant && !s.installed:
+		o.typ = opInsert
+	case o.fromWant:
+		o.typ = opModify
 	case s.installed:
-		o.typ, o.e = opDelete, have()
+		o.typ, o.val, o.e = opDelete, p.haveOf(s, &p.unpacked), &o.val
 	default:
 		return false
+	}
+	return true
+}
+
+// planDefault is plan for a table's default entry, whose absence means the
+// program's initial default.
+func (p *Programmer) planDefault(o *op, s *slot) bool {
+	init, hasInit := p.info.InitialDefault(s.key.Container())
+	var cur, tgt *entry.Entry
+	if s.installed {
+		h := p.haveOf(s, &p.unpacked)
+		cur = &h
+	}
+	if o.fromWant {
+		tgt = o.e
+	}
+	if cur == nil && hasInit {
+		cur = &init
+	}
+	if tgt == nil && hasInit {
+		tgt = &init
+	}
+	if (cur == nil) == (tgt == nil) && (cur == nil || cur.Equal(*tgt)) {
+		return false
+	}
+	o.typ = opModify
+	if !o.fromWant {
+		o.val, o.e, o.reset = p.haveOf(s, &p.unpacked), &o.val, true
 	}
 	return true
 }
@@ -141,6 +146,7 @@ func (p *Programmer) planAll() ([][]*op, []op) {
 		phases[i] = phases[i][:0]
 	}
 	list := p.dirty
+	p.unpacked.Reset() // the previous plan's ops are finished
 	slab := p.scratch.ops[:0]
 	if cap(slab) < len(list) {
 		slab = make([]op, 0, len(list)) // ops point into it: it must not grow
@@ -181,6 +187,7 @@ func (p *Programmer) finish(slab []op) {
 		}
 	}
 	clear(slab) // reused by the next planAll: keep nothing alive meanwhile
+	p.unpacked.Reset()
 	for _, ph := range p.scratch.stages {
 		clear(ph[:cap(ph)])
 	}
@@ -724,11 +731,7 @@ func (p *Programmer) applied(o *op, res *Result, stats *updateStats) {
 			res.Modified++
 		}
 	}
-	// o.e may point at the desired value that installWant releases: work
-	// from a copy, which o keeps (o.e then points at the value applied).
 	e := *o.e
-	wasWant := s.want > 0 && o.e == &p.wants.at(s.want-1).e
-	o.val, o.e = e, &o.val
 	if e.Kind == entry.KindDefault {
 		if init, ok := p.info.InitialDefault(e.Table); o.reset || (ok && init.Equal(e)) {
 			p.dropHave(s)
@@ -755,7 +758,7 @@ func (p *Programmer) applied(o *op, res *Result, stats *updateStats) {
 	if !s.installed {
 		p.countv[s.count]++
 	}
-	if s.want > 0 && wasWant {
+	if s.want > 0 && o.fromWant {
 		p.installWant(s) // the usual case: no comparison
 	} else {
 		p.setHave(s, e)
@@ -782,7 +785,6 @@ func (p *Programmer) compareExisting(ctx context.Context, ops []*op, res *Result
 			return nil
 		}
 		if o, ok := byKey[e.Key()]; ok && o.e.Equal(e) {
-			o.e = p.wantOf(o.s)
 			p.applied(o, res, nil)
 			delete(byKey, o.key)
 		}

@@ -225,7 +225,7 @@ func BenchmarkStateLiveHeap100k(b *testing.B) {
 	b.ResetTimer()
 	with := measureGC()
 	p.mu.Lock()
-	p.slots, p.slab, p.wants, p.trouble = newIndex(), arena[slot]{}, arena[desiredValue]{}, map[entry.Key]slotTrouble{}
+	p.slots, p.slab, p.wants, p.trouble = newIndex(), arena[slot]{}, arena[entry.Packed]{}, map[entry.Key]slotTrouble{}
 	p.mu.Unlock()
 	without := measureGC()
 	runtime.KeepAlive(s)

@@ -110,7 +110,10 @@ type Programmer struct {
 	slots index
 	slab  arena[slot]
 	// wants holds the desired values that differ from the installed ones.
-	wants arena[desiredValue]
+	wants arena[entry.Packed]
+	// unpacked holds the entries a pass unpacked (to write, delete or
+	// compare them): reset when a pass plans its updates.
+	unpacked entry.Unpacker
 	// dirty lists the slots whose desired and installed values may differ:
 	// the work of the next pass.
 	dirty     []*slot
@@ -217,8 +220,7 @@ func (p *Programmer) Sync(ctx context.Context, desired *entry.Set) (Result, erro
 }
 
 // absorb records desired as what is wanted, marking what changed dirty.
-// Values are compared packed; only a changed one is unpacked (it is about
-// to be written).
+// Values are compared and kept packed.
 func (p *Programmer) absorb(desired *entry.Set) {
 	set := func(k entry.Key) {
 		s := p.lookup(k)
@@ -231,14 +233,10 @@ func (p *Programmer) absorb(desired *entry.Set) {
 		v, present := desired.Packed(k)
 		switch {
 		case present:
-			e, err := entry.Unpack(k, v)
-			if err != nil {
-				panic(fmt.Sprintf("programmer: desired value of %s: %v", k, err)) // a Set packs only valid entries
-			}
 			if s == nil {
 				s = p.slot(k)
 			}
-			p.setWant(s, e, v)
+			p.setWant(s, v)
 		case s == nil || s.want == wantNone:
 			return
 		default:
@@ -348,7 +346,7 @@ func (p *Programmer) Installed() *entry.Set {
 		if !sl.installed {
 			continue
 		}
-		e := p.unpackHave(sl)
+		e := p.haveOf(sl, nil)
 		if _, err := s.Put(e); err != nil {
 			p.log.Error("Installed entry does not validate", zap.Stringer("entry", e), zap.Error(err))
 		}

@@ -191,7 +191,7 @@ func (p *Programmer) match(rb *readBack) (map[entry.Key]entry.Entry, *ids, [][]*
 		if k := s.key.Kind(); s.want == wantNone || (k != entry.KindMember && k != entry.KindGroup) {
 			continue
 		}
-		e := *p.wantOf(s)
+		e, _ := p.wantOf(s, nil)
 		switch e.Kind {
 		case entry.KindMember:
 			if wantMembers[e.Profile] == nil {
@@ -277,7 +277,7 @@ func (p *Programmer) match(rb *readBack) (map[entry.Key]entry.Entry, *ids, [][]*
 		if ws == nil || ws.want == wantNone || r.profile == "" {
 			continue
 		}
-		w := p.wantOf(ws)
+		w, _ := p.wantOf(ws, nil)
 		switch {
 		case r.group != 0 && w.Group != "":
 			g, ok := instGroups[r.profile][r.group]

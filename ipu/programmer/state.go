@@ -19,10 +19,11 @@ import (
 // (entry.Packed: one pointer-free string, where an Entry inline is 184 bytes
 // of pointers to scan and the objects they point at to mark). The desired
 // value is not stored again when it equals the installed one — the usual
-// case: it is kept, unpacked, in a second arena only while it differs
+// case: it is kept, packed too, in a second arena only while it differs
 // (pending, rejected, or not yet installed), which is a few thousand values
 // after a change, none at rest. Entries are unpacked only to be written,
-// deleted or read back against.
+// deleted or read back against, into memory each pass reuses
+// (entry.Unpacker).
 
 // arenaChunk is the number of elements of one arena chunk.
 const arenaChunk = 1024
@@ -235,27 +236,6 @@ func (p *Programmer) counter(container string) int32 {
 	return c
 }
 
-// desiredValue is a desired value kept apart from the installed one: the
-// entry to write and its packed form (to compare without unpacking).
-type desiredValue struct {
-	e entry.Entry
-	v entry.Packed
-}
-
-// wantOf returns s's desired value (nil: not desired). The pointer is valid
-// until s's desired value changes (absorb, reconcile); when the value is
-// "as installed" it points at a copy unpacked for the caller.
-func (p *Programmer) wantOf(s *slot) *entry.Entry {
-	switch s.want {
-	case wantNone:
-		return nil
-	case wantHave:
-		e := p.unpackHave(s)
-		return &e
-	}
-	return &p.wants.at(s.want - 1).e
-}
-
 // packedWant returns s's desired value packed ("", false: not desired).
 func (p *Programmer) packedWant(s *slot) (entry.Packed, bool) {
 	switch s.want {
@@ -264,21 +244,37 @@ func (p *Programmer) packedWant(s *slot) (entry.Packed, bool) {
 	case wantHave:
 		return s.have, true
 	}
-	return p.wants.at(s.want - 1).v, true
+	return *p.wants.at(s.want - 1), true
 }
 
-// unpackHave returns s's installed value (s.installed must be set).
-func (p *Programmer) unpackHave(s *slot) entry.Entry {
-	e, err := entry.Unpack(s.key, s.have)
+// wantOf returns s's desired value unpacked (ok false: not desired), in u's
+// memory (nil: its own).
+func (p *Programmer) wantOf(s *slot, u *entry.Unpacker) (e entry.Entry, ok bool) {
+	v, ok := p.packedWant(s)
+	if !ok {
+		return entry.Entry{}, false
+	}
+	return mustUnpack(u, s.key, v), true
+}
+
+// haveOf returns s's installed value unpacked (s.installed must be set), in
+// u's memory (nil: its own).
+func (p *Programmer) haveOf(s *slot, u *entry.Unpacker) entry.Entry {
+	return mustUnpack(u, s.key, s.have)
+}
+
+// mustUnpack unpacks a value the programmer stored: only packed values of
+// valid entries are, so a failure is a bug.
+func mustUnpack(u *entry.Unpacker, k entry.Key, v entry.Packed) entry.Entry {
+	e, err := u.Unpack(k, v)
 	if err != nil {
-		// Only packed values of valid entries are stored: a bug.
-		panic(fmt.Sprintf("programmer: installed value of %s: %v", s.key, err))
+		panic(fmt.Sprintf("programmer: stored value of %s: %v", k, err))
 	}
 	return e
 }
 
-// setWant records e (packed: v) as s's desired value.
-func (p *Programmer) setWant(s *slot, e entry.Entry, v entry.Packed) {
+// setWant records v as s's desired value.
+func (p *Programmer) setWant(s *slot, v entry.Packed) {
 	if s.installed && s.have == v {
 		p.dropWant(s)
 		s.want = wantHave
@@ -287,7 +283,7 @@ func (p *Programmer) setWant(s *slot, e entry.Entry, v entry.Packed) {
 	if s.want <= 0 {
 		s.want = p.wants.alloc() + 1
 	}
-	*p.wants.at(s.want - 1) = desiredValue{e: e, v: v}
+	*p.wants.at(s.want - 1) = v
 }
 
 // dropWant records that s is not desired.
@@ -307,13 +303,13 @@ func (p *Programmer) setHave(s *slot, e entry.Entry) {
 	w, ok := p.spillWant(s)
 	s.have, s.installed = v, true
 	if ok {
-		p.setWant(s, w.e, w.v)
+		p.setWant(s, w)
 	}
 }
 
 // installWant records s's desired value as installed (it has been written).
 func (p *Programmer) installWant(s *slot) {
-	s.have, s.installed = p.wants.at(s.want-1).v, true
+	s.have, s.installed = *p.wants.at(s.want - 1), true
 	p.dropWant(s)
 	s.want = wantHave
 }
@@ -328,13 +324,13 @@ func (p *Programmer) dropHave(s *slot) {
 // spillWant moves a desired value that is "as installed" to the wants arena
 // before s.have changes, and returns the desired value (ok false: not
 // desired).
-func (p *Programmer) spillWant(s *slot) (w desiredValue, ok bool) {
+func (p *Programmer) spillWant(s *slot) (entry.Packed, bool) {
 	switch s.want {
 	case wantNone:
-		return desiredValue{}, false
+		return "", false
 	case wantHave:
 		i := p.wants.alloc()
-		*p.wants.at(i) = desiredValue{e: p.unpackHave(s), v: s.have}
+		*p.wants.at(i) = s.have
 		s.want = i + 1
 	}
 	return *p.wants.at(s.want - 1), true

@@ -3,6 +3,7 @@ package entry
 import (
 	"encoding/binary"
 	"fmt"
+	"unsafe"
 )
 
 // A Set keeps each entry as its key (the map key) plus a packed value: the part of the entry the key does
@@ -48,11 +49,63 @@ func appendValue(b []byte, e *Entry) []byte {
 // unpack rebuilds the entry stored under k with packed value v. Names are substrings of k (table, profile,
 // member or group name, match fields) and of v (action, params, references); byte strings share one new
 // buffer: with the match and param slices, three allocations for a typical entry.
-func unpack(k Key, v string) (Entry, error) {
+func unpack(k Key, v string) (Entry, error) { return (*Unpacker)(nil).unpack(k, v) }
+
+// Unpacker unpacks entries into memory it reuses from one Reset to the next, for a consumer that needs
+// many entries briefly (the programmer unpacks what it writes in a pass): an entry it returns is valid
+// until Reset. A nil Unpacker allocates each entry's memory.
+type Unpacker struct {
+	ms  []Match
+	ps  []Param
+	gms []GroupMember
+	buf []byte
+}
+
+// Unpack is the package's Unpack, into u's memory.
+func (u *Unpacker) Unpack(k Key, v Packed) (Entry, error) { return u.unpack(k, string(v)) }
+
+// Reset makes u's memory available again: every entry it returned so far must be out of use. Room beyond
+// what a few thousand entries need (left by a full sync) is let go rather than kept for good.
+func (u *Unpacker) Reset() {
+	u.ms, u.ps, u.gms, u.buf = keepSmall(u.ms), keepSmall(u.ps), keepSmall(u.gms), keepSmall(u.buf)
+}
+
+// unpackerKeep is the most memory an Unpacker keeps in each pool across a Reset: room for the entries of
+// an incremental sync of thousands, not for a full one.
+const unpackerKeep = 1 << 20
+
+func keepSmall[T any](pool []T) []T {
+	var elem T
+	if uintptr(cap(pool))*unsafe.Sizeof(elem) > unpackerKeep {
+		return nil
+	}
+	return pool[:0]
+}
+
+// unpackerChunk is the least room an Unpacker allocates at a time (in elements or bytes).
+const unpackerChunk = 1024
+
+// grab returns n elements of *pool's free room (a new chunk when it lacks room: entries handed out
+// keep the old one), or a new slice for a nil Unpacker.
+func grab[T any](u *Unpacker, pool *[]T, n int) []T {
+	if u == nil {
+		return make([]T, n)
+	}
+	if cap(*pool)-len(*pool) < n {
+		*pool = make([]T, 0, max(n, 2*cap(*pool), unpackerChunk))
+	}
+	l := len(*pool)
+	*pool = (*pool)[:l+n]
+	out := (*pool)[l : l+n : l+n]
+	clear(out) // room used before the last Reset holds an older entry's fields
+	return out
+}
+
+func (u *Unpacker) unpack(k Key, v string) (Entry, error) {
 	kr := keyReader{s: string(k), pos: 1}
 	e := Entry{Kind: k.Kind()}
 	// One buffer for every byte string: the key and the value bound their total length.
-	buf := make([]byte, 0, len(k)+len(v))
+	buf := grab(u, bufPool(u), len(k)+len(v))[:0]
 	cut := func(s string) []byte {
 		o := len(buf)
 		buf = append(buf, s...)
@@ -71,7 +124,7 @@ func unpack(k Key, v string) (Entry, error) {
 			if n > uint64(len(k)) {
 				return Entry{}, fmt.Errorf("key %q: %d match fields", string(k), n)
 			}
-			e.Match = make([]Match, n)
+			e.Match = grab(u, matchPool(u), int(n))
 			for i := range e.Match {
 				m := &e.Match[i]
 				m.Field = kr.str()
@@ -99,7 +152,7 @@ func unpack(k Key, v string) (Entry, error) {
 		if n > uint64(len(v)) {
 			return Entry{}, fmt.Errorf("packed value of %s: %d params", k, n)
 		}
-		e.Action.Params = make([]Param, n)
+		e.Action.Params = grab(u, paramPool(u), int(n))
 		for i := range e.Action.Params {
 			e.Action.Params[i].Name = vr.str()
 			e.Action.Params[i].Value = cut(vr.str())
@@ -111,7 +164,7 @@ func unpack(k Key, v string) (Entry, error) {
 		if n > uint64(len(v)) {
 			return Entry{}, fmt.Errorf("packed value of %s: %d group members", k, n)
 		}
-		e.Members = make([]GroupMember, n)
+		e.Members = grab(u, memberPool(u), int(n))
 		for i := range e.Members {
 			e.Members[i] = GroupMember{Member: vr.str(), Weight: int32(uint32(vr.uvarint()))}
 		}
@@ -120,4 +173,33 @@ func unpack(k Key, v string) (Entry, error) {
 		return Entry{}, fmt.Errorf("packed value of %s: malformed (%v)", k, vr.err)
 	}
 	return e, nil
+}
+
+// The pools of a nil Unpacker are nil: grab then allocates without using them.
+func bufPool(u *Unpacker) *[]byte {
+	if u == nil {
+		return nil
+	}
+	return &u.buf
+}
+
+func matchPool(u *Unpacker) *[]Match {
+	if u == nil {
+		return nil
+	}
+	return &u.ms
+}
+
+func paramPool(u *Unpacker) *[]Param {
+	if u == nil {
+		return nil
+	}
+	return &u.ps
+}
+
+func memberPool(u *Unpacker) *[]GroupMember {
+	if u == nil {
+		return nil
+	}
+	return &u.gms
 }

@@ -170,3 +170,27 @@ func TestSetChurnKeepsEntriesAndBoundsMemory(t *testing.T) {
 		}
 	}
 }
+
+func TestUnpackerEntriesStayValidUntilReset(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var u Unpacker
+	for round := range 3 {
+		var want []Entry
+		var got []Entry
+		for i := range 3000 { // several chunks of each pool
+			e := anyEntry(r, round*10_000+i)
+			want = append(want, e)
+			un, err := u.Unpack(e.Key(), e.Pack())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, un)
+		}
+		for i := range want { // checked after all were unpacked: none overwrote another
+			if !reflect.DeepEqual(got[i], want[i]) {
+				t.Fatalf("round %d entry %d: got %v, want %v", round, i, got[i], want[i])
+			}
+		}
+		u.Reset()
+	}
+}
