@@ -146,7 +146,6 @@ func (p *Programmer) planAll() ([][]*op, []op) {
 		phases[i] = phases[i][:0]
 	}
 	list := p.dirty
-	p.unpacked.Reset() // the previous plan's ops are finished
 	slab := p.scratch.ops[:0]
 	if cap(slab) < len(list) {
 		slab = make([]op, 0, len(list)) // ops point into it: it must not grow
@@ -186,7 +185,8 @@ func (p *Programmer) finish(slab []op) {
 			p.markDirty(o.s)
 		}
 	}
-	clear(slab) // reused by the next planAll: keep nothing alive meanwhile
+	// Both are reused by the next planAll: keep nothing alive meanwhile.
+	clear(slab)
 	p.unpacked.Reset()
 	for _, ph := range p.scratch.stages {
 		clear(ph[:cap(ph)])

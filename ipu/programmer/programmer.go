@@ -112,7 +112,7 @@ type Programmer struct {
 	// wants holds the desired values that differ from the installed ones.
 	wants arena[entry.Packed]
 	// unpacked holds the entries a pass unpacked (to write, delete or
-	// compare them): reset when a pass plans its updates.
+	// compare them): reset when the pass's ops are finished.
 	unpacked entry.Unpacker
 	// dirty lists the slots whose desired and installed values may differ:
 	// the work of the next pass.

@@ -85,10 +85,10 @@ func keepSmall[T any](pool []T) []T {
 // unpackerChunk is the least room an Unpacker allocates at a time (in elements or bytes).
 const unpackerChunk = 1024
 
-// grab returns n elements of *pool's free room (a new chunk when it lacks room: entries handed out
-// keep the old one), or a new slice for a nil Unpacker.
-func grab[T any](u *Unpacker, pool *[]T, n int) []T {
-	if u == nil {
+// grab returns n zeroed elements of *pool's free room (a new chunk when it lacks room: entries handed out
+// keep the old one), or a new slice when pool is nil.
+func grab[T any](pool *[]T, n int) []T {
+	if pool == nil {
 		return make([]T, n)
 	}
 	if cap(*pool)-len(*pool) < n {
@@ -102,10 +102,19 @@ func grab[T any](u *Unpacker, pool *[]T, n int) []T {
 }
 
 func (u *Unpacker) unpack(k Key, v string) (Entry, error) {
+	var (
+		bufs *[]byte
+		ms   *[]Match
+		ps   *[]Param
+		gms  *[]GroupMember
+	)
+	if u != nil {
+		bufs, ms, ps, gms = &u.buf, &u.ms, &u.ps, &u.gms
+	}
 	kr := keyReader{s: string(k), pos: 1}
 	e := Entry{Kind: k.Kind()}
 	// One buffer for every byte string: the key and the value bound their total length.
-	buf := grab(u, bufPool(u), len(k)+len(v))[:0]
+	buf := grab(bufs, len(k)+len(v))[:0]
 	cut := func(s string) []byte {
 		o := len(buf)
 		buf = append(buf, s...)
@@ -124,7 +133,7 @@ func (u *Unpacker) unpack(k Key, v string) (Entry, error) {
 			if n > uint64(len(k)) {
 				return Entry{}, fmt.Errorf("key %q: %d match fields", string(k), n)
 			}
-			e.Match = grab(u, matchPool(u), int(n))
+			e.Match = grab(ms, int(n))
 			for i := range e.Match {
 				m := &e.Match[i]
 				m.Field = kr.str()
@@ -152,7 +161,7 @@ func (u *Unpacker) unpack(k Key, v string) (Entry, error) {
 		if n > uint64(len(v)) {
 			return Entry{}, fmt.Errorf("packed value of %s: %d params", k, n)
 		}
-		e.Action.Params = grab(u, paramPool(u), int(n))
+		e.Action.Params = grab(ps, int(n))
 		for i := range e.Action.Params {
 			e.Action.Params[i].Name = vr.str()
 			e.Action.Params[i].Value = cut(vr.str())
@@ -164,7 +173,7 @@ func (u *Unpacker) unpack(k Key, v string) (Entry, error) {
 		if n > uint64(len(v)) {
 			return Entry{}, fmt.Errorf("packed value of %s: %d group members", k, n)
 		}
-		e.Members = grab(u, memberPool(u), int(n))
+		e.Members = grab(gms, int(n))
 		for i := range e.Members {
 			e.Members[i] = GroupMember{Member: vr.str(), Weight: int32(uint32(vr.uvarint()))}
 		}
@@ -173,33 +182,4 @@ func (u *Unpacker) unpack(k Key, v string) (Entry, error) {
 		return Entry{}, fmt.Errorf("packed value of %s: malformed (%v)", k, vr.err)
 	}
 	return e, nil
-}
-
-// The pools of a nil Unpacker are nil: grab then allocates without using them.
-func bufPool(u *Unpacker) *[]byte {
-	if u == nil {
-		return nil
-	}
-	return &u.buf
-}
-
-func matchPool(u *Unpacker) *[]Match {
-	if u == nil {
-		return nil
-	}
-	return &u.ms
-}
-
-func paramPool(u *Unpacker) *[]Param {
-	if u == nil {
-		return nil
-	}
-	return &u.ps
-}
-
-func memberPool(u *Unpacker) *[]GroupMember {
-	if u == nil {
-		return nil
-	}
-	return &u.gms
 }
