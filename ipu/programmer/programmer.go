@@ -224,21 +224,19 @@ func (p *Programmer) Sync(ctx context.Context, desired *entry.Set) (Result, erro
 func (p *Programmer) absorb(desired *entry.Set) {
 	set := func(k entry.Key) {
 		s := p.lookup(k)
-		if s != nil && s.want != wantNone {
-			w, _ := p.packedWant(s)
-			if present, same := desired.Holds(k, w); present && same {
-				return
-			}
+		var held entry.Packed // what is desired now ("": nothing)
+		if s != nil {
+			held, _ = p.packedWant(s)
 		}
-		v, present := desired.Packed(k)
+		v, present, changed := desired.Changed(k, held)
 		switch {
+		case !changed:
+			return
 		case present:
 			if s == nil {
 				s = p.slot(k)
 			}
 			p.setWant(s, v)
-		case s == nil || s.want == wantNone:
-			return
 		default:
 			p.dropWant(s)
 		}

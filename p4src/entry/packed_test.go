@@ -65,9 +65,21 @@ func TestSetReturnsExactlyTheEntriesStored(t *testing.T) {
 		if present, same := s.Holds(k, v+"x"); !present || same {
 			t.Fatalf("%s: Holds another value: %v %v", k, present, same)
 		}
+		if cur, present, changed := s.Changed(k, v); cur != v || !present || changed {
+			t.Fatalf("%s: Changed against its own value: %q %v %v", k, cur, present, changed)
+		}
+		if cur, present, changed := s.Changed(k, ""); cur != v || !present || !changed {
+			t.Fatalf("%s: Changed for a consumer holding nothing: %q %v %v", k, cur, present, changed)
+		}
 	}
 	if present, _ := s.Holds("no such key", ""); present {
 		t.Fatal("Holds a key never stored")
+	}
+	if _, present, changed := s.Changed("no such key", ""); present || changed {
+		t.Fatal("a key neither stored nor held reported as changed")
+	}
+	if _, present, changed := s.Changed("no such key", "held"); present || !changed {
+		t.Fatal("a held key the set does not have reported as unchanged")
 	}
 }
 

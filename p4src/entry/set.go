@@ -290,11 +290,22 @@ func (s *Set) Packed(k Key) (Packed, bool) {
 // Holds reports whether an entry with key k is present (present) and whether its packed value is v
 // (same), without copying or unpacking anything.
 func (s *Set) Holds(k Key, v Packed) (present, same bool) {
+	_, present, changed := s.Changed(k, v)
+	return present, present && !changed
+}
+
+// Changed is for a consumer that holds v as the packed value of key k ("" for none: a packed value is
+// never empty): it reports whether an entry with key k is present and whether that differs from what the
+// consumer holds, and copies the value only when it does (one index lookup either way).
+func (s *Set) Changed(k Key, v Packed) (cur Packed, present, changed bool) {
 	i, ok := s.idx[k]
 	if !ok {
-		return false, false
+		return "", false, v != ""
 	}
-	return true, string(s.recs.value(i)) == string(v)
+	if b := s.recs.value(i); string(b) != string(v) {
+		return Packed(b), true, true
+	}
+	return v, true, false
 }
 
 // Has reports whether an entry with key k is present.
