@@ -182,14 +182,8 @@ func (s *Set) put(k Key, e *Entry) {
 
 // insert stores e under the new key k (not journaled) and returns its slot.
 func (s *Set) insert(k Key, e *Entry) uint32 {
-	if s.idx == nil {
-		s.idx = make(map[Key]uint32)
-	}
 	s.scratch = appendValue(s.scratch[:0], e)
-	i := s.recs.newSlot()
-	s.recs.set(i, s.scratch)
-	s.idx[k] = i
-	return i
+	return s.insertScratch(k)
 }
 
 // AddAll adds every entry of o (see Add), stopping at the first conflict.
@@ -212,14 +206,19 @@ func (s *Set) AddAll(o *Set) error {
 
 // insertPacked stores the packed value v (taken from another set) under the new key k with owner.
 func (s *Set) insertPacked(k Key, v []byte, owner string) {
+	s.scratch = append(s.scratch[:0], v...)
+	s.recs.slots[s.insertScratch(k)].owner = s.owners.acquire(owner)
+}
+
+// insertScratch stores the packed value in s.scratch under the new key k and returns its slot.
+func (s *Set) insertScratch(k Key) uint32 {
 	if s.idx == nil {
 		s.idx = make(map[Key]uint32)
 	}
-	s.scratch = append(s.scratch[:0], v...) // v may live in a chunk of s's own that adding evacuates
 	i := s.recs.newSlot()
 	s.recs.set(i, s.scratch)
-	s.recs.slots[i].owner = s.owners.acquire(owner)
 	s.idx[k] = i
+	return i
 }
 
 // Delete removes the entry with key k and reports whether there was one.
