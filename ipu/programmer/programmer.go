@@ -234,7 +234,7 @@ func (p *Programmer) absorb(desired *entry.Set) {
 			return
 		case present:
 			if s == nil {
-				s = p.slot(k)
+				s = p.addSlot(k)
 			}
 			p.setWant(s, v)
 		default:

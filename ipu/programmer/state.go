@@ -161,18 +161,18 @@ func (x *index) hash(k entry.Key) uint64 {
 
 // slot returns k's slot, making an empty one if there is none.
 func (p *Programmer) slot(k entry.Key) *slot {
-	h := p.slots.hash(k)
-	head := p.slots.m[h]
-	for i := head; i != 0; {
-		s := p.slab.at(i - 1)
-		if s.key == k {
-			return s
-		}
-		i = s.next
+	if s := p.lookup(k); s != nil {
+		return s
 	}
+	return p.addSlot(k)
+}
+
+// addSlot makes an empty slot for k, which has none.
+func (p *Programmer) addSlot(k entry.Key) *slot {
+	h := p.slots.hash(k)
 	i := p.slab.alloc()
 	s := p.slab.at(i)
-	s.key, s.count, s.next = k, p.counter(k.Container()), head
+	s.key, s.count, s.next = k, p.counter(k.Container()), p.slots.m[h]
 	p.slots.m[h] = i + 1
 	return s
 }

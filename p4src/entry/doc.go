@@ -25,7 +25,7 @@
 // SetOwner: one index for both instead of a map beside the set). Entries are
 // stored packed (Packed: the part of an entry its key does not hold, as bytes) in pointer-free chunks, so
 // a large set costs the garbage collector almost nothing to mark; Get and All unpack a fresh copy, and
-// Packed, Holds and Unpack let a consumer keep and compare entries in that form.
+// Pack, Set.Changed and Unpack let a consumer keep and compare entries in that form.
 //
 // This package must not know P4Runtime ids, must not do I/O and must not
 // depend on a particular P4 program. Validation against a P4Info (unknown

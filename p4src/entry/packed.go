@@ -24,7 +24,7 @@ type Packed string
 // returns is).
 func (e Entry) Pack() Packed { return Packed(appendValue(nil, &e)) }
 
-// Unpack rebuilds the entry with key k and packed value v (as Pack or Set.Packed made them). The entry
+// Unpack rebuilds the entry with key k and packed value v (as Pack or Set.Changed return them). The entry
 // shares no memory with k's or v's callers except substrings of k for names.
 func Unpack(k Key, v Packed) (Entry, error) { return unpack(k, string(v)) }
 

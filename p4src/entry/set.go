@@ -278,21 +278,6 @@ func (s *Set) Get(k Key) (Entry, bool) {
 	return Entry{}, false
 }
 
-// Packed returns the packed value of the entry with key k (a copy: it stays valid whatever the set does).
-func (s *Set) Packed(k Key) (Packed, bool) {
-	if i, ok := s.idx[k]; ok {
-		return Packed(s.recs.value(i)), true
-	}
-	return "", false
-}
-
-// Holds reports whether an entry with key k is present (present) and whether its packed value is v
-// (same), without copying or unpacking anything.
-func (s *Set) Holds(k Key, v Packed) (present, same bool) {
-	_, present, changed := s.Changed(k, v)
-	return present, present && !changed
-}
-
 // Changed is for a consumer that holds v as the packed value of key k ("" for none: a packed value is
 // never empty): it reports whether an entry with key k is present and whether that differs from what the
 // consumer holds, and copies the value only when it does (one index lookup either way).
