@@ -90,8 +90,7 @@ func decodeMatchInto(e *Entry, t *TableInfo, ms []*p4.FieldMatch, priority int32
 	} else if priority != 0 {
 		return errf(codes.InvalidArgument, "table %q has no ternary/range/optional field: priority must be 0, got %d", t.Name, priority)
 	}
-	e.newKey(t.KeyLen)
-	e.newMask() // until put replaces it with the tuple's
+	e.newKey(t.KeyLen) // and its mask, until put replaces it with the tuple's
 	key, mask := e.Key(), e.Mask()
 	var seen uint64
 	var seenMap map[uint32]bool

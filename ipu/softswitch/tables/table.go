@@ -47,7 +47,7 @@ type RangeCheck struct {
 // that changes per packet (counters, hit time) lives in the table's slots under Handle.
 type Entry struct {
 	Table    *TableInfo
-	key      []byte // the key when it does not fit in kbuf (klen 0); see Key
+	key      []byte // the key when it does not fit in kbuf (nil: kbuf[:klen]); see Key
 	mask     []byte // the mask when it is not in kbuf (its tuple's, a learner table's; nil: kbuf[moff:]); see Mask
 	Priority int32  // P4Runtime priority (0 for tables without ternary/range/optional fields)
 	Ranges   []RangeCheck
@@ -70,7 +70,7 @@ type Entry struct {
 	poff uint8 // > 0: Action.Params live in kbuf at this offset
 	slot uint8 // > 0: the entry is ents[slot-1] of an entrySlab (see slab.go); 0: a heap object
 	rend uint8 // > 0: range bounds (RangeCheck.Low, High) live in kbuf up to this offset, behind the mask
-	klen uint8 // the key's length when it is inline (key nil); 0: key (nil for an empty key)
+	klen uint8 // the key's length when it is inline (key nil)
 	moff uint8 // where the mask starts in kbuf when it is inline (mask nil): behind the key
 
 	kbuf [64]byte // Key's (and, when they fit behind key and mask, the params') storage: one allocation
@@ -82,10 +82,10 @@ type Entry struct {
 // pointer the garbage collector looks up on every cycle, for every installed entry, even when it points
 // into the entry itself (BenchmarkStoreLiveHeap100k).
 func (e *Entry) Key() []byte {
-	if n := e.klen; n != 0 { // read next to kbuf: the fast path touches the key's cache line only
-		return unsafe.Slice(&e.kbuf[0], n) // n <= len(kbuf) (newKey): no bounds check
+	if e.key != nil {
+		return e.key
 	}
-	return e.key
+	return e.kbuf[:e.klen:e.klen]
 }
 
 // Mask returns the entry's mask (KeyLen bytes; empty for an entry without key). It must not be modified.
@@ -128,28 +128,22 @@ func (e *Entry) noteInlineParams() {
 	}
 }
 
-// newKey gives e fresh zeroed storage for a key of n bytes (inline when it fits), and no mask: the
-// caller sets one (newMask, or its table's).
+// newKey gives e fresh zeroed storage for a key of n bytes (inline when it fits) and a mask (inline
+// behind the key when both fit: put may replace it with its tuple's).
 func (e *Entry) newKey(n int) {
 	e.key, e.mask, e.klen, e.moff = nil, nil, 0, 0
 	if n > len(e.kbuf) {
-		e.key = make([]byte, n)
+		e.key, e.mask = make([]byte, n), make([]byte, n)
 		return
 	}
 	e.klen = uint8(n)
 	clear(e.kbuf[:n])
-}
-
-// newMask gives e (after newKey) fresh zeroed storage for its mask: inline behind the key when it fits
-// (put may replace it with its tuple's).
-func (e *Entry) newMask() {
-	n := len(e.Key())
-	if e.klen != 0 && 2*n <= len(e.kbuf) {
+	if 2*n <= len(e.kbuf) {
 		e.moff = uint8(n)
 		clear(e.kbuf[n : 2*n])
-		return
+	} else {
+		e.mask = make([]byte, n)
 	}
-	e.mask = make([]byte, n)
 }
 
 // clone copies an entry into a new heap object, keeping its key inline in the copy.
