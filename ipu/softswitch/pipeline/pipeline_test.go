@@ -236,7 +236,7 @@ func TestICMPConntrackKeysCarryTheQueryAndReplyType(t *testing.T) {
 				n := 0
 				s.TableByName(string(tab)).Each(func(e *tables.Entry) bool {
 					n++
-					if got := e.Key()[len(e.Key())-1]; got != want {
+					if got := e.Key[len(e.Key)-1]; got != want {
 						t.Errorf("%s entry key ends with ICMP type %d, want %d", tab, got, want)
 					}
 					return true

@@ -90,8 +90,12 @@ func decodeMatchInto(e *Entry, t *TableInfo, ms []*p4.FieldMatch, priority int32
 	} else if priority != 0 {
 		return errf(codes.InvalidArgument, "table %q has no ternary/range/optional field: priority must be 0, got %d", t.Name, priority)
 	}
-	e.newKey(t.KeyLen) // and its mask, until put replaces it with the tuple's
-	key, mask := e.Key(), e.Mask()
+	e.newKey(t.KeyLen)
+	if 2*t.KeyLen <= len(e.kbuf) {
+		e.Mask = e.kbuf[t.KeyLen : 2*t.KeyLen : 2*t.KeyLen] // until put replaces it with the tuple's
+	} else {
+		e.Mask = make([]byte, t.KeyLen)
+	}
 	var seen uint64
 	var seenMap map[uint32]bool
 	if len(t.Fields) > 64 {
@@ -114,8 +118,8 @@ func decodeMatchInto(e *Entry, t *TableInfo, ms []*p4.FieldMatch, priority int32
 			seen |= 1 << uint(i)
 		}
 		f := &t.Fields[i]
-		k := key[f.Offset : f.Offset+f.Width]
-		mk := mask[f.Offset : f.Offset+f.Width]
+		k := e.Key[f.Offset : f.Offset+f.Width]
+		mk := e.Mask[f.Offset : f.Offset+f.Width]
 		what := desc{"table", t.Name, "field", f.Name, ""}
 		switch f.Kind {
 		case MatchExact:
@@ -235,8 +239,8 @@ func encodeMatch(e *Entry) []*p4.FieldMatch {
 	out := make([]*p4.FieldMatch, 0, len(t.Fields))
 	for i := range t.Fields {
 		f := &t.Fields[i]
-		k := e.Key()[f.Offset : f.Offset+f.Width]
-		mk := e.Mask()[f.Offset : f.Offset+f.Width]
+		k := e.Key[f.Offset : f.Offset+f.Width]
+		mk := e.Mask[f.Offset : f.Offset+f.Width]
 		switch f.Kind {
 		case MatchExact:
 			out = append(out, &p4.FieldMatch{FieldId: f.ID, FieldMatchType: &p4.FieldMatch_Exact_{Exact: &p4.FieldMatch_Exact{Value: canonicalCopy(k)}}})

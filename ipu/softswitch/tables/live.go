@@ -35,19 +35,19 @@ func (lt *liveTable) lookup(key []byte) *Entry {
 	h := hashMasked(lt.seed, key, lt.mask)
 	bs := *lt.buckets.Load()
 	for n := bs[h&uint64(len(bs)-1)].Load(); n != nil; n = n.next {
-		if n.hash == h && equalMasked(key, lt.mask, n.e.Key()) {
+		if n.hash == h && equalMasked(key, lt.mask, n.e.Key) {
 			return n.e
 		}
 	}
 	return nil
 }
 
-// find returns the installed entry with e's key (e.Key() is already masked).
+// find returns the installed entry with e's key (e.Key is already masked).
 func (lt *liveTable) find(e *Entry) *Entry {
-	h := hashBytes(lt.seed, e.Key())
+	h := hashBytes(lt.seed, e.Key)
 	bs := *lt.buckets.Load()
 	for n := bs[h&uint64(len(bs)-1)].Load(); n != nil; n = n.next {
-		if n.hash == h && string(n.e.Key()) == string(e.Key()) {
+		if n.hash == h && string(n.e.Key) == string(e.Key) {
 			return n.e
 		}
 	}
@@ -59,7 +59,7 @@ func (lt *liveTable) insert(e *Entry) {
 	if int(lt.n.Load()) >= len(*lt.buckets.Load()) {
 		lt.grow()
 	}
-	h := hashBytes(lt.seed, e.Key())
+	h := hashBytes(lt.seed, e.Key)
 	bs := *lt.buckets.Load()
 	b := &bs[h&uint64(len(bs)-1)]
 	b.Store(&lnode{hash: h, e: e, next: b.Load()})
@@ -81,7 +81,7 @@ func (lt *liveTable) remove(old *Entry) bool {
 // rewrite rebuilds the chain holding old with old replaced by e (or dropped when e is nil); nodes
 // after old are shared, nodes before it copied, so a reader walking the old chain is unaffected.
 func (lt *liveTable) rewrite(old, e *Entry) bool {
-	h := hashBytes(lt.seed, old.Key())
+	h := hashBytes(lt.seed, old.Key)
 	bs := *lt.buckets.Load()
 	b := &bs[h&uint64(len(bs)-1)]
 	head := b.Load()

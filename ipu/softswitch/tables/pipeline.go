@@ -252,12 +252,10 @@ func (s *Store) learnLocked(t *Table, key []byte, actionID uint32, params []byte
 		return nil, errf(codes.InvalidArgument, "table %q: action %q params of %d bytes, want %d", ti.Name, ref.Action.Name, len(params), ref.Action.ParamsLen)
 	}
 	cur := base.tables[ti.Index]
-	e := &Entry{Table: ti, Kind: ActDirect, Learned: true}
+	e := &Entry{Table: ti, Mask: ti.validMask, Kind: ActDirect, Learned: true}
 	e.newKey(ti.KeyLen)
-	e.mask = ti.validMask
-	ek := e.Key()
 	for i := range key {
-		ek[i] = key[i] & ti.validMask[i]
+		e.Key[i] = key[i] & ti.validMask[i]
 	}
 	if old := cur.find(e); old != nil {
 		return old, nil

@@ -107,7 +107,7 @@ func (st *State) readOneTable(t *Table, q *p4.TableEntry, wantCounter, wantHit b
 		if t.Info.NeedsPriority && q.Priority == 0 {
 			var found []*Entry
 			t.Each(func(e *Entry) bool {
-				if bytes.Equal(e.Mask(), k.Mask()) && bytes.Equal(e.Key(), k.Key()) && sameRanges(e, k) && filter(e) {
+				if bytes.Equal(e.Mask, k.Mask) && bytes.Equal(e.Key, k.Key) && sameRanges(e, k) && filter(e) {
 					found = append(found, e)
 				}
 				return true

@@ -110,7 +110,7 @@ func TestSlabChurnRelocatesEntriesAndKeepsOldSnapshots(t *testing.T) {
 			if s := e.slabOf(); s != nil {
 				slabs[s]++
 			}
-			if _, ok := e.kbufOffset(e.Mask()); !ok {
+			if _, ok := e.kbufOffset(e.Mask); !ok {
 				t.Fatalf("round %d: a route's mask is not in its own buffer (it would keep another slab alive or cost the GC a lookup)", round)
 			}
 			return true
@@ -198,7 +198,7 @@ func TestRangeEntriesOwnTheirChecksAcrossModifiesAndRelocation(t *testing.T) {
 		if _, ok := e.kbufOffset(r.High); !ok {
 			t.Fatal("range high bound is not in the entry's own buffer")
 		}
-		if _, ok := e.kbufOffset(e.Mask()); !ok {
+		if _, ok := e.kbufOffset(e.Mask); !ok {
 			t.Fatal("the mask is not in the entry's own buffer")
 		}
 		sl := e.slabOf()

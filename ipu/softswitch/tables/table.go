@@ -47,8 +47,8 @@ type RangeCheck struct {
 // that changes per packet (counters, hit time) lives in the table's slots under Handle.
 type Entry struct {
 	Table    *TableInfo
-	key      []byte // the key when it does not fit in kbuf (nil: kbuf[:klen]); see Key
-	mask     []byte // the mask when it is not in kbuf (its tuple's, a learner table's; nil: kbuf[moff:]); see Mask
+	Key      []byte // key & Mask, KeyLen bytes
+	Mask     []byte // the entry's mask: in kbuf for slab entries (a pointer the GC skips), else its tuple's
 	Priority int32  // P4Runtime priority (0 for tables without ternary/range/optional fields)
 	Ranges   []RangeCheck
 
@@ -70,38 +70,15 @@ type Entry struct {
 	poff uint8 // > 0: Action.Params live in kbuf at this offset
 	slot uint8 // > 0: the entry is ents[slot-1] of an entrySlab (see slab.go); 0: a heap object
 	rend uint8 // > 0: range bounds (RangeCheck.Low, High) live in kbuf up to this offset, behind the mask
-	klen uint8 // the key's length when it is inline (key nil)
-	moff uint8 // where the mask starts in kbuf when it is inline (mask nil): behind the key
 
 	kbuf [64]byte // Key's (and, when they fit behind key and mask, the params') storage: one allocation
-}
-
-// Key returns the entry's key (key & Mask, KeyLen bytes). It must not be modified.
-//
-// Key and mask are kept in the entry's inline buffer as offset and length, not as slices: a slice is a
-// pointer the garbage collector looks up on every cycle, for every installed entry, even when it points
-// into the entry itself (BenchmarkStoreLiveHeap100k).
-func (e *Entry) Key() []byte {
-	if e.key != nil {
-		return e.key
-	}
-	return e.kbuf[:e.klen:e.klen]
-}
-
-// Mask returns the entry's mask (KeyLen bytes; empty for an entry without key). It must not be modified.
-func (e *Entry) Mask() []byte {
-	if e.mask != nil {
-		return e.mask
-	}
-	n := e.moff + e.klen
-	return e.kbuf[e.moff:n:n]
 }
 
 // paramSpace is where a direct action's params may go in e's inline buffer: behind the key and the
 // decode-time mask (nil when nothing is left).
 func (e *Entry) paramSpace() []byte {
-	off := max(2*int(e.klen), int(e.rend))
-	if e.klen == 0 || e.key != nil || off >= len(e.kbuf) {
+	off := max(2*len(e.Key), int(e.rend))
+	if len(e.Key) == 0 || len(e.Key) > len(e.kbuf) || off >= len(e.kbuf) || &e.Key[0] != &e.kbuf[0] {
 		return nil
 	}
 	return e.kbuf[off:]
@@ -110,8 +87,8 @@ func (e *Entry) paramSpace() []byte {
 // rangeBytes returns zeroed room for n bytes of range bounds: in e's inline buffer behind the key and
 // the decode-time mask while it fits (cloneInto re-points them), else a new slice.
 func (e *Entry) rangeBytes(n int) []byte {
-	off := max(2*int(e.klen), int(e.rend))
-	if e.klen == 0 || e.key != nil || off+n > len(e.kbuf) {
+	off := max(2*len(e.Key), int(e.rend))
+	if len(e.Key) == 0 || len(e.Key) > len(e.kbuf) || &e.Key[0] != &e.kbuf[0] || off+n > len(e.kbuf) {
 		return make([]byte, n)
 	}
 	e.rend = uint8(off + n)
@@ -128,22 +105,13 @@ func (e *Entry) noteInlineParams() {
 	}
 }
 
-// newKey gives e fresh zeroed storage for a key of n bytes (inline when it fits) and a mask (inline
-// behind the key when both fit: put may replace it with its tuple's).
+// newKey points e.Key at fresh zeroed storage of n bytes (inline when it fits).
 func (e *Entry) newKey(n int) {
-	e.key, e.mask, e.klen, e.moff = nil, nil, 0, 0
-	if n > len(e.kbuf) {
-		e.key, e.mask = make([]byte, n), make([]byte, n)
+	if n <= len(e.kbuf) {
+		e.Key = e.kbuf[:n:n]
 		return
 	}
-	e.klen = uint8(n)
-	clear(e.kbuf[:n])
-	if 2*n <= len(e.kbuf) {
-		e.moff = uint8(n)
-		clear(e.kbuf[n : 2*n])
-	} else {
-		e.mask = make([]byte, n)
-	}
+	e.Key = make([]byte, n)
 }
 
 // clone copies an entry into a new heap object, keeping its key inline in the copy.
@@ -158,9 +126,15 @@ func (e *Entry) cloneInto(c *Entry) {
 	slot := c.slot
 	*c = *e
 	c.slot = slot
+	if len(e.Key) > 0 && len(e.Key) <= len(e.kbuf) {
+		c.Key = c.kbuf[:len(e.Key):len(e.Key)]
+	}
 	if e.poff > 0 {
 		n := int(e.poff) + len(e.Action.Params)
 		c.Action.Params = c.kbuf[e.poff:n:n]
+	}
+	if off, ok := e.kbufOffset(e.Mask); ok {
+		c.Mask = c.kbuf[off : off+len(e.Mask) : off+len(e.Mask)]
 	}
 	if len(e.Ranges) > 0 && (e.rend > 0 || e.slot != 0 || c.slot != 0) {
 		// The checks (and bounds) of a slab or inline entry are the copy's own: nothing in the copy
@@ -208,7 +182,7 @@ func (e *Entry) rangesMatch(key []byte) bool {
 }
 
 func (e *Entry) sameIdentity(o *Entry) bool {
-	if e.Priority != o.Priority || !bytes.Equal(e.Key(), o.Key()) || len(e.Ranges) != len(o.Ranges) {
+	if e.Priority != o.Priority || !bytes.Equal(e.Key, o.Key) || len(e.Ranges) != len(o.Ranges) {
 		return false
 	}
 	for i := range e.Ranges {
@@ -274,7 +248,7 @@ func (t *Table) Lookup(key []byte) *Entry {
 			if best != nil && e.rank <= bestRank {
 				break
 			}
-			if equalMasked(key, tp.mask, e.Key()) && (e.Ranges == nil || e.rangesMatch(key)) {
+			if equalMasked(key, tp.mask, e.Key) && (e.Ranges == nil || e.rangesMatch(key)) {
 				best, bestRank = e, e.rank
 				break
 			}
@@ -301,11 +275,11 @@ func (t *Table) find(e *Entry) *Entry {
 	if t.live != nil {
 		return t.live.find(e)
 	}
-	tp := t.tupleFor(e.Mask())
+	tp := t.tupleFor(e.Mask)
 	if tp == nil {
 		return nil
 	}
-	for _, o := range tp.m.get(hashBytes(t.seed, e.Key())) {
+	for _, o := range tp.m.get(hashBytes(t.seed, e.Key)) {
 		if o.sameIdentity(e) {
 			return o
 		}
@@ -350,7 +324,7 @@ func (t *Table) sortTuples() {
 // table the change is visible at once and put returns the function that undoes it.
 func (t *Table) put(gen uint64, e *Entry, replace bool) (undo func()) {
 	if lt := t.live; lt != nil {
-		e.mask = t.Info.validMask
+		e.Mask = t.Info.validMask
 		if !replace {
 			lt.insert(e)
 			return func() { lt.remove(e) }
@@ -361,26 +335,26 @@ func (t *Table) put(gen uint64, e *Entry, replace bool) (undo func()) {
 	}
 	idx := -1
 	for i, tp := range t.tuples {
-		if bytes.Equal(tp.mask, e.Mask()) {
+		if bytes.Equal(tp.mask, e.Mask) {
 			idx = i
 			break
 		}
 	}
 	if idx < 0 {
-		t.tuples = append(t.tuples, &tuple{mask: bytes.Clone(e.Mask()), maxRank: e.rank, gen: gen})
+		t.tuples = append(t.tuples, &tuple{mask: bytes.Clone(e.Mask), maxRank: e.rank, gen: gen})
 		idx = len(t.tuples) - 1
 	}
 	tp := t.ownTuple(idx, gen)
-	// A slab entry keeps its decode-time mask, behind its key (no pointer for the collector to follow;
-	// the tuple's would be one per entry per cycle). A heap entry takes its tuple's.
-	if e.mask != nil || e.slot == 0 {
-		e.mask = tp.mask
+	// A slab entry keeps its decode-time mask, behind its key: a pointer into its own slab costs the
+	// collector nothing, one into the tuple a lookup per entry per cycle.
+	if _, inline := e.kbufOffset(e.Mask); !inline || e.slot == 0 {
+		e.Mask = tp.mask
 	}
 	delta := 1
 	if replace {
 		delta = 0
 	}
-	tp.m.update(gen, hashBytes(t.seed, e.Key()), delta, func(old []*Entry, owned bool) []*Entry {
+	tp.m.update(gen, hashBytes(t.seed, e.Key), delta, func(old []*Entry, owned bool) []*Entry {
 		if replace {
 			out := old
 			if !owned {
@@ -433,7 +407,7 @@ func (t *Table) remove(gen uint64, e *Entry) (undo func()) {
 	}
 	idx := -1
 	for i, tp := range t.tuples {
-		if bytes.Equal(tp.mask, e.Mask()) {
+		if bytes.Equal(tp.mask, e.Mask) {
 			idx = i
 			break
 		}
@@ -442,7 +416,7 @@ func (t *Table) remove(gen uint64, e *Entry) (undo func()) {
 		panic("tables: remove from a missing tuple")
 	}
 	tp := t.ownTuple(idx, gen)
-	tp.m.update(gen, hashBytes(t.seed, e.Key()), -1, func(old []*Entry, owned bool) []*Entry {
+	tp.m.update(gen, hashBytes(t.seed, e.Key), -1, func(old []*Entry, owned bool) []*Entry {
 		out := make([]*Entry, 0, len(old))
 		for _, o := range old {
 			if !o.sameIdentity(e) {

@@ -495,7 +495,7 @@ func TestIdleTimeoutSweepReportsIdleEntriesAndRestartsTheirTimer(t *testing.T) {
 	}
 	now += int64(600 * time.Millisecond)
 	r := s.Sweep()
-	if len(r.Idle) != 1 || !bytes.Equal(r.Idle[0].Entry.Key(), []byte{0, 0, 0, 1}) {
+	if len(r.Idle) != 1 || !bytes.Equal(r.Idle[0].Entry.Key, []byte{0, 0, 0, 1}) {
 		t.Fatalf("idle %v", r.Idle)
 	}
 	if r := s.Sweep(); len(r.Idle) != 0 {
