@@ -513,13 +513,25 @@ func (c *Client) WriteEncoded(ctx context.Context, updates []byte, n int, atomic
 	}
 	hdr, _ := proto.Marshal(&p4v1.WriteRequest{DeviceId: c.cfg.DeviceID, Role: c.cfg.Role, ElectionId: c.cfg.ElectionID.proto(),
 		Atomicity: atomicity})
-	req := make([]byte, 0, len(hdr)+len(updates))
-	req = append(append(req, hdr...), updates...)
+	buf := requestBuffers.Get().(*[]byte)
+	req := append(append((*buf)[:0], hdr...), updates...)
 	start := time.Now()
 	err := c.conn.Invoke(ctx, p4v1.P4Runtime_Write_FullMethodName, &encoded{req}, &p4v1.WriteResponse{}, grpc.ForceCodec(passthrough{}))
 	c.observe("Write", start, err)
+	// A call that got its response has sent the whole request: the buffer can serve the next Write.
+	// After an error (a cancelled context, a broken connection) the transport may still hold it.
+	if err == nil && cap(req) <= maxPooledRequest {
+		*buf = req[:0]
+		requestBuffers.Put(buf)
+	}
 	return c.writeError(err, n)
 }
+
+// requestBuffers recycles WriteEncoded's request buffers (one incremental sync of 1000 updates is
+// ≈ 64 KiB, garbage for every sync otherwise); buffers above maxPooledRequest go back to the GC.
+var requestBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledRequest = 4 << 20
 
 // encoded is a message already in wire form.
 type encoded struct{ b []byte }

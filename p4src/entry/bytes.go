@@ -76,6 +76,21 @@ func and(a, m []byte) []byte {
 	return Canonical(out)
 }
 
+// maskedEqual reports whether v&m == v (as unsigned integers), i.e. v has no bit outside m; it is
+// bytes.Equal(and(v, m), v) for a canonical v, without allocating.
+func maskedEqual(v, m []byte) bool {
+	for i := 1; i <= len(v); i++ {
+		var mb byte
+		if i <= len(m) {
+			mb = m[len(m)-i]
+		}
+		if v[len(v)-i]&^mb != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // compareUint compares two unsigned big-endian integers of any length.
 func compareUint(a, b []byte) int {
 	a, b = trimZeros(a), trimZeros(b)

@@ -223,37 +223,61 @@ func (e Entry) Canonical() Entry {
 		return e
 	}
 	out := e
-	out.Match = make([]Match, 0, len(e.Match))
-	for _, m := range e.Match {
-		m.Value = Canonical(m.Value)
+	if !matchCanonical(e.Match) {
+		out.Match = canonicalMatch(e.Match)
+	}
+	if !paramsCanonical(e.Action.Params) {
+		out.Action.Params = slices.Clone(e.Action.Params)
+		for i := range out.Action.Params {
+			out.Action.Params[i].Value = canonicalShared(out.Action.Params[i].Value)
+		}
+		sortParams(out.Action.Params)
+	}
+	if !membersSorted(e.Members) {
+		out.Members = slices.Clone(e.Members)
+		slices.SortStableFunc(out.Members, func(a, b GroupMember) int { return strings.Compare(a.Member, b.Member) })
+	}
+	return out
+}
+
+// canonicalMatch returns a canonical copy of match: sorted by field, "don't care" matches dropped, byte
+// strings canonical (shared with match where they already are).
+func canonicalMatch(match []Match) []Match {
+	out := make([]Match, 0, len(match))
+	for _, m := range match {
+		m.Value = canonicalShared(m.Value)
 		switch m.Kind {
 		case MatchTernary:
 			if isZero(m.Mask) {
 				continue
 			}
-			m.Mask = Canonical(m.Mask)
-			m.Value = and(m.Value, m.Mask)
+			m.Mask = canonicalShared(m.Mask)
+			if !maskedEqual(m.Value, m.Mask) {
+				m.Value = and(m.Value, m.Mask)
+			}
 		case MatchLPM:
 			if m.PrefixLen == 0 && isZero(m.Value) {
 				continue
 			}
 		case MatchRange:
-			m.High = Canonical(m.High)
+			m.High = canonicalShared(m.High)
 		}
-		out.Match = append(out.Match, m)
+		out = append(out, m)
 	}
-	if len(out.Match) == 0 {
-		out.Match = nil
+	if len(out) == 0 {
+		return nil
 	}
-	slices.SortStableFunc(out.Match, func(a, b Match) int { return strings.Compare(a.Field, b.Field) })
-	out.Action.Params = slices.Clone(e.Action.Params)
-	for i := range out.Action.Params {
-		out.Action.Params[i].Value = Canonical(out.Action.Params[i].Value)
-	}
-	sortParams(out.Action.Params)
-	out.Members = slices.Clone(e.Members)
-	slices.SortStableFunc(out.Members, func(a, b GroupMember) int { return strings.Compare(a.Member, b.Member) })
+	slices.SortStableFunc(out, func(a, b Match) int { return strings.Compare(a.Field, b.Field) })
 	return out
+}
+
+// canonicalShared returns b itself when it is canonical (or empty), else a canonical copy: Canonical
+// shares what it need not change.
+func canonicalShared(b []byte) []byte {
+	if len(b) == 0 || IsCanonical(b) {
+		return b
+	}
+	return Canonical(b)
 }
 
 func sortParams(p []Param) {
@@ -261,8 +285,16 @@ func sortParams(p []Param) {
 }
 
 func (e Entry) isCanonical() bool {
-	for i, m := range e.Match {
-		if i > 0 && e.Match[i-1].Field > m.Field {
+	return matchCanonical(e.Match) && paramsCanonical(e.Action.Params) && membersSorted(e.Members)
+}
+
+// matchCanonical reports whether match needs no change to be canonical.
+func matchCanonical(match []Match) bool {
+	if match != nil && len(match) == 0 {
+		return false
+	}
+	for i, m := range match {
+		if i > 0 && match[i-1].Field > m.Field {
 			return false
 		}
 		if !IsCanonical(m.Value) && len(m.Value) != 0 {
@@ -270,7 +302,7 @@ func (e Entry) isCanonical() bool {
 		}
 		switch m.Kind {
 		case MatchTernary:
-			if isZero(m.Mask) || !IsCanonical(m.Mask) || !bytes.Equal(and(m.Value, m.Mask), m.Value) {
+			if isZero(m.Mask) || !IsCanonical(m.Mask) || !maskedEqual(m.Value, m.Mask) {
 				return false
 			}
 		case MatchLPM:
@@ -283,19 +315,25 @@ func (e Entry) isCanonical() bool {
 			}
 		}
 	}
-	if e.Match != nil && len(e.Match) == 0 {
-		return false
-	}
-	for i, p := range e.Action.Params {
-		if i > 0 && e.Action.Params[i-1].Name > p.Name {
+	return true
+}
+
+// paramsCanonical reports whether params are sorted by name with canonical values.
+func paramsCanonical(params []Param) bool {
+	for i, p := range params {
+		if i > 0 && params[i-1].Name > p.Name {
 			return false
 		}
 		if !IsCanonical(p.Value) && len(p.Value) != 0 {
 			return false
 		}
 	}
-	for i := 1; i < len(e.Members); i++ {
-		if e.Members[i-1].Member > e.Members[i].Member {
+	return true
+}
+
+func membersSorted(members []GroupMember) bool {
+	for i := 1; i < len(members); i++ {
+		if members[i-1].Member > members[i].Member {
 			return false
 		}
 	}

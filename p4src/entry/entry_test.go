@@ -105,6 +105,66 @@ func TestCanonicalDoesNotTouchItsInput(t *testing.T) {
 	}
 }
 
+// Canonical copies only the parts it changes: a slice already canonical is shared (the result is an
+// immutable value either way), one it reorders or rewrites is a copy.
+func TestCanonicalCopiesOnlyWhatItChanges(t *testing.T) {
+	sortedMatch := []Match{{Field: "a", Kind: MatchExact, Value: []byte{1}}, {Field: "b", Kind: MatchExact, Value: []byte{2}}}
+	unsortedMatch := []Match{{Field: "b", Kind: MatchExact, Value: []byte{2}}, {Field: "a", Kind: MatchExact, Value: []byte{1}}}
+	sortedParams := []Param{{"a", []byte{1}}, {"b", []byte{2}}}
+	paddedParams := []Param{{"a", []byte{0, 1}}, {"b", []byte{2}}}
+	tests := []struct {
+		name                   string
+		match                  []Match
+		params                 []Param
+		sharesMatch, sharesPar bool
+	}{
+		{"canonical: everything shared", sortedMatch, sortedParams, true, true},
+		{"unsorted match copied, params shared", unsortedMatch, sortedParams, false, true},
+		{"padded param copied, match shared", sortedMatch, paddedParams, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := Entry{Kind: KindTable, Table: "t", Match: tt.match, Action: Action{Name: "x", Params: tt.params}}
+			out := in.Canonical()
+			if !out.isCanonical() {
+				t.Fatalf("not canonical: %s", out)
+			}
+			if got := &out.Match[0] == &tt.match[0]; got != tt.sharesMatch {
+				t.Errorf("match shared = %v, want %v", got, tt.sharesMatch)
+			}
+			if got := &out.Action.Params[0] == &tt.params[0]; got != tt.sharesPar {
+				t.Errorf("params shared = %v, want %v", got, tt.sharesPar)
+			}
+			// Values it kept are the caller's bytes; values it changed are not.
+			if !tt.sharesPar && &out.Action.Params[0].Value[0] == &tt.params[0].Value[1] {
+				t.Error("a canonicalised param value aliases the caller's padded bytes")
+			}
+		})
+	}
+}
+
+func TestMaskedEqualIsAndThenCompare(t *testing.T) {
+	tests := []struct {
+		v, m []byte
+		want bool
+	}{
+		{nil, []byte{0xff}, true},
+		{[]byte{0}, []byte{0x0f}, true},
+		{[]byte{0x0f}, []byte{0xff}, true},
+		{[]byte{0x1f}, []byte{0x0f}, false},
+		{[]byte{1, 0}, []byte{0xff}, false}, // a bit above the mask's width
+		{[]byte{0x0a}, []byte{0xff, 0xff}, true},
+		{[]byte{0xff, 0}, []byte{0xff, 0}, true},
+		{[]byte{0xff, 1}, []byte{0xff, 0}, false},
+	}
+	for _, tt := range tests {
+		ref := bytes.Equal(and(tt.v, tt.m), tt.v)
+		if got := maskedEqual(tt.v, tt.m); got != tt.want || got != ref {
+			t.Errorf("maskedEqual(%x, %x) = %v, want %v (and-then-compare says %v)", tt.v, tt.m, got, tt.want, ref)
+		}
+	}
+}
+
 func TestValidateRejects(t *testing.T) {
 	ok := Act("fwd", P("port", Uint(1)))
 	tests := []struct {

@@ -26,6 +26,8 @@ type Set struct {
 	recs    records
 	owners  ownerTable
 	scratch []byte // the packed value being stored
+	// keyScratch is the key Put builds (a Key string is made only for a change).
+	keyScratch []byte
 	// gen counts changes; journal[i] is the key changed at jbase+i+1.
 	gen     uint64
 	jbase   uint64
@@ -86,7 +88,16 @@ func (s *Set) Put(e Entry) (Entry, error) {
 	if err := e.Validate(); err != nil {
 		return e, err
 	}
-	s.put(e.Key(), &e)
+	// The key is built in scratch: an entry that is already present with these contents (a producer
+	// restating its state) costs no key string, and a changed or new one costs one of exactly its size.
+	s.keyScratch = e.AppendKey(s.keyScratch[:0])
+	if i, ok := s.idx[Key(s.keyScratch)]; ok {
+		s.scratch = appendValue(s.scratch[:0], &e)
+		if bytes.Equal(s.recs.value(i), s.scratch) {
+			return e, nil
+		}
+	}
+	s.put(Key(s.keyScratch), &e)
 	return e, nil
 }
 

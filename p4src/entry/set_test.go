@@ -189,6 +189,31 @@ func TestPutOfAnEqualEntryIsNotAChange(t *testing.T) {
 	}
 }
 
+// A producer restating its state (the translator re-putting what it built before) must not make
+// garbage per entry: Put builds the key in scratch and finds the entry unchanged.
+func TestPutOfAnUnchangedCanonicalEntryDoesNotAllocate(t *testing.T) {
+	var s Set
+	e := Table("t", 0, Act("a", P("p", Uint(7))), LPM("dst", Uint(0x0a000000), 8), Exact("vrf", Uint(1)))
+	if _, err := s.Put(e); err != nil {
+		t.Fatal(err)
+	}
+	g := s.Generation()
+	if n := testing.AllocsPerRun(50, func() { s.Put(e) }); n != 0 {
+		t.Fatalf("Put of an unchanged entry: %v allocations, want 0", n)
+	}
+	if keys, ok := s.ChangedSince(g); !ok || len(keys) != 0 {
+		t.Fatalf("ChangedSince = %v, %v; want nothing", keys, ok)
+	}
+	changed := Table("t", 0, Act("a", P("p", Uint(8))), LPM("dst", Uint(0x0a000000), 8), Exact("vrf", Uint(1)))
+	s.Put(changed)
+	if keys, ok := s.ChangedSince(g); !ok || len(keys) != 1 || keys[0] != e.Key() {
+		t.Fatalf("ChangedSince = %v, %v; want the one key", keys, ok)
+	}
+	if got, _ := s.Get(e.Key()); !got.Equal(changed) {
+		t.Fatalf("Get = %s, want %s", got, changed)
+	}
+}
+
 func TestAddAllMergesAndDetectsConflicts(t *testing.T) {
 	a := mustSet(t, Table("t", 0, Act("a"), Exact("f", Uint(1))))
 	b := mustSet(t, Table("t", 0, Act("a"), Exact("f", Uint(1))), Member("p", "m", Act("x")))
