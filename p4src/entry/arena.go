@@ -59,6 +59,12 @@ func (r *records) freeSlot(s uint32) {
 
 // set makes value slot s's record.
 func (r *records) set(s uint32, value []byte) {
+	if old := r.slots[s]; old.n != 0 && int(old.n) == recordHeader+len(value) {
+		// Same size (a changed param of a fixed-width action, the usual modify): overwrite in place.
+		// Values are only lent out until the next change, so nothing can see the old bytes change.
+		copy(r.chunks[old.chunk].buf[old.off+recordHeader:old.off+old.n], value)
+		return
+	}
 	at := r.add(s, value)
 	// Adding may have evacuated the chunk holding s's previous record: read where it is now.
 	old := r.slots[s]

@@ -174,6 +174,38 @@ func TestSetChurnKeepsEntriesAndBoundsMemory(t *testing.T) {
 	}
 }
 
+// A modify that keeps the packed size (a new value of a fixed-width param) rewrites the record where it
+// is: the arena neither grows nor evacuates, and the set reads back the newest value.
+func TestSameSizeModifyRewritesInPlace(t *testing.T) {
+	var s Set
+	route := func(i, mac int) Entry {
+		return Table("routes", 0, Act("fwd", P("dmac", Uint(uint64(0x100000+mac)))), LPM("dst", Uint(uint64(0x0a000000+i<<8)), 24))
+	}
+	for i := range 100 {
+		s.Put(route(i, 0))
+	}
+	arenaBytes := func() (n int) {
+		for _, c := range s.recs.chunks {
+			n += len(c.buf)
+		}
+		return n
+	}
+	before := arenaBytes()
+	for round := 1; round <= 50; round++ {
+		for i := range 100 {
+			s.Put(route(i, round))
+		}
+	}
+	if after := arenaBytes(); after != before {
+		t.Fatalf("arena went from %d to %d bytes for same-size modifies", before, after)
+	}
+	for i := range 100 {
+		if got, _ := s.Get(route(i, 0).Key()); !got.Equal(route(i, 50)) {
+			t.Fatalf("entry %d = %s, want %s", i, got, route(i, 50))
+		}
+	}
+}
+
 func TestUnpackerEntriesStayValidUntilReset(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	var u Unpacker
