@@ -77,7 +77,7 @@ func (s *Server) Dump() *Dump {
 	for _, ti := range st.Schema.Tables {
 		t := st.Table(ti.Index)
 		dt := DumpTable{Name: ti.Name, ID: ti.ID, Size: ti.Size, Default: s.dumpEntry(st, t, t.Default())}
-		t.Each(func(e *tables.Entry) bool {
+		st.Each(t, func(e *tables.Entry) bool {
 			dt.Entries = append(dt.Entries, s.dumpEntry(st, t, e))
 			return true
 		})

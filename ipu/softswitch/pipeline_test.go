@@ -65,14 +65,14 @@ func TestVerifyAndSaveThenCommit(t *testing.T) {
 		t.Fatalf("saved config shows %d entries", n)
 	}
 	ct.mustWrite(ins(exactEntry(2, 1)))
-	if _, tbl := h.table(tExact); tbl.Len() != 1 || tbl.Lookup([]byte{2, 0, 0, 0, 0, 1, 0, 1}) == nil {
+	if st, tbl := h.table(tExact); tbl.Len() != 1 || st.Lookup(tbl, []byte{2, 0, 0, 0, 0, 1, 0, 1}) == nil {
 		t.Fatal("the data plane changed before COMMIT")
 	}
 	if err := ct.setPipeline(p4.SetForwardingPipelineConfigRequest_COMMIT, nil); err != nil {
 		t.Fatal(err)
 	}
-	_, tbl := h.table(tExact)
-	if tbl.Len() != 1 || tbl.Lookup([]byte{2, 0, 0, 0, 0, 2, 0, 1}) == nil {
+	st, tbl := h.table(tExact)
+	if tbl.Len() != 1 || st.Lookup(tbl, []byte{2, 0, 0, 0, 0, 2, 0, 1}) == nil {
 		t.Fatal("COMMIT did not realize the writes made since VERIFY_AND_SAVE")
 	}
 	r, _ := h.c.GetForwardingPipelineConfig(ctx(t), &p4.GetForwardingPipelineConfigRequest{DeviceId: deviceID, ResponseType: p4.GetForwardingPipelineConfigRequest_COOKIE_ONLY})
@@ -122,7 +122,7 @@ func TestReconcileAndCommitKeepsSurvivingState(t *testing.T) {
 		t.Fatalf("register lost: %v", r)
 	}
 	st, tbl := h.table(tECMP)
-	if e := tbl.Lookup([]byte{10, 0, 0, 1}); e == nil || st.Resolve(e, 0) == nil {
+	if e := st.Lookup(tbl, []byte{10, 0, 0, 1}); e == nil || st.Resolve(e, 0) == nil {
 		t.Fatal("the data plane lost the group entry")
 	}
 

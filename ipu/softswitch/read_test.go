@@ -236,7 +236,7 @@ func TestLargeBatchIsWrittenAndReadBackIntact(t *testing.T) {
 	}
 	for i := 0; i < n; i += 997 {
 		key := []byte{0, 1, 10, byte(i >> 16), byte(i >> 8), byte(i)}
-		e := tbl.Lookup(key)
+		e := st.Lookup(tbl, key)
 		if e == nil || st.Resolve(e, 0).Param(1)[1] != byte(i%250+1) {
 			t.Fatalf("lookup of entry %d: %v", i, e)
 		}

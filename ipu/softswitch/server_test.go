@@ -82,7 +82,7 @@ func TestWriteThenReadTableEntryRoundTrips(t *testing.T) {
 	}
 	st, tbl := h.table(tExact)
 	key := []byte{0x02, 0, 0, 0, 0, 5, 0, 1}
-	hit := tbl.Lookup(key)
+	hit := st.Lookup(tbl, key)
 	if hit == nil {
 		t.Fatal("data plane lookup missed the written entry")
 	}

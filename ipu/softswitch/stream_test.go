@@ -204,7 +204,7 @@ func TestLearnedEntriesExpireThroughTheServerSweep(t *testing.T) {
 	_ = st
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if _, tbl := h.table(tCT); tbl.Lookup(key) == nil {
+		if st, tbl := h.table(tCT); st.Lookup(tbl, key) == nil {
 			break
 		}
 		if time.Now().After(deadline) {

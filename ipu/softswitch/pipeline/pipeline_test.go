@@ -79,7 +79,7 @@ func TestTraceHasNoSideEffects(t *testing.T) {
 	}
 	pe := s.TableByName(string(p4src.TablePortEndpoint))
 	var total uint64
-	pe.Each(func(e *tables.Entry) bool { total += s.DirectCounter(pe, e.Handle).Packets; return true })
+	s.Each(pe, func(e *tables.Entry) bool { total += s.DirectCounter(pe, e.Handle).Packets; return true })
 	if total != 0 {
 		t.Errorf("trace counted %d packets on port_endpoint", total)
 	}
@@ -234,7 +234,7 @@ func TestICMPConntrackKeysCarryTheQueryAndReplyType(t *testing.T) {
 			s := st.Load()
 			for tab, want := range map[p4src.TableName]uint8{c.origTab: c.query, c.replyTab: c.reply} {
 				n := 0
-				s.TableByName(string(tab)).Each(func(e *tables.Entry) bool {
+				s.Each(s.TableByName(string(tab)), func(e *tables.Entry) bool {
 					n++
 					if got := e.Key[len(e.Key)-1]; got != want {
 						t.Errorf("%s entry key ends with ICMP type %d, want %d", tab, got, want)

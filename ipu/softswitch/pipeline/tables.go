@@ -92,7 +92,7 @@ func (ap *applied) params() params { return paramsOf(ap.a) }
 // apply looks key up in table r (hash chooses the member of an action selector group).
 func (w *Worker) apply(r tableRef, key []byte, hash uint32) applied {
 	t := w.st.Table(w.b.idx[r])
-	e := t.Lookup(key)
+	e := w.st.Lookup(t, key)
 	ap := applied{t: t, e: e, hit: e != nil}
 	if e == nil {
 		ap.e = t.Default()

@@ -66,7 +66,7 @@ func BenchmarkLookupExact(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if t.Lookup(keys[i&4095]) == nil {
+				if st.Lookup(t, keys[i&4095]) == nil {
 					b.Fatal("miss")
 				}
 			}
@@ -74,7 +74,8 @@ func BenchmarkLookupExact(b *testing.B) {
 	}
 	b.Run("learner60k", func(b *testing.B) {
 		s := newTestStore(b, Options{Learners: map[string]LearnerConfig{"ingress.ct": {Profiles: []time.Duration{time.Hour}}}})
-		t := s.Load().TableByName("ingress.ct")
+		st := s.Load()
+		t := st.TableByName("ingress.ct")
 		for i := 0; i < 60000; i++ {
 			if _, err := s.Learn(t, ctKey(i), aCtHit, []byte{1}, 0); err != nil {
 				b.Fatal(err)
@@ -87,7 +88,7 @@ func BenchmarkLookupExact(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			if t.Lookup(keys[i&4095]) == nil {
+			if st.Lookup(t, keys[i&4095]) == nil {
 				b.Fatal("miss")
 			}
 		}
@@ -99,13 +100,14 @@ func BenchmarkLookupExact(b *testing.B) {
 			ups = append(ups, ctEntry(i))
 		}
 		fill(b, s, ups)
-		t := s.Load().TableByID(tCT)
+		st := s.Load()
+		t := st.TableByID(tCT)
 		key := ctKey(1)
 		key[12] = 99
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			if t.Lookup(key) != nil {
+			if st.Lookup(t, key) != nil {
 				b.Fatal("hit")
 			}
 		}
@@ -152,7 +154,8 @@ func BenchmarkLookupLPM(b *testing.B) {
 				ups = append(ups, lpmEntry(0, a, plen, uint16(len(ups)%500)))
 			}
 			fill(b, s, ups)
-			t := s.Load().TableByID(tLPM)
+			st := s.Load()
+			t := st.TableByID(tLPM)
 			keys := make([][]byte, 4096)
 			for i := range keys {
 				k := make([]byte, 6)
@@ -162,7 +165,7 @@ func BenchmarkLookupLPM(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if t.Lookup(keys[i&4095]) == nil {
+				if st.Lookup(t, keys[i&4095]) == nil {
 					b.Fatal("miss")
 				}
 			}
@@ -210,11 +213,12 @@ func BenchmarkLookupTernary(b *testing.B) {
 		keys = append(keys, key)
 	}
 	fill(b, s, ups)
-	t := s.Load().TableByID(tACL)
+	st := s.Load()
+	t := st.TableByID(tACL)
 	b.Run("hit", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			if t.Lookup(keys[i%len(keys)]) == nil {
+			if st.Lookup(t, keys[i%len(keys)]) == nil {
 				b.Fatal("miss")
 			}
 		}
@@ -224,7 +228,7 @@ func BenchmarkLookupTernary(b *testing.B) {
 		key[12] = 47
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			if t.Lookup(key) != nil {
+			if st.Lookup(t, key) != nil {
 				b.Fatal("hit")
 			}
 		}
@@ -249,7 +253,7 @@ func BenchmarkResolveAndCount(b *testing.B) {
 	fill(b, s, []*p4.Update{ctEntry(1)})
 	st := s.Load()
 	t := st.TableByID(tECMP)
-	e := t.Lookup([]byte{10, 0, 0, 1})
+	e := st.Lookup(t, []byte{10, 0, 0, 1})
 	b.Run("selector", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
@@ -259,7 +263,7 @@ func BenchmarkResolveAndCount(b *testing.B) {
 		}
 	})
 	ct := st.TableByID(tCT)
-	ce := ct.Lookup(ctKey(1))
+	ce := st.Lookup(ct, ctKey(1))
 	b.Run("touch", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {

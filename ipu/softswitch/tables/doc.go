@@ -18,6 +18,14 @@
 // CONTINUE_ON_ERROR batches are published to the data plane every Options.ChunkSize updates so that
 // learning is never blocked for long; Read sees a batch only once it is complete.
 //
+// A MODIFY does not touch the trie: the entry in the trie is an identity onto which the modify pushes a
+// new version (versions.go), so a batch of modifies costs a slab slot per update and no trie node. A
+// snapshot reads the version current at its edit generation: State.Lookup, State.Each, State.Resolve,
+// State.Version and Read resolve it (the newest version, or the one before, or, for a snapshot older
+// than that, the one recorded in the overlay a later batch linked when it was published). Once a batch
+// is published the newest versions drop their link to the ones they replaced, so those stay reachable
+// only from older snapshots somebody still holds.
+//
 // Entries written by the control plane are allocated from per-table slabs (slab.go) and small trie
 // nodes are single objects, so the long-lived state is few objects for the garbage collector to mark; a
 // slot is written once before publication and never reused, and slabs emptied by churn are compacted.
@@ -38,14 +46,14 @@
 // Key[f.Offset : f.Offset+f.Width] with f = TableInfo.Fields[i], big-endian, Width = (Bitwidth+7)/8,
 // unused high bits zero. The pipeline builds keys in its own pre-allocated buffers:
 //
-//	st := store.Load()                    // once per packet / burst
-//	t := st.Table(idx)                    // idx bound by name once per Schema (st.Schema pointer changes on a new config)
-//	e := t.Lookup(key[:t.Info.KeyLen])    // nil on miss
+//	st := store.Load()                      // once per packet / burst
+//	t := st.Table(idx)                      // idx bound by name once per Schema (st.Schema pointer changes on a new config)
+//	e := st.Lookup(t, key[:t.Info.KeyLen])  // nil on miss; the entry as this snapshot sees it
 //	if e == nil { e = t.Default() }
-//	act := st.Resolve(e, flowHash)        // direct action, member, or selector pick (nil: empty group)
-//	port := tables.U64(act.Param(0))      // params at ActionInfo.Params[i].Offset, fixed width
-//	st.AddDirect(worker, t, e.Handle, n)  // direct counter, in the worker's shard
-//	st.Touch(t, e.Handle, now)            // idle timeout / PNA restart_expire_timer (now = store.Now())
+//	act := st.Resolve(e, flowHash)          // direct action, member, or selector pick (nil: empty group)
+//	port := tables.U64(act.Param(0))        // params at ActionInfo.Params[i].Offset, fixed width
+//	st.AddDirect(worker, t, e.Handle, n)    // direct counter, in the worker's shard
+//	st.Touch(t, e.Handle, now)              // idle timeout / PNA restart_expire_timer (now = store.Now())
 //
 // Indexed counters: st.AddCounter(worker, c, index, bytes) with c = CounterInfo.Index. Registers up to 64
 // bits: st.RegisterRead / RegisterWrite. Selector groups choose a member by weight from the hash and skip

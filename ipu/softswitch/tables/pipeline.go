@@ -139,7 +139,7 @@ func (s *Store) migrate(old, n *State) (*State, error) {
 			continue
 		}
 		var err error
-		ot.Each(func(e *Entry) bool {
+		old.Each(ot, func(e *Entry) bool {
 			te := old.encodeEntry(ot, e, ot.Info.DirectCounter != nil && nti.DirectCounter != nil, false, 0)
 			te.IsConst = false
 			if ierr := insert(&p4.Entity{Entity: &p4.Entity_TableEntry{TableEntry: te}}); ierr != nil {
@@ -258,6 +258,9 @@ func (s *Store) learnLocked(t *Table, key []byte, actionID uint32, params []byte
 		e.Key[i] = key[i] & ti.validMask[i]
 	}
 	if old := cur.find(e); old != nil {
+		if cur.live == nil {
+			old = latest(old)
+		}
 		return old, nil
 	}
 	if ti.Size > 0 && int64(cur.Len()) >= ti.Size {
@@ -316,7 +319,7 @@ func (s *Store) SetLearner(name string, cfg *LearnerConfig) {
 		n := st.derive(s.nextGen())
 		nt := n.ownTable(t.Info.Index)
 		var ents []*Entry
-		t.Each(func(e *Entry) bool { ents = append(ents, e); return true })
+		t.each(func(e *Entry) bool { ents = append(ents, latest(e)); return true })
 		nt.tuples, nt.count, nt.live = nil, 0, nil
 		if cfg != nil {
 			nt.live = newLiveTable(s.seed, t.Info.validMask)
@@ -365,7 +368,8 @@ func (s *Store) Sweep() SweepResult {
 		if !t.Info.IdleTimeout && lc == nil {
 			continue
 		}
-		t.Each(func(e *Entry) bool {
+		t.each(func(e0 *Entry) bool {
+			e := st.version(e0)
 			c := t.rt.chunk(e.Handle)
 			if c == nil {
 				return true
@@ -375,7 +379,7 @@ func (s *Store) Sweep() SweepResult {
 			if e.Learned && lc != nil {
 				p := int(c.profile[i].Load())
 				if p < len(lc.Profiles) && lc.Profiles[p] > 0 && time.Duration(now-last) >= lc.Profiles[p] {
-					victims = append(victims, victim{t, e})
+					victims = append(victims, victim{t, e0}) // the identity: compared below
 				}
 				return true
 			}
@@ -410,10 +414,14 @@ func (s *Store) Sweep() SweepResult {
 		}
 		nt.remove(tx.st.gen, cur)
 		tx.died(cur)
+		if h := latest(cur); h != cur {
+			tx.died(h)
+		}
 		tx.released = append(tx.released, handleRec{nt.rt, cur.Handle})
 		res.Expired++
 	}
 	tx.finish()
 	s.publishData(tx.st)
+	tx.cutVersions()
 	return res
 }

@@ -106,7 +106,7 @@ func (st *State) readOneTable(t *Table, q *p4.TableEntry, wantCounter, wantHit b
 		}
 		if t.Info.NeedsPriority && q.Priority == 0 {
 			var found []*Entry
-			t.Each(func(e *Entry) bool {
+			st.Each(t, func(e *Entry) bool {
 				if bytes.Equal(e.Mask, k.Mask) && bytes.Equal(e.Key, k.Key) && sameRanges(e, k) && filter(e) {
 					found = append(found, e)
 				}
@@ -119,13 +119,13 @@ func (st *State) readOneTable(t *Table, q *p4.TableEntry, wantCounter, wantHit b
 			}
 			return nil
 		}
-		if e := t.find(k); e != nil && filter(e) {
-			return send(e)
+		if e := t.find(k); e != nil && filter(st.version(e)) {
+			return send(st.version(e))
 		}
 		return nil
 	}
 	var err error
-	t.Each(func(e *Entry) bool {
+	st.Each(t, func(e *Entry) bool {
 		if filter(e) {
 			err = send(e)
 		}
@@ -134,18 +134,16 @@ func (st *State) readOneTable(t *Table, q *p4.TableEntry, wantCounter, wantHit b
 	return err
 }
 
-func sameRanges(a, b *Entry) bool {
-	c := *b
-	c.Priority = a.Priority
-	return a.sameIdentity(&c)
-}
+func sameRanges(a, b *Entry) bool { return a.sameMatch(b) }
 
-// EncodeEntry renders an installed entry as a P4Runtime TableEntry (canonical bytestrings).
+// EncodeEntry renders an installed entry, as st sees it, as a P4Runtime TableEntry (canonical
+// bytestrings).
 func (st *State) EncodeEntry(t *Table, e *Entry) *p4.TableEntry {
 	return st.encodeEntry(t, e, t.Info.DirectCounter != nil, false, 0)
 }
 
 func (st *State) encodeEntry(t *Table, e *Entry, wantCounter, wantHit bool, now int64) *p4.TableEntry {
+	e = st.version(e)
 	out := &p4.TableEntry{
 		TableId:            t.Info.ID,
 		Priority:           e.Priority,
@@ -305,7 +303,7 @@ func (st *State) readDirect(q *p4.DirectCounterEntry, emit func(*p4.Entity) erro
 	}
 	all := func(t *Table) error {
 		var err error
-		t.Each(func(e *Entry) bool { err = send(t, e); return err == nil })
+		st.Each(t, func(e *Entry) bool { err = send(t, e); return err == nil })
 		return err
 	}
 	te := q.TableEntry

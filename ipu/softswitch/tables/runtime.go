@@ -220,10 +220,11 @@ type runtime struct {
 	tables    []*tableRuntime
 	counters  []*counterArray
 	registers []*registerArray
+	tail      *ovLink // the end of the config's overlay chain (writer only, under Store.mu; versions.go)
 }
 
 func newRuntime(s *Schema, workers int, learners map[string]LearnerConfig) *runtime {
-	rt := &runtime{workers: workers}
+	rt := &runtime{workers: workers, tail: new(ovLink)}
 	for _, t := range s.Tables {
 		tr := newTableRuntime(workers, t.DirectCounter != nil)
 		if lc, ok := learners[t.Name]; ok {

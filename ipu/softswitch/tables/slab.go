@@ -12,16 +12,18 @@ import (
 // modifies instead of 64.
 //
 // Snapshot isolation: a slot is written once, before the state holding it is published, and never
-// reused; a MODIFY takes a fresh slot for the new version. A slab is an ordinary Go object, so it lives
-// while any snapshot (or any reader's *Entry) points into it: the garbage collector, not the writer,
-// decides when old versions go.
+// reused (but for its version links, versions.go); a MODIFY takes a fresh slot for the new version. A
+// slab is an ordinary Go object, so it lives while any snapshot (or any reader's *Entry) points into
+// it: the garbage collector, not the writer, decides when old versions go.
 //
 // Churn: a slab whose entries were mostly modified or deleted would be kept alive by its last live
 // entry. The writer therefore tracks which slots are installed in the newest committed state (live, a
 // bitmap per slab, updated at commit), and when a commit leaves a full slab with slabSize/4 or fewer live
-// entries it copies them to fresh slots in the same commit (relocate). So every slab but a table's
-// current one holds more than a quarter live entries and slab memory stays below 4× the live entries
-// (about 1.9× under uniform random churn), at the price of at most one copy per three removals.
+// entries it copies them to fresh slots in the same commit (relocate). Live slots are the identities in
+// the trie and the newest version of each modified identity; a replaced version dies at the MODIFY.
+// So every slab but a table's current one holds more than a quarter live entries and slab memory stays
+// below 4× the live entries (about 1.9× under uniform random churn), at the price of at most one copy
+// per three removals.
 //
 // The bitmap is a hint: relocation checks that a slot is still the installed entry before copying it,
 // and paths that do not keep the books (pipeline reconfiguration, SetLearner, learner tables) allocate
@@ -156,19 +158,41 @@ func (tx *txn) compact(idx int, s *entrySlab) {
 }
 
 // relocate copies the live entries of slab s (of table idx) to fresh slots, so that s can be collected
-// once older snapshots are gone.
+// once older snapshots are gone. A live slot is an identity in the table's trie or the newest version
+// of one (versions.go); either way its identity is replaced in the trie by a fresh identity holding a
+// copy of the newest version, which frees the identity's slot and its newest version's.
 func (tx *txn) relocate(idx int, s *entrySlab) {
+	var others []*entrySlab // slabs that lost a live entry here too
 	for m := s.live; m != 0; m &= m - 1 {
 		i := bits.TrailingZeros64(m)
 		e := &s.ents[i]
 		s.live &^= 1 << i
-		if tx.st.tables[idx].find(e) != e {
+		e0 := tx.st.tables[idx].find(e)
+		if e0 == nil {
 			continue // the books were stale: not installed any more
+		}
+		head := latest(e0)
+		if e0 != e && head != e {
+			continue // stale: a replaced version
 		}
 		t := tx.st.ownTable(idx)
 		n := t.rt.newEntry()
-		e.cloneInto(n)
+		head.cloneInto(n)
+		n.vgen = tx.st.gen
 		t.put(tx.st.gen, n, true)
 		n.slabOf().live |= 1 << (n.slot - 1)
+		for _, x := range [...]*Entry{e0, head} {
+			if x != e && x.slot != 0 {
+				if xs := x.slabOf(); xs.live&(1<<(x.slot-1)) != 0 {
+					xs.live &^= 1 << (x.slot - 1)
+					others = append(others, xs)
+				}
+			}
+		}
+	}
+	for _, o := range others {
+		if o != s {
+			tx.compact(idx, o)
+		}
 	}
 }

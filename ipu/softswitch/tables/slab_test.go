@@ -41,7 +41,7 @@ func TestSlabChurnRelocatesEntriesAndKeepsOldSnapshots(t *testing.T) {
 		orig[i] = p
 	}
 	portOf := func(st *State, i int) (uint16, bool) {
-		e := st.TableByID(tLPM).Lookup(key(i))
+		e := st.Lookup(st.TableByID(tLPM), key(i))
 		if e == nil {
 			return 0, false
 		}
@@ -105,13 +105,19 @@ func TestSlabChurnRelocatesEntriesAndKeepsOldSnapshots(t *testing.T) {
 		if tbl.Len() != len(want) {
 			t.Fatalf("round %d: %d routes, want %d", round, tbl.Len(), len(want))
 		}
+		// The newest state holds each route's identity (in the trie) and its newest version.
 		slabs := map[*entrySlab]int{}
-		tbl.Each(func(e *Entry) bool {
-			if s := e.slabOf(); s != nil {
-				slabs[s]++
-			}
-			if _, ok := e.kbufOffset(e.Mask); !ok {
-				t.Fatalf("round %d: a route's mask is not in its own buffer (it would keep another slab alive or cost the GC a lookup)", round)
+		tbl.each(func(e0 *Entry) bool {
+			for _, e := range []*Entry{e0, st.Version(e0)} {
+				if s := e.slabOf(); s != nil {
+					slabs[s]++
+				}
+				if _, ok := e.kbufOffset(e.Mask); !ok {
+					t.Fatalf("round %d: a route's mask is not in its own buffer (it would keep another slab alive or cost the GC a lookup)", round)
+				}
+				if e == st.Version(e0) {
+					break
+				}
 			}
 			return true
 		})
@@ -187,7 +193,7 @@ func TestRangeEntriesOwnTheirChecksAcrossModifiesAndRelocation(t *testing.T) {
 	}
 	st := s.Load()
 	tbl := st.TableByID(tACL)
-	tbl.Each(func(e *Entry) bool {
+	st.Each(tbl, func(e *Entry) bool {
 		if len(e.Ranges) != 1 {
 			t.Fatalf("entry has %d range checks, want 1", len(e.Ranges))
 		}
@@ -209,7 +215,7 @@ func TestRangeEntriesOwnTheirChecksAcrossModifiesAndRelocation(t *testing.T) {
 	})
 	for i := 0; i < n; i++ {
 		for _, off := range []int{0, 9, 10} {
-			e := tbl.Lookup(key(i, off))
+			e := st.Lookup(tbl, key(i, off))
 			if off == 10 {
 				if e != nil {
 					t.Fatalf("rule %d matches port %d beyond its range", i, 1000+20*i+off)
@@ -223,7 +229,7 @@ func TestRangeEntriesOwnTheirChecksAcrossModifiesAndRelocation(t *testing.T) {
 			if e == nil || e.Action.ID != want || e.Priority != int32(1+i) {
 				t.Fatalf("rule %d at offset %d: %+v, want action %#x", i, off, e, want)
 			}
-			if e0 := first.TableByID(tACL).Lookup(key(i, off)); e0 == nil || e0.Action.ID != aPermit {
+			if e0 := first.Lookup(first.TableByID(tACL), key(i, off)); e0 == nil || e0.Action.ID != aPermit {
 				t.Fatalf("the first snapshot's rule %d changed: %+v", i, e0)
 			}
 		}
@@ -261,7 +267,7 @@ func TestSnapshotsStayStillWhileChurnRelocatesEntries(t *testing.T) {
 				st := s.Load()
 				tbl := st.TableByID(tLPM)
 				port := func(i int) uint64 {
-					if e := tbl.Lookup(key(i)); e != nil {
+					if e := st.Lookup(tbl, key(i)); e != nil {
 						return U64(e.Action.Param(1))
 					}
 					return 0 // missing: never equal to an installed port

@@ -81,6 +81,7 @@ type State struct {
 	cookie   *p4.ForwardingPipelineConfig_Cookie
 	devCfg   []byte
 	store    *Store
+	ovs      *ovLink // the config's overlay chain as of this state (versions.go)
 }
 
 // NewStore returns an empty store (no pipeline config).
@@ -175,11 +176,14 @@ func (st *State) DigestConfig(id uint32) *p4.DigestEntry_Config { return st.dige
 // PortDown reports whether port is marked down (watch ports of selector members).
 func (st *State) PortDown(port uint32) bool { return st.portDown[port] }
 
-// Resolve returns the action to run for entry e: its own action, its member's, or the member a group
+// Resolve returns the action to run for entry e (as st sees it, see State.Version): its own action, its member's, or the member a group
 // or one-shot set picks with hash (weighted, skipping members whose watch port is down). It returns
 // nil for a group with no live member (the pipeline then runs the table's empty-group behaviour,
 // NoAction). It does not allocate.
 func (st *State) Resolve(e *Entry, hash uint32) *Action {
+	if e.cur.Load() != nil {
+		e = st.version(e)
+	}
 	switch e.Kind {
 	case ActDirect:
 		return &e.Action
@@ -301,6 +305,9 @@ func (s *Store) nextGen() uint64 {
 func (st *State) derive(gen uint64) *State {
 	c := *st
 	c.gen = gen
+	if st.rt != nil {
+		c.ovs = st.rt.tail
+	}
 	c.tables = append([]*Table(nil), st.tables...)
 	c.profiles = append([]*Profile(nil), st.profiles...)
 	return &c
@@ -328,6 +335,7 @@ func (st *State) ownProfile(i int) *Profile {
 func (s *Store) newState(schema *Schema, gen uint64) *State {
 	st := &State{Schema: schema, gen: gen, seed: s.seed, store: s, digests: map[uint32]*p4.DigestEntry_Config{}, portDown: map[uint32]bool{}}
 	st.rt = newRuntime(schema, s.opts.Workers, s.opts.Learners)
+	st.ovs = st.rt.tail
 	for _, ti := range schema.Tables {
 		t := &Table{Info: ti, gen: gen, seed: s.seed, rt: st.rt.tables[ti.Index]}
 		if _, ok := s.opts.Learners[ti.Name]; ok && ti.ExactOnly {

@@ -3,6 +3,7 @@ package tables
 import (
 	"bytes"
 	"sort"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -43,8 +44,10 @@ type RangeCheck struct {
 	Low, High  []byte
 }
 
-// Entry is one installed table entry. Entries are immutable once published; the data-plane state
-// that changes per packet (counters, hit time) lives in the table's slots under Handle.
+// Entry is one installed table entry. Entries are immutable once published (but for their version
+// links, see versions.go: read an entry through State.Lookup, State.Each or State.Version to get the
+// version a snapshot sees); the data-plane state that changes per packet (counters, hit time) lives in
+// the table's slots under Handle.
 type Entry struct {
 	Table    *TableInfo
 	Key      []byte // key & Mask, KeyLen bytes
@@ -72,6 +75,11 @@ type Entry struct {
 	rend uint8 // > 0: range bounds (RangeCheck.Low, High) live in kbuf up to this offset, behind the mask
 
 	kbuf [64]byte // Key's (and, when they fit behind key and mask, the params') storage: one allocation
+
+	// Versions (versions.go); cloneInto does not copy them.
+	vgen uint64                // edit generation in which this identity or version became current
+	cur  atomic.Pointer[Entry] // identity: its newest version, nil when the identity itself is current
+	prev atomic.Pointer[Entry] // version: the version it replaced, until its transaction is published
 }
 
 // paramSpace is where a direct action's params may go in e's inline buffer: behind the key and the
@@ -123,9 +131,12 @@ func (e *Entry) clone() *Entry {
 
 // cloneInto copies e into c (a fresh entry, heap or slab slot: c keeps its slot), keeping the key inline.
 func (e *Entry) cloneInto(c *Entry) {
-	slot := c.slot
-	*c = *e
-	c.slot = slot
+	// Field by field: the version links (atomics) are not copied; c keeps its slot.
+	c.Table, c.Key, c.Mask, c.Priority, c.Ranges = e.Table, e.Key, e.Mask, e.Priority, e.Ranges
+	c.Kind, c.Action, c.MemberID, c.GroupID, c.OneShot = e.Kind, e.Action, e.MemberID, e.GroupID, e.OneShot
+	c.Handle, c.Metadata, c.ControllerMetadata, c.IdleTimeoutNs = e.Handle, e.Metadata, e.ControllerMetadata, e.IdleTimeoutNs
+	c.IsConst, c.IsDefault, c.Learned = e.IsConst, e.IsDefault, e.Learned
+	c.rank, c.poff, c.rend, c.kbuf = e.rank, e.poff, e.rend, e.kbuf
 	if len(e.Key) > 0 && len(e.Key) <= len(e.kbuf) {
 		c.Key = c.kbuf[:len(e.Key):len(e.Key)]
 	}
@@ -182,7 +193,12 @@ func (e *Entry) rangesMatch(key []byte) bool {
 }
 
 func (e *Entry) sameIdentity(o *Entry) bool {
-	if e.Priority != o.Priority || !bytes.Equal(e.Key, o.Key) || len(e.Ranges) != len(o.Ranges) {
+	return e.Priority == o.Priority && e.sameMatch(o)
+}
+
+// sameMatch compares key and ranges (not the priority).
+func (e *Entry) sameMatch(o *Entry) bool {
+	if !bytes.Equal(e.Key, o.Key) || len(e.Ranges) != len(o.Ranges) {
 		return false
 	}
 	for i := range e.Ranges {
@@ -230,9 +246,9 @@ func (t *Table) Learner() bool { return t.live != nil }
 // Default returns the table's default entry (never nil).
 func (t *Table) Default() *Entry { return t.def }
 
-// Lookup returns the highest-ranked entry matching key, or nil on a miss. key must be exactly
-// Info.KeyLen bytes laid out as described on TableInfo. It does not allocate.
-func (t *Table) Lookup(key []byte) *Entry {
+// lookup returns the highest-ranked entry (identity) matching key, or nil on a miss; State.Lookup
+// returns the version a snapshot sees. It does not allocate.
+func (t *Table) lookup(key []byte) *Entry {
 	key = key[:t.Info.KeyLen]
 	if t.live != nil {
 		return t.live.lookup(key)
@@ -257,8 +273,9 @@ func (t *Table) Lookup(key []byte) *Entry {
 	return best
 }
 
-// Each calls f for every entry (not the default) until f returns false.
-func (t *Table) Each(f func(*Entry) bool) {
+// each calls f for every entry (identity; not the default) until f returns false; State.Each
+// passes the versions a snapshot sees.
+func (t *Table) each(f func(*Entry) bool) {
 	if t.live != nil {
 		t.live.each(f)
 		return
@@ -270,7 +287,7 @@ func (t *Table) Each(f func(*Entry) bool) {
 	}
 }
 
-// find returns the installed entry with e's identity (mask, key, ranges, priority), or nil.
+// find returns the installed entry (identity) with e's match (mask, key, ranges, priority), or nil.
 func (t *Table) find(e *Entry) *Entry {
 	if t.live != nil {
 		return t.live.find(e)

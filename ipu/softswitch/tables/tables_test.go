@@ -190,7 +190,7 @@ func TestExactTableMatchesAMapUnderRandomInsertModifyDelete(t *testing.T) {
 		for mac := uint64(0); mac < 300; mac++ {
 			for port := uint16(0); port < 2; port++ {
 				k := keyOf(mac, port)
-				e := tbl.Lookup(k[:])
+				e := st.Lookup(tbl, k[:])
 				p, ok := ref[k]
 				if ok != (e != nil) || (ok && portOf(t, st, e) != p) {
 					t.Fatalf("round %d key %x: got %v, reference %v/%v", round, k, e, p, ok)
@@ -198,7 +198,7 @@ func TestExactTableMatchesAMapUnderRandomInsertModifyDelete(t *testing.T) {
 			}
 		}
 	}
-	if old.TableByID(tExact).Len() != 0 || old.TableByID(tExact).Lookup(make([]byte, 8)) != nil {
+	if old.TableByID(tExact).Len() != 0 || old.Lookup(old.TableByID(tExact), make([]byte, 8)) != nil {
 		t.Fatal("an old snapshot changed")
 	}
 }
@@ -247,7 +247,7 @@ func TestLPMTableReturnsTheLongestPrefixPerVRF(t *testing.T) {
 			key[5] |= byte(rng.Intn(256)) &^ r.mask[5]
 		}
 		want := refLookup(ref, key)
-		got := tbl.Lookup(key)
+		got := st.Lookup(tbl, key)
 		if (want == nil) != (got == nil) {
 			t.Fatalf("key %x: got %v want %v", key, got, want)
 		}
@@ -340,7 +340,7 @@ func TestTernaryRangeOptionalTableReturnsTheHighestPriorityMatch(t *testing.T) {
 				key[12] = []byte{6, 17}[rng.Intn(2)]
 			}
 			want := refLookup(ref, key)
-			got := tbl.Lookup(key)
+			got := st.Lookup(tbl, key)
 			if (want == nil) != (got == nil) || (want != nil && got.Priority != want.rank) {
 				t.Fatalf("key %x: got %+v, want %+v", key, got, want)
 			}
@@ -416,7 +416,7 @@ func TestSelectorPicksMembersByWeightAndSkipsDownWatchPorts(t *testing.T) {
 		Action: &p4.TableAction{Type: &p4.TableAction_ActionProfileGroupId{ActionProfileGroupId: 1}}}))
 	count := func() map[uint64]int {
 		st := s.Load()
-		e := st.TableByID(tECMP).Lookup([]byte{10, 0, 0, 1})
+		e := st.Lookup(st.TableByID(tECMP), []byte{10, 0, 0, 1})
 		n := map[uint64]int{}
 		for h := uint32(0); h < 8000; h++ {
 			n[U64(st.Resolve(e, h).Param(0))]++
@@ -461,18 +461,19 @@ func TestLearnerTableLearnsAndExpiresByProfile(t *testing.T) {
 	}
 	st = s.Load()
 	ct = st.TableByName("ingress.ct")
-	if ct.Len() != 3 || ct.Lookup(key(1)) == nil {
+	if ct.Len() != 3 || st.Lookup(ct, key(1)) == nil {
 		t.Fatalf("learned entries not visible: %d", ct.Len())
 	}
 	now += int64(9 * time.Second)
-	st.Touch(ct, ct.Lookup(key(2)).Handle, now) // profile 0 but refreshed
+	st.Touch(ct, st.Lookup(ct, key(2)).Handle, now) // profile 0 but refreshed
 	now += int64(2 * time.Second)
 	res := s.Sweep()
 	if res.Expired != 1 {
 		t.Fatalf("expired %d, want 1 (key 0)", res.Expired)
 	}
-	ct = s.Load().TableByName("ingress.ct")
-	if ct.Lookup(key(0)) != nil || ct.Lookup(key(1)) == nil || ct.Lookup(key(2)) == nil {
+	st = s.Load()
+	ct = st.TableByName("ingress.ct")
+	if st.Lookup(ct, key(0)) != nil || st.Lookup(ct, key(1)) == nil || st.Lookup(ct, key(2)) == nil {
 		t.Fatal("wrong entries expired")
 	}
 	// Learned entries are visible to P4Runtime reads.
@@ -504,7 +505,7 @@ func TestIdleTimeoutSweepReportsIdleEntriesAndRestartsTheirTimer(t *testing.T) {
 	st := s.Load()
 	tbl := st.TableByID(tIdle)
 	now += int64(900 * time.Millisecond)
-	st.Touch(tbl, tbl.Lookup([]byte{0, 0, 0, 1}).Handle, now)
+	st.Touch(tbl, st.Lookup(tbl, []byte{0, 0, 0, 1}).Handle, now)
 	now += int64(900 * time.Millisecond)
 	if r := s.Sweep(); len(r.Idle) != 0 {
 		t.Fatal("a touched entry was reported idle")
@@ -519,7 +520,7 @@ func TestCountersSumWorkerShardsAndHonourControlPlaneSets(t *testing.T) {
 		CounterData: &p4.CounterData{PacketCount: 100, ByteCount: 1000}}))
 	st := s.Load()
 	tbl := st.TableByID(tExact)
-	e := tbl.Lookup([]byte{0, 0, 0, 0, 0, 1, 0, 1})
+	e := st.Lookup(tbl, []byte{0, 0, 0, 0, 0, 1, 0, 1})
 	for w := 0; w < 4; w++ {
 		for i := 0; i < 10; i++ {
 			st.AddDirect(w, tbl, e.Handle, 64)
@@ -693,7 +694,7 @@ func TestReadersNeverSeeAHalfAppliedAtomicBatch(t *testing.T) {
 				copy(k1, be(uint64(i), 6))
 				copy(k2, be(uint64(i), 6))
 				k1[7], k2[7] = 1, 2
-				if (tbl.Lookup(k1) == nil) != (tbl.Lookup(k2) == nil) {
+				if (st.Lookup(tbl, k1) == nil) != (st.Lookup(tbl, k2) == nil) {
 					select {
 					case fail <- "half a pair visible":
 					default:
@@ -734,13 +735,14 @@ func ctUpdate(typ p4.Update_Type, k []byte, flags byte) *p4.Update {
 
 func TestLearnerTablesUnderControlPlaneWrites(t *testing.T) {
 	s := newTestStore(t, Options{Learners: map[string]LearnerConfig{"ingress.ct": {Profiles: []time.Duration{time.Hour}}}})
-	ct := s.Load().TableByName("ingress.ct")
+	st := s.Load()
+	ct := st.TableByName("ingress.ct")
 	if !ct.Learner() {
 		t.Fatal("ingress.ct is not live")
 	}
 	// Control-plane writes to a learner table: insert, modify, delete, and ROLLBACK undoes them.
 	mustWrite(t, s, ctUpdate(p4.Update_INSERT, ctKey(1), 1))
-	if e := s.Load().TableByName("ingress.ct").Lookup(ctKey(1)); e == nil || e.Action.Params[0] != 1 {
+	if e := s.Load().Lookup(s.Load().TableByName("ingress.ct"), ctKey(1)); e == nil || e.Action.Params[0] != 1 {
 		t.Fatalf("control-plane insert: %v", e)
 	}
 	mustWrite(t, s, ctUpdate(p4.Update_MODIFY, ctKey(1), 2))
@@ -748,8 +750,9 @@ func TestLearnerTablesUnderControlPlaneWrites(t *testing.T) {
 	if CodeOf(errs[3]) != codes.AlreadyExists {
 		t.Fatalf("rollback batch: %v", errs)
 	}
-	tbl := s.Load().TableByName("ingress.ct")
-	if e := tbl.Lookup(ctKey(1)); e == nil || e.Action.Params[0] != 2 || tbl.Lookup(ctKey(2)) != nil || tbl.Lookup(ctKey(3)) != nil || tbl.Len() != 1 {
+	st = s.Load()
+	tbl := st.TableByName("ingress.ct")
+	if e := st.Lookup(tbl, ctKey(1)); e == nil || e.Action.Params[0] != 2 || st.Lookup(tbl, ctKey(2)) != nil || st.Lookup(tbl, ctKey(3)) != nil || tbl.Len() != 1 {
 		t.Fatalf("rollback left %d entries, key1=%v", tbl.Len(), e)
 	}
 	errs, _ = s.Write([]*p4.Update{ctUpdate(p4.Update_INSERT, ctKey(2), 1)}, p4.WriteRequest_DATAPLANE_ATOMIC)
@@ -777,7 +780,7 @@ func TestConcurrentLearningLookupsAndSweeps(t *testing.T) {
 				k := ctKey(w*100000 + i%500)
 				st := s.Load()
 				ct := st.TableByName("ingress.ct")
-				if e := ct.Lookup(k); e != nil {
+				if e := st.Lookup(ct, k); e != nil {
 					st.Touch(ct, e.Handle, now.Load())
 					continue
 				}
@@ -786,7 +789,7 @@ func TestConcurrentLearningLookupsAndSweeps(t *testing.T) {
 					return
 				}
 				// Flows of profile 1 (an hour) cannot expire during the test: they must be visible.
-				if w%2 == 1 && s.Load().TableByName("ingress.ct").Lookup(k) == nil {
+				if w%2 == 1 && s.Load().Lookup(s.Load().TableByName("ingress.ct"), k) == nil {
 					t.Error("a learned flow is not visible")
 					return
 				}
@@ -803,9 +806,10 @@ func TestConcurrentLearningLookupsAndSweeps(t *testing.T) {
 		}
 	}()
 	wg.Wait()
-	ct := s.Load().TableByName("ingress.ct")
+	st := s.Load()
+	ct := st.TableByName("ingress.ct")
 	n := 0
-	ct.Each(func(*Entry) bool { n++; return true })
+	st.Each(ct, func(*Entry) bool { n++; return true })
 	if n != ct.Len() || n > 2000 {
 		t.Fatalf("Each saw %d, Len %d", n, ct.Len())
 	}
@@ -815,16 +819,18 @@ func TestSetLearnerAfterCommitMovesEntries(t *testing.T) {
 	s := newTestStore(t, Options{})
 	mustWrite(t, s, ctUpdate(p4.Update_INSERT, ctKey(1), 1), ctUpdate(p4.Update_INSERT, ctKey(2), 1))
 	s.SetLearner("ingress.ct", &LearnerConfig{Profiles: []time.Duration{time.Minute}})
-	ct := s.Load().TableByName("ingress.ct")
-	if !ct.Learner() || ct.Len() != 2 || ct.Lookup(ctKey(2)) == nil {
+	st := s.Load()
+	ct := st.TableByName("ingress.ct")
+	if !ct.Learner() || ct.Len() != 2 || st.Lookup(ct, ctKey(2)) == nil {
 		t.Fatalf("after SetLearner: learner=%v len=%d", ct.Learner(), ct.Len())
 	}
 	if _, err := s.Learn(ct, ctKey(3), aCtHit, []byte{1}, 0); err != nil {
 		t.Fatal(err)
 	}
 	s.SetLearner("ingress.ct", nil)
-	ct = s.Load().TableByName("ingress.ct")
-	if ct.Learner() || ct.Len() != 3 || ct.Lookup(ctKey(3)) == nil {
+	st = s.Load()
+	ct = st.TableByName("ingress.ct")
+	if ct.Learner() || ct.Len() != 3 || st.Lookup(ct, ctKey(3)) == nil {
 		t.Fatalf("after unsetting: learner=%v len=%d", ct.Learner(), ct.Len())
 	}
 }
@@ -844,7 +850,7 @@ func TestModifiedEntriesKeepOldSnapshotsParams(t *testing.T) {
 	}
 	key := []byte{0, 1, 10, 0, 1, 7}
 	port := func(st *State) uint64 {
-		e := st.TableByID(tLPM).Lookup(key)
+		e := st.Lookup(st.TableByID(tLPM), key)
 		if e == nil {
 			t.Fatal("route missing")
 		}
@@ -858,7 +864,7 @@ func TestModifiedEntriesKeepOldSnapshotsParams(t *testing.T) {
 	s3 := s.Load()
 	for _, st := range []*State{s1, s2, s3} {
 		// Params are in the entry's own buffer (one allocation per entry; no entry keeps another alive).
-		if e := st.TableByID(tLPM).Lookup(key); e.poff == 0 || &e.Action.Params[0] != &e.kbuf[e.poff] {
+		if e := st.Lookup(st.TableByID(tLPM), key); e.poff == 0 || &e.Action.Params[0] != &e.kbuf[e.poff] {
 			t.Errorf("entry params %p not inline (poff %d)", e.Action.Params, e.poff)
 		}
 	}

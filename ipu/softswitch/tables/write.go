@@ -20,7 +20,9 @@ type txn struct {
 	undo      []func()
 	borns     []*Entry // slab entries installed and uninstalled by this transaction (slab.go)
 	deaths    []*Entry
-	probe     Entry // the decoded match of a MODIFY or DELETE (never installed)
+	probe     Entry   // the decoded match of a MODIFY or DELETE (never installed)
+	recs      []ovRec // versions this transaction replaced (versions.go)
+	linked    bool    // recs are linked into the overlay chain (published)
 }
 
 type handleRec struct {
@@ -32,9 +34,11 @@ func (s *Store) begin(base *State) *txn {
 	return &txn{s: s, st: base.derive(s.nextGen()), now: s.opts.Now(), strict: s.opts.RequireCanonical}
 }
 
-// finish makes the transaction's handle releases effective (the state is about to be published).
+// finish makes the transaction's handle releases effective and links its overlay (the state is about
+// to be published; call tx.cutVersions once it is).
 func (tx *txn) finish() {
 	tx.keepSlabBooks()
+	tx.linkOverlay()
 	for _, r := range tx.released {
 		r.rt.release(r.h, tx.now)
 	}
@@ -42,6 +46,7 @@ func (tx *txn) finish() {
 
 // rollback undoes side effects outside the snapshot (handles, counter and register writes).
 func (tx *txn) rollback() {
+	tx.unpush()
 	for _, r := range tx.allocated {
 		r.rt.unalloc(r.h)
 	}
@@ -94,6 +99,7 @@ func (s *Store) Write(updates []*p4.Update, atomicity p4.WriteRequest_Atomicity)
 			tx.finish()
 			final := end >= len(updates)
 			s.publishControl(tx.st, final)
+			tx.cutVersions()
 			s.inBatch = !final
 			s.mu.Unlock()
 			if final {
@@ -128,6 +134,7 @@ func (s *Store) Write(updates []*p4.Update, atomicity p4.WriteRequest_Atomicity)
 		}
 		tx.finish()
 		s.publishControl(tx.st, true)
+		tx.cutVersions()
 		return errs, nil
 	default:
 		return nil, errf(codes.InvalidArgument, "unknown atomicity %v", atomicity)
@@ -280,6 +287,7 @@ func (tx *txn) tableEntry(typ p4.Update_Type, te *p4.TableEntry) *Error {
 		e.ControllerMetadata = te.ControllerMetadata
 		e.IdleTimeoutNs = te.IdleTimeoutNs
 		t = tx.st.ownTable(ti.Index)
+		e.vgen = tx.st.gen
 		e.Handle = tx.alloc(t)
 		if c := te.CounterData; c != nil {
 			t.rt.setCounter(e.Handle, CounterValue{Packets: uint64(c.PacketCount), Bytes: uint64(c.ByteCount)})
@@ -290,6 +298,10 @@ func (tx *txn) tableEntry(typ p4.Update_Type, te *p4.TableEntry) *Error {
 	case p4.Update_MODIFY:
 		if old == nil {
 			return errf(codes.NotFound, "table %q: no such entry", ti.Name)
+		}
+		e0 := old // the identity in the trie
+		if t.live == nil {
+			old = latest(e0)
 		}
 		n := tx.newEntry(t)
 		old.cloneInto(n)
@@ -311,25 +323,38 @@ func (tx *txn) tableEntry(typ p4.Update_Type, te *p4.TableEntry) *Error {
 			n.ControllerMetadata = te.ControllerMetadata
 			n.IdleTimeoutNs = te.IdleTimeoutNs
 		}
-		t = tx.st.ownTable(ti.Index)
 		if c := te.CounterData; c != nil {
 			tx.setDirect(t, n.Handle, c)
 		}
-		tx.addUndo(t.put(tx.st.gen, n, true))
+		if t.live != nil {
+			tx.addUndo(t.put(tx.st.gen, n, true))
+			return nil
+		}
+		// A new version of the identity: no trie node changes (versions.go).
+		tx.push(e0, old, n)
 		tx.born(n)
-		tx.died(old)
+		if old != e0 {
+			tx.died(old) // the identity stays installed; a replaced version dies
+		}
 		return nil
 	default: // DELETE
 		if old == nil {
 			return errf(codes.NotFound, "table %q: no such entry", ti.Name)
 		}
-		if old.IsConst {
+		head := old
+		if t.live == nil {
+			head = latest(old)
+		}
+		if head.IsConst {
 			return errf(codes.PermissionDenied, "table %q: entry is const", ti.Name)
 		}
-		tx.releaseRefs(ti, old)
+		tx.releaseRefs(ti, head)
 		t = tx.st.ownTable(ti.Index)
 		tx.addUndo(t.remove(tx.st.gen, old))
 		tx.died(old)
+		if head != old {
+			tx.died(head)
+		}
 		tx.released = append(tx.released, handleRec{t.rt, old.Handle})
 		return nil
 	}
