@@ -181,9 +181,7 @@ func (st *State) PortDown(port uint32) bool { return st.portDown[port] }
 // nil for a group with no live member (the pipeline then runs the table's empty-group behaviour,
 // NoAction). It does not allocate.
 func (st *State) Resolve(e *Entry, hash uint32) *Action {
-	if e.cur.Load() != nil {
-		e = st.version(e)
-	}
+	e = st.version(e)
 	switch e.Kind {
 	case ActDirect:
 		return &e.Action

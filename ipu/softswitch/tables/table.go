@@ -49,6 +49,9 @@ type RangeCheck struct {
 // version a snapshot sees); the data-plane state that changes per packet (counters, hit time) lives in
 // the table's slots under Handle.
 type Entry struct {
+	// cur is first: a lookup reads it next to Key's header (one cache line fewer than at the end).
+	cur atomic.Pointer[Entry] // identity: its newest version, nil when the identity itself is current
+
 	Table    *TableInfo
 	Key      []byte // key & Mask, KeyLen bytes
 	Mask     []byte // the entry's mask: in kbuf for slab entries (a pointer the GC skips), else its tuple's
@@ -76,9 +79,8 @@ type Entry struct {
 
 	kbuf [64]byte // Key's (and, when they fit behind key and mask, the params') storage: one allocation
 
-	// Versions (versions.go); cloneInto does not copy them.
+	// Versions (versions.go, with cur above); cloneInto does not copy them.
 	vgen uint64                // edit generation in which this identity or version became current
-	cur  atomic.Pointer[Entry] // identity: its newest version, nil when the identity itself is current
 	prev atomic.Pointer[Entry] // version: the version it replaced, until its transaction is published
 }
 

@@ -71,20 +71,21 @@ func latest(e *Entry) *Entry {
 // version returns the version of entry e that snapshot st sees: e itself unless e is an identity that
 // was modified. It does not allocate.
 func (st *State) version(e *Entry) *Entry {
-	h := e.cur.Load()
-	if h == nil {
+	if e.cur.Load() == nil {
 		return e
 	}
+	return st.versionOf(e)
+}
+
+// versionOf is version for an identity e that was modified.
+func (st *State) versionOf(e *Entry) *Entry {
+	h := e.cur.Load()
 	if h.vgen <= st.gen {
 		return h
 	}
 	if p := h.prev.Load(); p != nil && p.vgen <= st.gen {
 		return p
 	}
-	return st.versionFromOverlays(e, h)
-}
-
-func (st *State) versionFromOverlays(e, h *Entry) *Entry {
 	if st.ovs != nil {
 		for ov := st.ovs.next.Load(); ov != nil; ov = ov.after.next.Load() {
 			if v := ov.find(e); v != nil {
@@ -105,14 +106,13 @@ func (st *State) Version(e *Entry) *Entry { return st.version(e) }
 // nil on a miss. key must be exactly Info.KeyLen bytes laid out as described on TableInfo. It does
 // not allocate.
 func (st *State) Lookup(t *Table, key []byte) *Entry {
-	e := t.lookup(key)
-	if e == nil {
-		return nil
+	if t.live != nil {
+		return t.live.lookup(key[:t.Info.KeyLen]) // learner entries have no versions
 	}
-	if h := e.cur.Load(); h == nil {
-		return e
+	if e := t.lookup(key); e != nil {
+		return st.version(e)
 	}
-	return st.version(e)
+	return nil
 }
 
 // Each calls f for every entry of table t (a table of st; not the default), as st sees it, until f
