@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/rand"
 	goruntime "runtime"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func ctEntry(i int) *p4.Update {
 		Action: &p4.TableAction{Type: &p4.TableAction_Action{Action: &p4.Action{ActionId: aCtHit, Params: []*p4.Action_Param{{ParamId: 1, Value: []byte{1}}}}}}})
 }
 
-func fill(b *testing.B, s *Store, ups []*p4.Update) {
+func fill(b testing.TB, s *Store, ups []*p4.Update) {
 	b.Helper()
 	for i := 0; i < len(ups); i += 10000 {
 		errs, err := s.Write(ups[i:min(i+10000, len(ups))], p4.WriteRequest_CONTINUE_ON_ERROR)
@@ -450,7 +451,7 @@ func forcedGC() (wallMs, cpuMs float64) {
 // collection's mark phase is what slows the writes and lookups it overlaps, and it grows with the
 // objects and pointers the store keeps.
 func BenchmarkStoreLiveHeap100k(b *testing.B) {
-	var gcMs, gcCPUMs, liveMB, liveK, churnMB, churnCPUMs float64
+	var gcMs, gcCPUMs, liveMB, liveK, churnMB, churnCPUMs, restMB, restCPUMs float64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		var before, after goruntime.MemStats
@@ -458,7 +459,8 @@ func BenchmarkStoreLiveHeap100k(b *testing.B) {
 		goruntime.ReadMemStats(&before)
 		ups := liveHeapSet()
 		b.StartTimer()
-		s := newTestStore(b, Options{})
+		var clock atomic.Int64
+		s := newTestStore(b, Options{Now: clock.Load})
 		fill(b, s, ups)
 		b.StopTimer()
 		ups = nil
@@ -488,6 +490,14 @@ func BenchmarkStoreLiveHeap100k(b *testing.B) {
 		goruntime.ReadMemStats(&after)
 		churnMB = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (1 << 20)
 		_, churnCPUMs = forcedGC()
+		// At rest: the server's Sweep (every 200ms) collapses the modified entries, a budget at a time.
+		clock.Add(int64(time.Hour))
+		for s.Sweep().Collapsed > 0 {
+		}
+		goruntime.GC()
+		goruntime.ReadMemStats(&after)
+		restMB = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (1 << 20)
+		_, restCPUMs = forcedGC()
 		goruntime.KeepAlive(s)
 		_ = ups
 	}
@@ -497,4 +507,6 @@ func BenchmarkStoreLiveHeap100k(b *testing.B) {
 	b.ReportMetric(liveK, "live-kobjs")
 	b.ReportMetric(churnMB, "churned-live-MB")
 	b.ReportMetric(churnCPUMs, "churned-gc-cpu-ms")
+	b.ReportMetric(restMB, "rested-live-MB")
+	b.ReportMetric(restCPUMs, "rested-gc-cpu-ms")
 }

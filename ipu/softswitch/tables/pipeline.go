@@ -285,6 +285,7 @@ func (s *Store) learnLocked(t *Table, key []byte, actionID uint32, params []byte
 	nt.put(tx.st.gen, e, false)
 	tx.finish()
 	s.publishData(tx.st)
+	tx.cutVersions() // slab compaction may have retired identities
 	return e, nil
 }
 
@@ -346,6 +347,8 @@ type IdleEntry struct {
 type SweepResult struct {
 	Idle    []IdleEntry // NOTIFY_CONTROL entries idle for at least their idle_timeout_ns (timers reset)
 	Expired int         // learned entries deleted because their expire-time profile elapsed
+	// Collapsed counts modified entries folded back into one slot (Options.CollapseBudget).
+	Collapsed int
 }
 
 // Sweep scans the running tables: entries of NOTIFY_CONTROL tables idle for their idle_timeout_ns are
@@ -390,13 +393,10 @@ func (s *Store) Sweep() SweepResult {
 			return true
 		})
 	}
-	if len(victims) == 0 {
-		return res
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	base := s.dp.Load()
-	if base.Schema != st.Schema {
+	if base.Schema != st.Schema || (len(victims) == 0 && !s.collapseDue(base)) {
 		return res
 	}
 	tx := s.begin(base)
@@ -413,6 +413,7 @@ func (s *Store) Sweep() SweepResult {
 			continue // refreshed since the scan
 		}
 		nt.remove(tx.st.gen, cur)
+		tx.retire(cur)
 		tx.died(cur)
 		if h := latest(cur); h != cur {
 			tx.died(h)
@@ -420,8 +421,29 @@ func (s *Store) Sweep() SweepResult {
 		tx.released = append(tx.released, handleRec{nt.rt, cur.Handle})
 		res.Expired++
 	}
+	if s.opts.CollapseBudget > 0 {
+		res.Collapsed = tx.collapse(s.opts.CollapseBudget, s.opts.CollapseAge)
+	}
+	if res.Expired == 0 && res.Collapsed == 0 {
+		return res // nothing changed: nothing to publish
+	}
 	tx.finish()
 	s.publishData(tx.st)
 	tx.cutVersions()
 	return res
+}
+
+// collapseDue reports whether some table of st has an identity versioned long enough to collapse
+// (under mu).
+func (s *Store) collapseDue(st *State) bool {
+	if s.opts.CollapseBudget <= 0 {
+		return false
+	}
+	now := s.opts.Now()
+	for _, t := range st.tables {
+		if v := t.rt.versioned; len(v) > 0 && now-v[0].at >= int64(s.opts.CollapseAge) {
+			return true
+		}
+	}
+	return false
 }

@@ -58,6 +58,16 @@ type tableRuntime struct {
 	slab     *entrySlab
 	slabUsed int
 	retired  []*entrySlab // former current slabs not checked for compaction yet
+
+	// versioned lists identities that got a version since they were indexed, oldest first, for
+	// collapsing (versions.go; under Store.mu). Entries may be stale: collapse checks each.
+	versioned []versionedRec
+}
+
+// versionedRec is an identity that got its first version at time at (Store.Now).
+type versionedRec struct {
+	e  *Entry
+	at int64
 }
 
 type quarantined struct {

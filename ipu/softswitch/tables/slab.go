@@ -122,8 +122,10 @@ func (tx *txn) keepSlabBooks() {
 				continue
 			}
 			for len(t.rt.retired) > 0 { // relocation may retire more
-				sl := t.rt.retired[len(t.rt.retired)-1]
-				t.rt.retired = t.rt.retired[:len(t.rt.retired)-1]
+				last := len(t.rt.retired) - 1
+				sl := t.rt.retired[last]
+				t.rt.retired[last] = nil // the array would keep the slab alive until the slot is reused
+				t.rt.retired = t.rt.retired[:last]
 				tx.compact(t.Info.Index, sl)
 			}
 		}
@@ -180,6 +182,7 @@ func (tx *txn) relocate(idx int, s *entrySlab) {
 		head.cloneInto(n)
 		n.vgen = tx.st.gen
 		t.put(tx.st.gen, n, true)
+		tx.retire(e0)
 		n.slabOf().live |= 1 << (n.slot - 1)
 		for _, x := range [...]*Entry{e0, head} {
 			if x != e && x.slot != 0 {

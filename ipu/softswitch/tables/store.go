@@ -38,6 +38,13 @@ type Options struct {
 	// ChunkSize is how many updates of a CONTINUE_ON_ERROR batch are applied per hold of the store
 	// lock; between chunks data-plane learning proceeds (default 1024).
 	ChunkSize int
+	// CollapseBudget is how many modified entries one Sweep folds back from two slots (the identity
+	// in the trie and its newest version) into one, a path copy each (versions.go). Default 256; a
+	// negative value disables collapsing.
+	CollapseBudget int
+	// CollapseAge is how long an entry stays versioned before Sweep may collapse it (default 1s): an
+	// entry modified again meanwhile costs no path copy.
+	CollapseAge time.Duration
 }
 
 var processStart = time.Now()
@@ -97,6 +104,12 @@ func NewStore(opts Options) *Store {
 	}
 	if opts.ChunkSize <= 0 {
 		opts.ChunkSize = 1024
+	}
+	if opts.CollapseBudget == 0 {
+		opts.CollapseBudget = 256
+	}
+	if opts.CollapseAge <= 0 {
+		opts.CollapseAge = time.Second
 	}
 	if opts.Learners == nil {
 		opts.Learners = map[string]LearnerConfig{}

@@ -1,8 +1,10 @@
 package tables
 
 import (
+	"math"
 	"slices"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -93,8 +95,11 @@ func (st *State) versionOf(e *Entry) *Entry {
 			}
 		}
 	}
-	// Unreachable for a snapshot that holds e (the first later transaction that modified e linked an
-	// overlay before cutting prev); fall back to the newest version rather than crash the data plane.
+	// Unreachable for a snapshot that holds e (the first later transaction that modified or retired e
+	// linked an overlay before cutting prev); fall back to a real version rather than crash the data plane.
+	if h == retired {
+		return e
+	}
 	return h
 }
 
@@ -126,6 +131,10 @@ func (st *State) Each(t *Table, f func(*Entry) bool) {
 func (tx *txn) push(e0, old, n *Entry) {
 	gen := tx.st.gen
 	n.vgen = gen
+	if e0.cur.Load() == nil {
+		t := tx.st.tables[e0.Table.Index]
+		t.rt.versioned = append(pruneVersioned(t.rt.versioned, t.count, gen), versionedRec{e0, tx.now})
+	}
 	if old.vgen == gen {
 		// old was made by this transaction (an identity it inserted, or a version it pushed): no reader
 		// can see it, so it needs no record.
@@ -162,19 +171,49 @@ func (tx *txn) linkOverlay() {
 }
 
 // cutVersions drops the published versions' links to the versions they replaced (after publishing):
-// those stay reachable through the overlay only, so only older States keep them alive.
+// those stay reachable through the overlay only, so only older States keep them alive. Identities the
+// transaction removed from the trie lose their link to their newest version the same way (retire).
 func (tx *txn) cutVersions() {
 	if !tx.linked {
+		tx.dead = tx.dead[:0]
 		return
 	}
 	for _, r := range tx.recs {
-		latest(r.e).prev.Store(nil)
+		if h := r.e.cur.Load(); h != nil {
+			h.prev.Store(nil)
+		}
 	}
-	tx.recs, tx.linked = nil, false
+	for _, e0 := range tx.dead {
+		e0.cur.Store(retired)
+	}
+	clear(tx.dead)
+	tx.recs, tx.linked, tx.dead = nil, false, tx.dead[:0]
+}
+
+// retired is the newest "version" of an identity that left the trie: newer than every snapshot, without
+// a prev, so a reader holding an older snapshot finds the version it sees in the overlays.
+var retired = &Entry{vgen: math.MaxUint64}
+
+// retire records that identity e0, found in the trie, leaves it in this transaction (deleted, expired,
+// relocated or collapsed). A modified identity links to its newest version, and e0's slab stays alive
+// as long as any of its 64 entries is installed: the link would keep that version's slab alive too,
+// and a chain of such links most of the memory churn ever used. So its newest version is recorded in
+// the transaction's overlay (for older snapshots) and the link is cut once the state is published.
+func (tx *txn) retire(e0 *Entry) {
+	h := e0.cur.Load()
+	if h == nil {
+		return // never modified: it links nowhere
+	}
+	if h.vgen != tx.st.gen {
+		tx.recs = append(tx.recs, ovRec{e0, h})
+	} // else this transaction pushed h and recorded e0's version before it (or inserted e0 itself)
+	tx.dead = append(tx.dead, e0)
 }
 
 // unpush restores the identities this (failed, never published) transaction modified.
 func (tx *txn) unpush() {
+	clear(tx.dead)
+	tx.dead = tx.dead[:0]
 	for i := len(tx.recs) - 1; i >= 0; i-- {
 		r := tx.recs[i]
 		if r.old == r.e {
@@ -184,4 +223,74 @@ func (tx *txn) unpush() {
 		}
 	}
 	tx.recs = nil
+}
+
+// Collapsing. A modified identity holds two slots (itself, for its match, and its newest version) for
+// as long as it stays in the trie; under uniform churn that is up to twice the entries' memory. Sweep
+// therefore collapses, a few hundred at a time, identities modified at least collapseAge ago: each is
+// replaced in the trie by a fresh identity copied from its newest version (a path copy, as a MODIFY
+// used to cost, but off the write path and within a budget), so its two slots die. Older snapshots keep
+// the old identity and its versions.
+
+// collapse replaces up to budget identities that got their first version at least age before tx.now by
+// fresh identities (under the store lock, in transaction tx). It returns how many it replaced.
+func (tx *txn) collapse(budget int, age time.Duration) int {
+	done := 0
+	for idx, t := range tx.st.tables {
+		rt := t.rt
+		n := 0
+		for ; n < len(rt.versioned) && done < budget; n++ {
+			r := rt.versioned[n]
+			if tx.now-r.at < int64(age) {
+				break // the list is oldest first
+			}
+			h := r.e.cur.Load()
+			if h == nil || tx.st.tables[idx].find(r.e) != r.e {
+				continue // rolled back, deleted or relocated meanwhile
+			}
+			tx.collapseOne(idx, r.e, h)
+			done++
+		}
+		clear(rt.versioned[:n])
+		rt.versioned = rt.versioned[n:]
+		if done >= budget {
+			break
+		}
+	}
+	return done
+}
+
+// collapseOne replaces identity e0 (in table idx's trie, newest version head) by a fresh identity
+// holding a copy of head; e0's slot and head's die.
+func (tx *txn) collapseOne(idx int, e0, head *Entry) {
+	t := tx.st.ownTable(idx)
+	n := t.rt.newEntry()
+	head.cloneInto(n)
+	n.vgen = tx.st.gen
+	tx.addUndo(t.put(tx.st.gen, n, true))
+	tx.retire(e0)
+	tx.born(n)
+	tx.died(e0)
+	tx.died(head)
+}
+
+// pruneVersioned drops the records of identities no longer installed or no longer versioned once the
+// list outgrows twice the table's entries (slab relocation replaces identities, and without Sweep
+// nothing else would take their records out): so the list neither grows without bound nor keeps
+// replaced identities' slabs alive. Amortised O(1) per record added.
+func pruneVersioned(list []versionedRec, entries int, gen uint64) []versionedRec {
+	if len(list) < 2*entries+64 {
+		return list
+	}
+	kept := list[:0]
+	for _, r := range list {
+		// The slab books are updated at commit: an identity this transaction inserted is installed
+		// although its bit is not set yet.
+		installed := r.e.slot == 0 || r.e.vgen == gen || r.e.slabOf().live&(1<<(r.e.slot-1)) != 0
+		if r.e.cur.Load() != nil && installed {
+			kept = append(kept, r)
+		}
+	}
+	clear(list[len(kept):])
+	return kept
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 	"weak"
 
 	p4 "github.com/p4lang/p4runtime/go/p4/v1"
@@ -452,5 +453,88 @@ func TestCloneIntoCopiesEveryField(t *testing.T) {
 	if c.Priority != 7 || c.MemberID != 3 || c.GroupID != 4 || c.Handle != 5 || c.ControllerMetadata != 6 || c.IdleTimeoutNs != 8 ||
 		!c.IsConst || !c.Learned || c.Kind != ActGroup || c.rank != 9 || string(c.Key) != "\x01\x02\x03\x04" || &c.Key[0] != &c.kbuf[0] {
 		t.Fatalf("cloneInto lost fields: %+v", c)
+	}
+}
+
+// TestSweepCollapsesVersionedEntries: Sweep folds modified entries back into one slot each, within its
+// budget and only once they have been versioned for CollapseAge, while a snapshot from before keeps
+// reading its own versions; with collapsing off the entries stay versioned.
+func TestSweepCollapsesVersionedEntries(t *testing.T) {
+	const n, budget = 256, 50
+	tests := []struct {
+		name   string
+		budget int
+		want   int // entries still versioned after the clock passed CollapseAge
+	}{
+		{"budgeted", budget, 0},
+		{"off", -1, n / 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var clock atomic.Int64
+			s := newTestStore(t, Options{CollapseBudget: tt.budget, CollapseAge: time.Second, Now: clock.Load})
+			write := func(typ p4.Update_Type, port uint16, step int) {
+				var ups []*p4.Update
+				for i := 0; i < n; i += step {
+					ups = append(ups, vRoute(typ, i, port))
+				}
+				mustWrite(t, s, ups...)
+			}
+			write(p4.Update_INSERT, 1, 1)
+			write(p4.Update_MODIFY, 2, 2) // even routes: their unmodified odd neighbours share their slabs
+			wantPort := func(i int) int { return 2 - i%2 }
+			old := s.Load()
+			// The slab of the first versions: once they are collapsed and no snapshot from before is held,
+			// nothing may keep it alive (a retired identity's link to its version would, since the
+			// identity's slab stays alive for its unmodified neighbours).
+			id0 := old.TableByID(tLPM).lookup(vKey(0))
+			versionSlab := weak.Make(old.Version(id0).slabOf())
+			id0 = nil
+			versioned := func() (c int) {
+				s.Load().TableByID(tLPM).each(func(e0 *Entry) bool {
+					if e0.cur.Load() != nil {
+						c++
+					}
+					return true
+				})
+				return c
+			}
+			if res := s.Sweep(); res.Collapsed != 0 || versioned() != n/2 {
+				t.Fatalf("before CollapseAge: collapsed %d, %d versioned; want 0, %d", res.Collapsed, versioned(), n/2)
+			}
+			clock.Add(int64(time.Second))
+			collapsed := 0
+			for range n/budget + 2 {
+				res := s.Sweep()
+				if res.Collapsed > budget {
+					t.Fatalf("one Sweep collapsed %d, budget %d", res.Collapsed, budget)
+				}
+				collapsed += res.Collapsed
+			}
+			// Slab compaction relocates (and so collapses) some entries itself: Sweep does the rest.
+			if left := versioned(); left != tt.want || collapsed > n/2 || (tt.budget > 0) != (collapsed > 0) {
+				t.Fatalf("Sweep collapsed %d, %d still versioned; want %d versioned", collapsed, left, tt.want)
+			}
+			for i := 0; i < n; i += 7 {
+				if got := vPort(t, s.Load(), i); got != wantPort(i) {
+					t.Fatalf("route %d reads port %d after collapsing, want %d", i, got, wantPort(i))
+				}
+				if got := vPort(t, old, i); got != wantPort(i) {
+					t.Fatalf("the snapshot from before collapsing reads route %d as %d, want %d", i, got, wantPort(i))
+				}
+			}
+			old = nil
+			goruntime.GC()
+			goruntime.GC()
+			if collectable := versionSlab.Value() == nil; collectable != (tt.budget > 0) {
+				t.Errorf("the first versions' slab collectable = %v with collapse budget %d", collectable, tt.budget)
+			}
+			// A collapsed entry is versioned again by its next modify; a snapshot from before is unaffected.
+			old = s.Load()
+			write(p4.Update_MODIFY, 3, 1)
+			if now, then := vPort(t, s.Load(), 4), vPort(t, old, 4); now != 3 || then != 2 {
+				t.Fatalf("after another modify: route 4 reads %d now and %d in the old snapshot", now, then)
+			}
+		})
 	}
 }

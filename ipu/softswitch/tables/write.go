@@ -20,9 +20,10 @@ type txn struct {
 	undo      []func()
 	borns     []*Entry // slab entries installed and uninstalled by this transaction (slab.go)
 	deaths    []*Entry
-	probe     Entry   // the decoded match of a MODIFY or DELETE (never installed)
-	recs      []ovRec // versions this transaction replaced (versions.go)
-	linked    bool    // recs are linked into the overlay chain (published)
+	probe     Entry    // the decoded match of a MODIFY or DELETE (never installed)
+	recs      []ovRec  // versions this transaction replaced (versions.go)
+	dead      []*Entry // identities this transaction took out of the trie with a version (versions.go)
+	linked    bool     // recs are linked into the overlay chain (published)
 }
 
 type handleRec struct {
@@ -351,6 +352,7 @@ func (tx *txn) tableEntry(typ p4.Update_Type, te *p4.TableEntry) *Error {
 		tx.releaseRefs(ti, head)
 		t = tx.st.ownTable(ti.Index)
 		tx.addUndo(t.remove(tx.st.gen, old))
+		tx.retire(old)
 		tx.died(old)
 		if head != old {
 			tx.died(head)
