@@ -247,7 +247,8 @@ func (p *Programmer) absorb(desired *entry.Set) {
 		p.markDirty(s)
 	}
 	if desired == p.lastSet {
-		if keys, ok := desired.ChangedSince(p.lastGen); ok {
+		// The keys are read before anything changes desired (a Sync holds it for the call).
+		if keys, ok := desired.ChangedSinceView(p.lastGen); ok {
 			for _, k := range keys {
 				set(k)
 			}

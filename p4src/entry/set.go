@@ -399,10 +399,18 @@ func (s *Set) Generation() uint64 { return s.gen }
 // gen (possibly with repeats), or ok=false when the journal no longer reaches
 // back to gen and the caller must compare the whole set.
 func (s *Set) ChangedSince(gen uint64) (keys []Key, ok bool) {
+	keys, ok = s.ChangedSinceView(gen)
+	return slices.Clone(keys), ok
+}
+
+// ChangedSinceView is ChangedSince without the copy, for a consumer that reads the keys before it changes
+// the set again (the slice is the set's journal: it must not be modified, and the next change may
+// overwrite it).
+func (s *Set) ChangedSinceView(gen uint64) (keys []Key, ok bool) {
 	if gen > s.gen || gen < s.jbase {
 		return nil, false
 	}
-	return slices.Clone(s.journal[gen-s.jbase:]), true
+	return s.journal[gen-s.jbase:], true
 }
 
 // String lists the entries, one a line, in Sorted order.

@@ -73,6 +73,15 @@ type Store struct {
 	gen     uint64 // last edit generation handed out (under mu)
 
 	listeners []func(*State)
+
+	// books is the slab bookkeeping lists' memory, handed from one transaction to the next (under mu):
+	// a batch of 1000 modifies otherwise grows two fresh lists of 1000 pointers each.
+	books txnBooks
+}
+
+// txnBooks are a transaction's lists of entries installed and uninstalled (slab.go).
+type txnBooks struct {
+	borns, deaths []*Entry
 }
 
 // State is an immutable snapshot of the forwarding state of one pipeline config. Nil Schema means no

@@ -141,6 +141,9 @@ func (tx *txn) push(e0, old, n *Entry) {
 		n.prev.Store(old.prev.Load())
 	} else {
 		n.prev.Store(old)
+		if tx.recs == nil {
+			tx.recs = make([]ovRec, 0, max(tx.updates, 16)) // kept by the overlay: sized once
+		}
 		tx.recs = append(tx.recs, ovRec{e0, old})
 	}
 	e0.cur.Store(n)

@@ -18,10 +18,10 @@ type txn struct {
 	allocated []handleRec
 	released  []handleRec
 	undo      []func()
-	borns     []*Entry // slab entries installed and uninstalled by this transaction (slab.go)
-	deaths    []*Entry
+	txnBooks           // slab entries installed and uninstalled by this transaction (slab.go)
 	probe     Entry    // the decoded match of a MODIFY or DELETE (never installed)
 	recs      []ovRec  // versions this transaction replaced (versions.go)
+	updates   int      // how many updates the transaction applies (sizes recs)
 	dead      []*Entry // identities this transaction took out of the trie with a version (versions.go)
 	linked    bool     // recs are linked into the overlay chain (published)
 }
@@ -32,13 +32,24 @@ type handleRec struct {
 }
 
 func (s *Store) begin(base *State) *txn {
-	return &txn{s: s, st: base.derive(s.nextGen()), now: s.opts.Now(), strict: s.opts.RequireCanonical}
+	tx := &txn{s: s, st: base.derive(s.nextGen()), now: s.opts.Now(), strict: s.opts.RequireCanonical, txnBooks: s.books}
+	s.books = txnBooks{}
+	return tx
+}
+
+// returnBooks hands the emptied bookkeeping lists back to the store for the next transaction.
+func (tx *txn) returnBooks() {
+	clear(tx.borns)
+	clear(tx.deaths)
+	tx.s.books = txnBooks{tx.borns[:0], tx.deaths[:0]}
+	tx.txnBooks = txnBooks{}
 }
 
 // finish makes the transaction's handle releases effective and links its overlay (the state is about
 // to be published; call tx.cutVersions once it is).
 func (tx *txn) finish() {
 	tx.keepSlabBooks()
+	tx.returnBooks()
 	tx.linkOverlay()
 	for _, r := range tx.released {
 		r.rt.release(r.h, tx.now)
@@ -48,6 +59,7 @@ func (tx *txn) finish() {
 // rollback undoes side effects outside the snapshot (handles, counter and register writes).
 func (tx *txn) rollback() {
 	tx.unpush()
+	tx.returnBooks()
 	for _, r := range tx.allocated {
 		r.rt.unalloc(r.h)
 	}
@@ -92,6 +104,7 @@ func (s *Store) Write(updates []*p4.Update, atomicity p4.WriteRequest_Atomicity)
 				return nil, errf(codes.FailedPrecondition, "no forwarding pipeline config")
 			}
 			tx := s.begin(base)
+			tx.updates = end - start
 			for i := start; i < end; i++ {
 				if err := tx.apply(updates[i]); err != nil {
 					errs[i] = err
@@ -116,6 +129,7 @@ func (s *Store) Write(updates []*p4.Update, atomicity p4.WriteRequest_Atomicity)
 			return nil, errf(codes.FailedPrecondition, "no forwarding pipeline config")
 		}
 		tx := s.begin(base)
+		tx.updates = len(updates)
 		tx.atomic = atomicity == p4.WriteRequest_DATAPLANE_ATOMIC
 		failed := false
 		for i, u := range updates {
