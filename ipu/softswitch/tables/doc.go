@@ -24,7 +24,9 @@
 // State.Version and Read resolve it (the newest version, or the one before, or, for a snapshot older
 // than that, the one recorded in the overlay a later batch linked when it was published). Once a batch
 // is published the newest versions drop their link to the ones they replaced, so those stay reachable
-// only from older snapshots somebody still holds.
+// only from older snapshots somebody still holds. A modified entry holds two slots (identity and newest
+// version); Sweep folds entries versioned for Options.CollapseAge back into one, Options.CollapseBudget
+// per sweep (a path copy each, off the write path), so a table at rest costs one slot per entry.
 //
 // Entries written by the control plane are allocated from per-table slabs (slab.go) and small trie
 // nodes are single objects, so the long-lived state is few objects for the garbage collector to mark; a
