@@ -230,10 +230,10 @@ func (tx *txn) unpush() {
 
 // Collapsing. A modified identity holds two slots (itself, for its match, and its newest version) for
 // as long as it stays in the trie; under uniform churn that is up to twice the entries' memory. Sweep
-// therefore collapses, a few hundred at a time, identities modified at least collapseAge ago: each is
-// replaced in the trie by a fresh identity copied from its newest version (a path copy, as a MODIFY
-// used to cost, but off the write path and within a budget), so its two slots die. Older snapshots keep
-// the old identity and its versions.
+// therefore collapses, Options.CollapseBudget at a time, identities that got their first version at
+// least Options.CollapseAge ago: each is replaced in the trie by a fresh identity copied from its newest
+// version (a path copy, as a MODIFY used to cost, but off the write path and within a budget), so its
+// two slots die. Older snapshots keep the old identity and its versions (retire).
 
 // collapse replaces up to budget identities that got their first version at least age before tx.now by
 // fresh identities (under the store lock, in transaction tx). It returns how many it replaced.
