@@ -24,6 +24,7 @@ type metrics struct {
 	digestDropped  *prometheus.CounterVec // by reason
 	idleNotices    prometheus.Counter     // entries reported idle
 	expired        prometheus.Counter     // learned entries deleted by expiry
+	collapsed      prometheus.Counter     // modified entries folded back into one slot by the sweep
 	learnFailures  *prometheus.CounterVec // by code
 	streamErrors   *prometheus.CounterVec // StreamError sent, by code
 	tableEntries   *prometheus.Desc       // collected from the store at scrape time
@@ -64,6 +65,8 @@ func newMetrics(reg prometheus.Registerer, store *tables.Store) *metrics {
 			Help: "Table entries reported in IdleTimeoutNotifications."}),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "learned_entries_expired_total",
 			Help: "Learned (add_on_miss) entries deleted by expiry."}),
+		collapsed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "entries_collapsed_total",
+			Help: "Modified table entries the sweep folded back from two slots (entry and newest version) into one."}),
 		learnFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "learn_failures_total",
 			Help: "Data-plane learn attempts that failed, by code."}, []string{"code"}),
 		streamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "stream_errors_total",
@@ -76,7 +79,7 @@ func newMetrics(reg prometheus.Registerer, store *tables.Store) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.writes, m.updates, m.writeDuration, m.reads, m.readEntities, m.pipeline, m.arbitration,
-			m.primary, m.streams, m.packetIn, m.packetOut, m.digestLists, m.digestDropped, m.idleNotices, m.expired,
+			m.primary, m.streams, m.packetIn, m.packetOut, m.digestLists, m.digestDropped, m.idleNotices, m.expired, m.collapsed,
 			m.learnFailures, m.streamErrors, m)
 	}
 	return m

@@ -532,6 +532,9 @@ func (s *Server) sweepOnce() {
 	if res.Expired > 0 {
 		s.metrics.expired.Add(float64(res.Expired))
 	}
+	if res.Collapsed > 0 {
+		s.metrics.collapsed.Add(float64(res.Collapsed))
+	}
 	if len(res.Idle) == 0 {
 		return
 	}

@@ -217,6 +217,30 @@ func TestLearnedEntriesExpireThroughTheServerSweep(t *testing.T) {
 	}
 }
 
+// A modified entry is folded back into one slot by the server's sweep once it has been versioned for
+// CollapseAge, and keeps reading its newest action.
+func TestModifiedEntriesCollapseThroughTheServerSweep(t *testing.T) {
+	h := newHarness(t, func(c *softswitch.Config) {
+		c.StoreOptions.CollapseAge = 20 * time.Millisecond
+		c.SweepInterval = 10 * time.Millisecond
+	})
+	ct := h.primary(1)
+	ct.commit()
+	ct.mustWrite(ins(exactEntry(7, 1)))
+	ct.mustWrite(mod(exactEntry(7, 2)))
+	deadline := time.Now().Add(30 * time.Second)
+	for metricValue(t, h, "calico_p4_softswitch_entries_collapsed_total") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the modified entry was never collapsed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := h.mustRead(entTE(&p4.TableEntry{TableId: tExact}))
+	if len(got) != 1 || got[0].GetTableEntry().GetAction().GetAction().GetParams()[0].GetValue()[0] != 2 {
+		t.Fatalf("after collapsing, the entry reads %v", got)
+	}
+}
+
 // metricValue sums a metric family's samples (counters and gauges) from the server's registry.
 func metricValue(t *testing.T, h *harness, name string) float64 {
 	t.Helper()
