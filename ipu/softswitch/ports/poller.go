@@ -130,6 +130,32 @@ func (pl *poller) setup() (changed bool, err error) {
 	return changed, nil
 }
 
+// threadState is what a poller changes on its thread.
+type threadState struct {
+	name     string
+	affinity unix.CPUSet
+	attr     *unix.SchedAttr
+}
+
+func saveThread() threadState {
+	st := threadState{name: threadName()}
+	_ = unix.SchedGetaffinity(0, &st.affinity)
+	st.attr, _ = unix.SchedGetAttr(0, 0)
+	return st
+}
+
+// restore gives the calling thread back its name and, if changed, its affinity and scheduling.
+func (st threadState) restore(changed bool) {
+	setThreadName(st.name)
+	if !changed {
+		return
+	}
+	_ = unix.SchedSetaffinity(0, &st.affinity)
+	if st.attr != nil {
+		_ = unix.SchedSetAttr(0, st.attr, 0)
+	}
+}
+
 // threadName returns the calling thread's name (comm).
 func threadName() string {
 	var buf [16]byte
@@ -146,16 +172,19 @@ func setThreadName(name string) {
 func (pl *poller) run() {
 	defer pl.d.wg.Done()
 	runtime.LockOSThread()
-	name := threadName()
+	was := saveThread()
 	changed, err := pl.setup()
 	if err != nil {
 		pl.d.log.Warn("poller thread setup", zap.Error(err))
 	}
-	if !changed {
-		// The thread goes back to the runtime's pool: under its old name, or every later goroutine it
-		// runs would show up as a poller (in ps, top, and the tests that count pollers).
+	if !changed || unix.Gettid() == unix.Getpid() {
+		// The thread goes back to the runtime's pool as it was: its old name, or every later goroutine
+		// it runs would show up as a poller (in ps, top, and the tests that count pollers), and its
+		// affinity and policy. A changed thread is normally discarded instead (the goroutine exits
+		// locked), but not the main thread: the runtime never ends it, it would stay parked as a
+		// pinned "poller" for the life of the process.
 		defer runtime.UnlockOSThread()
-		defer setThreadName(name)
+		defer was.restore(changed)
 	} // else: the goroutine exits locked and the runtime discards the pinned / real-time thread
 	defer unix.Close(pl.ep)
 	defer unix.Close(pl.wake)

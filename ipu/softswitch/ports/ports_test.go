@@ -3,8 +3,12 @@ package ports
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/calico-p4/calico-p4/p4src/vectors"
 )
@@ -199,5 +203,41 @@ func TestPartialChecksumAfterAddressAndPortRewrite(t *testing.T) {
 		if got := binary.BigEndian.Uint16(pkt[field:]); got != wantSum {
 			t.Errorf("%s: completed checksum %#04x, want %#04x", l4, got, wantSum)
 		}
+	}
+}
+
+// A poller that cannot discard its thread (the runtime never ends the main thread) gives it back as it
+// found it: name, CPU affinity and scheduling policy.
+func TestThreadStateRestoresNameAffinityAndPolicy(t *testing.T) {
+	done := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		was := saveThread()
+		var one unix.CPUSet
+		one.Set(0)
+		setThreadName("cp4-poller/9")
+		if err := unix.SchedSetaffinity(0, &one); err != nil {
+			done <- err
+			return
+		}
+		_ = unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_BATCH}, 0)
+		was.restore(true)
+		var now unix.CPUSet
+		_ = unix.SchedGetaffinity(0, &now)
+		attr, _ := unix.SchedGetAttr(0, 0)
+		switch {
+		case threadName() != was.name:
+			done <- fmt.Errorf("name %q, want %q", threadName(), was.name)
+		case now != was.affinity:
+			done <- fmt.Errorf("affinity %v, want %v", now, was.affinity)
+		case attr == nil || was.attr == nil || attr.Policy != was.attr.Policy:
+			done <- fmt.Errorf("policy %+v, want %+v", attr, was.attr)
+		default:
+			done <- nil
+		}
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
