@@ -177,12 +177,7 @@ func (tx *txn) relocate(idx int, s *entrySlab) {
 		if e0 != e && head != e {
 			continue // stale: a replaced version
 		}
-		t := tx.st.ownTable(idx)
-		n := t.rt.newEntry()
-		head.cloneInto(n)
-		n.vgen = tx.st.gen
-		t.put(tx.st.gen, n, true)
-		tx.retire(e0)
+		n := tx.replaceIdentity(idx, e0, head)
 		n.slabOf().live |= 1 << (n.slot - 1)
 		for _, x := range [...]*Entry{e0, head} {
 			if x != e && x.slot != 0 {

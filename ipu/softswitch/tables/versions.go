@@ -266,15 +266,22 @@ func (tx *txn) collapse(budget int, age time.Duration) int {
 // collapseOne replaces identity e0 (in table idx's trie, newest version head) by a fresh identity
 // holding a copy of head; e0's slot and head's die.
 func (tx *txn) collapseOne(idx int, e0, head *Entry) {
+	tx.born(tx.replaceIdentity(idx, e0, head))
+	tx.died(e0)
+	tx.died(head)
+}
+
+// replaceIdentity puts a fresh identity copied from head, the newest version of identity e0, in e0's
+// place in table idx's trie (collapse and slab relocation; neither is ever rolled back) and returns it.
+// The caller keeps the slab books.
+func (tx *txn) replaceIdentity(idx int, e0, head *Entry) *Entry {
 	t := tx.st.ownTable(idx)
 	n := t.rt.newEntry()
 	head.cloneInto(n)
 	n.vgen = tx.st.gen
-	tx.addUndo(t.put(tx.st.gen, n, true))
+	t.put(tx.st.gen, n, true)
 	tx.retire(e0)
-	tx.born(n)
-	tx.died(e0)
-	tx.died(head)
+	return n
 }
 
 // pruneVersioned drops the records of identities no longer installed or no longer versioned once the
